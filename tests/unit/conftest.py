@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, privatepypi developers
+# SPDX-License-Identifier: Apache-2.0
+"""Make ``ansible_collections.privatepypi.aws`` importable for plain ``pytest`` runs.
+
+Three layouts are supported, first match wins:
+
+1. the checkout already lives at ``.../ansible_collections/privatepypi/aws``
+   (``ansible-test units``, or a copy made for ``ansible-test sanity``);
+2. ``<checkout>/.collections/ansible_collections/privatepypi/aws`` links back to the
+   checkout (created by ``scripts/setup.sh``);
+3. otherwise a throw-away directory with that symlink is made for this test session.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+
+NAMESPACE = 'privatepypi'
+NAME = 'aws'
+
+COLLECTION_ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+
+
+def _collections_path():
+    parent = os.path.dirname(COLLECTION_ROOT)
+    grandparent = os.path.dirname(parent)
+    if (os.path.basename(COLLECTION_ROOT) == NAME and os.path.basename(parent) == NAMESPACE
+            and os.path.basename(grandparent) == 'ansible_collections'):
+        return os.path.dirname(grandparent)
+
+    local = os.path.join(COLLECTION_ROOT, '.collections')
+    link = os.path.join(local, 'ansible_collections', NAMESPACE, NAME)
+    if os.path.isdir(link) and os.path.realpath(link) == COLLECTION_ROOT:
+        return local
+
+    farm = tempfile.mkdtemp(prefix='privatepypi-unit-')
+    atexit.register(shutil.rmtree, farm, True)
+    os.makedirs(os.path.join(farm, 'ansible_collections', NAMESPACE))
+    os.symlink(COLLECTION_ROOT, os.path.join(farm, 'ansible_collections', NAMESPACE, NAME))
+    return farm
+
+
+_path = _collections_path()
+if _path not in sys.path:
+    sys.path.insert(0, _path)
