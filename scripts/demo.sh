@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The main job on a local default. Usage: scripts/demo.sh [up|down]
+# The main job on a local default: the budget stack rehearsed end to end.
+# site.yml provisions it against the local AWS emulator, then the launch
+# template's user data boots an "instance" container that serves the index.
+# Usage: scripts/demo.sh [up|down]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/build-cloud-image.sh
 export PATH=$PWD/.venv/bin:$PATH ANSIBLE_CONFIG=$PWD/ansible.cfg
 mkdir -p .cache && chmod 700 .cache
 case "${1:-up}" in
-  up) ansible-playbook playbooks/local_demo.yml ;;
-  down) ansible-playbook playbooks/local_demo.yml -e demo_state=absent ;;
+  up) exec python scripts/rehearse.py up ;;
+  down) exec python scripts/rehearse.py down ;;
   *) echo "usage: $0 [up|down]" >&2; exit 2 ;;
 esac

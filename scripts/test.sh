@@ -38,7 +38,8 @@ stage_integration() {
   if [ -d tests/integration ]; then python -m pytest -q tests/integration; fi
 }
 stage_rehearsal() {
-  if [ -d tests/rehearsal ]; then python -m pytest -q -s tests/rehearsal; fi
+  scripts/build-cloud-image.sh
+  python -m pytest -q -s tests/rehearsal
 }
 
 for stage in "${stages[@]}"; do

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Rehearses the AWS stack on this machine, end to end.
+
+site.yml provisions the stack against the local AWS emulator; then the launch
+template's user data, read back from the emulator as AWS would hand it to an
+instance, boots a Debian 12 systemd container through cloud-init. A host folder
+stands in for EFS, a metadata stand-in answers IMDSv2, and the instance's SSM
+and EC2 calls go to the emulator.
+
+  rehearse.py up [--profile budget]     provision, boot, upload and install a demo package
+  rehearse.py replace                   boot a replacement instance on the same "EFS"
+  rehearse.py down                      tear the stack down, remove the containers
+"""
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+STATE = ROOT / ".cache" / "rehearsal"
+GATEWAY = "172.28.0.1"  # the project's Docker network (scripts/start-dockerd.sh)
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "5000"))
+IMDS_PORT = EMULATOR_PORT + 1
+EMULATOR_URL = "http://{}:{}".format(GATEWAY, EMULATOR_PORT)
+IMDS_URL = "http://{}:{}".format(GATEWAY, IMDS_PORT)
+REGION = "us-east-1"
+STACK = "privatepypi-rehearsal"
+IMAGE = "privatepypi/debian12-cloud:latest"
+PYTHON = sys.executable
+
+
+def log(message):
+    print("rehearse: " + message, flush=True)
+
+
+def run(*command, **kwargs):
+    return subprocess.run([str(c) for c in command], check=True, cwd=ROOT, **kwargs)
+
+
+def aws(service):
+    return boto3.client(service, endpoint_url=EMULATOR_URL, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def users():
+    """The demo user, with a password generated once and kept in .cache (mode 0600)."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    path = STATE / "password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18))
+        path.chmod(0o600)
+    return [{"name": "demo", "password": path.read_text().strip()}]
+
+
+def write_vars(profile):
+    path = STATE / "vars.json"
+    path.write_text(json.dumps({
+        "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL, "aws_stack_emulator": True,
+        "aws_access_key": "testing", "aws_secret_key": "testing",
+        "aws_stack_name": STACK, "aws_stack_contact_email": "ops@example.com",
+        "aws_stack_index_cidrs": ["127.0.0.0/8", "172.28.0.0/24"],
+        "pypi_users": users(),
+        # The instances ask the metadata stand-in instead of 169.254.169.254.
+        "pypiserver_imds_endpoint": IMDS_URL,
+    }))
+    path.chmod(0o600)
+    return path
+
+
+def playbook(playbook_path, profile, extra=()):
+    started = time.monotonic()
+    result = subprocess.run(["ansible-playbook", playbook_path, "-e", "profile=" + profile,
+                             "-e", "@" + str(write_vars(profile)), *extra], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit("{} failed:\n{}{}".format(playbook_path, result.stdout[-6000:], result.stderr[-2000:]))
+    recap = result.stdout[result.stdout.rfind("PLAY RECAP"):]
+    return time.monotonic() - started, recap
+
+
+def start_emulator():
+    run("scripts/emulator.sh", "start", EMULATOR_PORT, stdout=subprocess.DEVNULL)
+
+
+def start_imds():
+    STATE.mkdir(parents=True, exist_ok=True)
+    instances = STATE / "instances.json"
+    if not instances.exists():
+        instances.write_text("{}")
+    pidfile = STATE / "imds.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), 0)
+            return
+        except (OSError, ValueError):
+            pass
+    process = subprocess.Popen([PYTHON, ROOT / "scripts" / "imds_standin.py", "--listen", GATEWAY,
+                                "--port", str(IMDS_PORT), "--instances", instances, "--region", REGION],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(process.pid))
+
+
+def launch_template_user_data():
+    ec2 = aws("ec2")
+    templates = ec2.describe_launch_templates(
+        Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["LaunchTemplates"] or \
+        [t for t in ec2.describe_launch_templates()["LaunchTemplates"] if t["LaunchTemplateName"].startswith(STACK)]
+    template = templates[0]
+    version = ec2.describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    raw = base64.b64decode(version["LaunchTemplateData"]["UserData"])
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw, template
+
+
+def asg_instance_ids():
+    groups = aws("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    return [i["InstanceId"] for g in groups if g["AutoScalingGroupName"].startswith(STACK) for i in g["Instances"]]
+
+
+def register_instance(ip, instance_id):
+    path = STATE / "instances.json"
+    mapping = json.loads(path.read_text())
+    mapping[ip] = instance_id
+    path.write_text(json.dumps(mapping))
+
+
+def boot(name, ip, instance_id, port):
+    """Boots a container from the launch template's user data; returns seconds to a healthy server."""
+    user_data, _ = launch_template_user_data()
+    seed = STATE / name / "seed"
+    seed.mkdir(parents=True, exist_ok=True)
+    (seed / "user-data").write_bytes(user_data)
+    (seed / "meta-data").write_text("instance-id: {}\nlocal-hostname: {}\n".format(instance_id, name))
+    efs = STATE / "efs"
+    efs.mkdir(exist_ok=True)
+    register_instance(ip, instance_id)
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    started = time.monotonic()
+    run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", "privatepypi", "--ip", ip,
+        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
+        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "--stop-signal", "SIGRTMIN+3", "-v", "{}:/var/lib/cloud/seed/nocloud:ro".format(seed),
+        "-v", "{}:/var/pypi".format(efs), "-p", "127.0.0.1:{}:8080".format(port), IMAGE,
+        stdout=subprocess.DEVNULL)
+    deadline = started + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:{}/health".format(port), timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(1)
+    subprocess.run(["docker", "exec", name, "cloud-init", "status", "--long"])
+    raise SystemExit("{} did not become healthy within 300 s".format(name))
+
+
+def upload_and_install(port, version="1.0.0"):
+    user = users()[0]
+    index = "http://127.0.0.1:{}".format(port)
+    dist = STATE / "dist"
+    files = run(PYTHON, "scripts/demo_package.py", dist, "--version", version,
+                capture_output=True, text=True).stdout.split()
+    listed = project_page(port)
+    if "privatepypi_demo-{}-py3-none-any.whl".format(version) not in listed:
+        run(PYTHON, "-m", "twine", "upload", "--non-interactive", "--repository-url", index + "/",
+            "-u", user["name"], "-p", user["password"], *files, stdout=subprocess.DEVNULL)
+    install(port, version)
+
+
+def project_page(port):
+    user = users()[0]
+    request = urllib.request.Request("http://127.0.0.1:{}/simple/privatepypi-demo/".format(port))
+    request.add_header("Authorization", "Basic " + base64.b64encode(
+        "{name}:{password}".format(**user).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return ""
+        raise
+
+
+def install(port, version):
+    """pip install through the index into a fresh venv; waits up to 5 s for the file to be listed."""
+    user = users()[0]
+    for _ in range(10):
+        if "privatepypi_demo-{}-py3-none-any.whl".format(version) in project_page(port):
+            break
+        time.sleep(0.5)
+    venv = STATE / "venv-{}".format(port)
+    shutil.rmtree(venv, ignore_errors=True)
+    run(PYTHON, "-m", "venv", venv)
+    run(venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--index-url",
+        "http://{}:{}@127.0.0.1:{}/simple/".format(user["name"], user["password"], port),
+        "privatepypi-demo=={}".format(version))
+    imported = run(venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
+                   capture_output=True, text=True).stdout.strip()
+    if imported != version:
+        raise SystemExit("installed {} instead of {}".format(imported, version))
+
+
+def up(profile):
+    start_emulator()
+    start_imds()
+    seconds, recap = playbook("site.yml", profile)
+    log("site.yml -e profile={} against the emulator: {:.0f} s".format(profile, seconds))
+    instance_id = asg_instance_ids()[0]
+    healthy = boot("privatepypi-instance-1", "172.28.0.11", instance_id, 8080)
+    log("instance {} booted from the launch template's user data, healthy after {:.0f} s".format(
+        instance_id, healthy))
+    upload_and_install(8080)
+    password_file = STATE / "password"
+    print("\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {})".format(password_file))
+    print("  pip install --index-url http://demo@127.0.0.1:8080/simple/ privatepypi-demo")
+    print("  twine upload --repository-url http://127.0.0.1:8080/ -u demo dist/*")
+    print("Take it down: scripts/demo.sh down")
+    return {"provision_seconds": seconds, "boot_seconds": healthy, "instance_id": instance_id}
+
+
+def replace():
+    """A replacement instance: launched from the same template, it mounts the same EFS stand-in."""
+    _, template = launch_template_user_data()
+    subprocess.run(["docker", "rm", "-f", "privatepypi-instance-1"], capture_output=True)
+    instance_id = aws("ec2").run_instances(
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
+        MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    healthy = boot("privatepypi-instance-2", "172.28.0.12", instance_id, 8081)
+    log("replacement {} healthy after {:.0f} s".format(instance_id, healthy))
+    return {"boot_seconds": healthy, "instance_id": instance_id}
+
+
+def down(profile):
+    for name in ("privatepypi-instance-1", "privatepypi-instance-2"):
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    if subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
+                      capture_output=True).returncode == 0:
+        seconds, _ = playbook("playbooks/teardown.yml", profile)
+        log("teardown: {:.0f} s".format(seconds))
+    pidfile = STATE / "imds.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), 15)
+        except (OSError, ValueError):
+            pass
+        pidfile.unlink()
+    run("scripts/emulator.sh", "stop", EMULATOR_PORT)
+    # Containers wrote the EFS stand-in as root-owned service users: remove it as root.
+    shutil.rmtree(STATE / "efs", ignore_errors=True)
+    (STATE / "instances.json").unlink(missing_ok=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "replace", "down"])
+    parser.add_argument("--profile", default="budget")
+    args = parser.parse_args()
+    if args.action == "up":
+        up(args.profile)
+    elif args.action == "replace":
+        replace()
+    else:
+        down(args.profile)
+
+
+if __name__ == "__main__":
+    main()
