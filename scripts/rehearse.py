@@ -8,7 +8,7 @@ stands in for EFS, a metadata stand-in answers IMDSv2, and the instance's SSM
 and EC2 calls go to the emulator.
 
   rehearse.py up [--profile budget]     provision, boot, upload and install a demo package
-  rehearse.py replace                   boot a replacement instance on the same "EFS"
+  rehearse.py replace                   boot a second instance on the same "EFS" (port 8081)
   rehearse.py down                      tear the stack down, remove the containers
 """
 
@@ -167,6 +167,12 @@ def boot(name, ip, instance_id, port):
 
 
 def upload_and_install(port, version="1.0.0"):
+    upload(port, version)
+    install(port, version)
+
+
+def upload(port, version):
+    """twine upload of the demo package's wheel and sdist, unless the index already has them."""
     user = users()[0]
     index = "http://127.0.0.1:{}".format(port)
     dist = STATE / "dist"
@@ -176,7 +182,6 @@ def upload_and_install(port, version="1.0.0"):
     if "privatepypi_demo-{}-py3-none-any.whl".format(version) not in listed:
         run(PYTHON, "-m", "twine", "upload", "--non-interactive", "--repository-url", index + "/",
             "-u", user["name"], "-p", user["password"], *files, stdout=subprocess.DEVNULL)
-    install(port, version)
 
 
 def project_page(port):
@@ -193,13 +198,20 @@ def project_page(port):
         raise
 
 
+def wait_listed(port, version, seconds=5.0):
+    """Seconds until the index on port lists the version's wheel; fails after `seconds`."""
+    started = time.monotonic()
+    while "privatepypi_demo-{}-py3-none-any.whl".format(version) not in project_page(port):
+        if time.monotonic() - started > seconds:
+            raise AssertionError("version {} not listed on port {} within {} s".format(version, port, seconds))
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def install(port, version):
-    """pip install through the index into a fresh venv; waits up to 5 s for the file to be listed."""
+    """pip install through the index into a fresh venv, once the index lists the version."""
     user = users()[0]
-    for _ in range(10):
-        if "privatepypi_demo-{}-py3-none-any.whl".format(version) in project_page(port):
-            break
-        time.sleep(0.5)
+    wait_listed(port, version)
     venv = STATE / "venv-{}".format(port)
     shutil.rmtree(venv, ignore_errors=True)
     run(PYTHON, "-m", "venv", venv)
@@ -231,9 +243,10 @@ def up(profile):
 
 
 def replace():
-    """A replacement instance: launched from the same template, it mounts the same EFS stand-in."""
+    """A second instance launched from the same template, on the same EFS stand-in, as the
+    AutoScalingGroup launches a replacement. The first keeps running, so the two also show
+    that what one instance receives the other lists."""
     _, template = launch_template_user_data()
-    subprocess.run(["docker", "rm", "-f", "privatepypi-instance-1"], capture_output=True)
     instance_id = aws("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
         MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]

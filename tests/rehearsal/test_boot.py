@@ -59,3 +59,11 @@ def test_replacement_serves_the_same_packages(stack):
     rehearse.install(8081, "1.0.0")
     addresses = rehearse.aws("ec2").describe_addresses()["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [replacement["instance_id"]]
+
+
+def test_upload_through_one_instance_is_listed_by_the_other_within_5s(stack):
+    # Runs after the replacement test: both instances serve the same EFS stand-in.
+    rehearse.upload(8081, "1.1.0")
+    seconds = rehearse.wait_listed(8080, "1.1.0", seconds=5.0)
+    print("\nlisted by the other instance after {:.1f} s".format(seconds))
+    rehearse.install(8080, "1.1.0")

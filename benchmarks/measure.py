@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Measurement helpers for benchmarks/run.sh (stdlib only).
+
+  probe  wait until a server answers, check /simple/, a project page and a
+         wheel download (status, content, sha256 against the page's link) and
+         print the three URLs as JSON: the file URL is taken from the project
+         page, so it is the path each server really exposes.
+  wrk    run wrk once on one URL and write its numbers as JSON, together with
+         the CPU used during the run by the server's container, by wrk, by the
+         docker-proxy of the published port, and by everything else on the
+         machine ("foreign": other people's jobs on a shared machine).
+  pip    time `pip download --no-deps` of N packages with a cold cache (a fresh
+         cache and destination directory per run, pip's configuration and
+         environment ignored), repeated --runs times.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+_CHILD = []  # the running wrk or pip, ended with this script
+
+
+def _on_signal(signum, _frame):
+    for proc in _CHILD:
+        if proc.poll() is None:
+            proc.terminate()
+    sys.exit(128 + signum)
+
+
+def _start(cmd, **kwargs):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    _CHILD[:] = [proc]
+    return proc
+
+
+# --------------------------------------------------------------------- probe
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _get(url, auth, timeout=60):
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + auth)
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _hrefs(page):
+    return re.findall(r'href="([^"]+)"', page.decode("utf-8", "replace"))
+
+
+def probe(args):
+    base = args.base.rstrip("/")
+    simple = base + "/simple/"
+    project = f"{simple}{args.project}/"
+    deadline = time.monotonic() + args.wait
+    last = "no answer"
+    while True:
+        try:
+            status, body = _get(project, args.auth, timeout=30)
+            links = [h for h in _hrefs(body) if args.file_suffix in h.split("#")[0]]
+            if status == 200 and links:
+                break
+            last = f"HTTP {status} for {project}, {len(links)} link(s) to *{args.file_suffix}"
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            sys.exit(f"probe: {base} not ready after {args.wait}s: {last}")
+        time.sleep(1)
+
+    href = links[0]
+    file_url, _, fragment = urllib.parse.urljoin(project, href).partition("#")
+    status, data = _get(file_url, args.auth)
+    if status != 200:
+        sys.exit(f"probe: HTTP {status} for {file_url}")
+    if not data.startswith(b"PK\x03\x04"):
+        sys.exit(f"probe: {file_url} is not a zip file")
+    if fragment.startswith("sha256="):
+        if hashlib.sha256(data).hexdigest() != fragment[len("sha256="):]:
+            sys.exit(f"probe: sha256 of {file_url} does not match the page's link")
+    status, body = _get(simple, args.auth)
+    if status != 200 or f"{args.project}/".encode() not in body:
+        sys.exit(f"probe: HTTP {status} for {simple} or no link to {args.project}/")
+    if args.auth:  # the password must matter, or the numbers are not comparable
+        status, _ = _get(file_url, "")
+        if status != 401:
+            sys.exit(f"probe: {file_url} answered HTTP {status} without credentials")
+    json.dump({"simple": simple, "project": project, "file": file_url}, sys.stdout)
+    print()
+
+
+# ----------------------------------------------------------------------- wrk
+def _host_busy_ticks():
+    with open("/proc/stat") as fh:
+        f = [int(x) for x in fh.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] if len(f) > 7 else 0)
+
+
+def _container_cpu_ns(cid):
+    if not cid:
+        return None
+    for path, scale in (
+        (f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1),
+        (f"/sys/fs/cgroup/cpu,cpuacct/docker/{cid}/cpuacct.usage", 1),
+        (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1000),
+        (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1000),
+    ):
+        try:
+            with open(path) as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        if path.endswith("cpu.stat"):
+            m = re.search(r"^usage_usec (\d+)", text, re.M)
+            if m:
+                return int(m.group(1)) * scale
+        else:
+            return int(text.strip())
+    return None
+
+
+def _proxy_pids(port):
+    pids = []
+    if not port:
+        return pids
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"docker-proxy"):
+            if b"-host-port" in argv and argv[argv.index(b"-host-port") + 1] == str(port).encode():
+                pids.append(pid)
+    return pids
+
+
+def _proc_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total
+
+
+def _other_processes(skip_pids, container):
+    """pid -> (starttime, own + reaped children's CPU ticks) of every user-space
+    process that is not part of the measurement (the container, wrk, this
+    script, docker-proxy). Kernel threads are left out: they mostly carry the
+    measurement's own loopback traffic."""
+    snap = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid in skip_pids:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            if int(f[1]) == 2 or pid == "2" or int(f[6]) & 0x00200000:  # ppid kthreadd, PF_KTHREAD
+                continue
+            if container:
+                with open(f"/proc/{pid}/cgroup") as fh:
+                    if container in fh.read():
+                        continue
+            snap[pid] = (int(f[19]), int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return snap
+
+
+def _other_ticks(before, after):
+    total = 0
+    for pid, (start, ticks) in after.items():
+        old = before.get(pid)
+        total += ticks - old[1] if old and old[0] == start else ticks
+    return max(total, 0)
+
+
+def run_wrk(args):
+    env = dict(os.environ, BENCH_AUTH=args.auth or "")
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+           f"--timeout={args.timeout}s", "--latency", "-s", os.path.join(HERE, "wrk.lua"), args.url]
+    pids = _proxy_pids(args.proxy_port)
+    skip = set(pids) | {str(os.getpid())}
+    o0 = _other_processes(skip, args.container)
+    c0, h0, p0, t0 = (_container_cpu_ns(args.container), _host_busy_ticks(),
+                      _proc_ticks(pids), time.monotonic())
+    proc = _start(cmd, env=env)
+    out = proc.stdout.read().decode("utf-8", "replace")
+    _, status, rusage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    c1, h1, p1 = _container_cpu_ns(args.container), _host_busy_ticks(), _proc_ticks(pids)
+    o1 = _other_processes(skip | {str(proc.pid)}, args.container)
+
+    with open(args.out + ".txt", "w") as fh:
+        fh.write(" ".join(cmd[:-3] + [cmd[-1]]) + "\n" + out)
+    result = {"url": args.url, "wall_s": wall, "exit": os.waitstatus_to_exitcode(status)}
+    for line in out.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result.update(json.loads(line[len("BENCH_JSON "):]))
+    if "requests" not in result:
+        result["error"] = out.strip()[-500:] or "wrk printed nothing"
+    cpu = {"host": (h1 - h0) / CLK_TCK, "wrk": rusage.ru_utime + rusage.ru_stime,
+           "proxy": (p1 - p0) / CLK_TCK}
+    cpu["server"] = (c1 - c0) / 1e9 if c0 is not None and c1 is not None else None
+    # Everything else the machine did; "foreign": other user-space processes only.
+    cpu["rest"] = max(0.0, cpu["host"] - cpu["wrk"] - cpu["proxy"] - (cpu["server"] or 0.0))
+    # (children reaped in the window count whole, hence the cap)
+    cpu["foreign"] = min(_other_ticks(o0, o1) / CLK_TCK, cpu["rest"])
+    result["cpu_s"] = cpu
+    result["loadavg_before"] = args.loadavg
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=1)
+    rps = result.get("requests", 0) / (result.get("duration_us", 1) / 1e6)
+    print(f"  {args.label:<28} {rps:10.1f} req/s  p50 {result.get('latency_us', {}).get('p50', 0) / 1000:8.2f} ms"
+          f"  p99 {result.get('latency_us', {}).get('p99', 0) / 1000:8.2f} ms"
+          f"  n={result.get('requests', 0)}  errors={sum(result.get('errors', {}).values())}"
+          f"  other-load={cpu['foreign'] / max(wall, 1e-9):.2f} cores", flush=True)
+
+
+# ----------------------------------------------------------------------- pip
+def run_pip(args):
+    packages = args.packages.split(",")
+    runs = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    for i in range(args.runs):
+        tmp = tempfile.mkdtemp(prefix="pip-cold-", dir=args.tmp)
+        cmd = [args.python, "-m", "pip", "--isolated", "download", "--no-deps",
+               "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-q",
+               "--cache-dir", os.path.join(tmp, "cache"), "-d", os.path.join(tmp, "dl"),
+               "--index-url", args.index_url] + packages
+        t0 = time.monotonic()
+        proc = _start(cmd, env=env)
+        try:
+            output, _ = proc.communicate(timeout=args.max_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        wall = time.monotonic() - t0
+        got = sorted(os.listdir(os.path.join(tmp, "dl"))) if os.path.isdir(os.path.join(tmp, "dl")) else []
+        shutil.rmtree(tmp, ignore_errors=True)
+        run = {"wall_s": wall, "exit": proc.returncode, "files": len(got)}
+        if proc.returncode != 0 or len(got) != len(packages):
+            run["error"] = output.decode("utf-8", "replace")[-800:]
+        runs.append(run)
+        print(f"  {args.label:<28} pip download run {i + 1}: {wall:6.2f} s"
+              f"  ({len(got)}/{len(packages)} files, exit {proc.returncode})", flush=True)
+    with open(args.out, "w") as fh:
+        json.dump({"packages": packages, "runs": runs}, fh, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("probe")
+    p.add_argument("--base", required=True)
+    p.add_argument("--project", required=True)
+    p.add_argument("--auth", default="", help="base64 user:password, empty = none")
+    p.add_argument("--file-suffix", default="-1.0.4-py3-none-any.whl")
+    p.add_argument("--wait", type=int, default=120)
+
+    w = sub.add_parser("wrk")
+    w.add_argument("--url", required=True)
+    w.add_argument("--label", default="")
+    w.add_argument("--auth", default="")
+    w.add_argument("--duration", type=int, default=10)
+    w.add_argument("--threads", type=int, default=2)
+    w.add_argument("--connections", type=int, default=8)
+    w.add_argument("--timeout", type=int, default=60)
+    w.add_argument("--container", default="", help="full container id, for its CPU time")
+    w.add_argument("--proxy-port", default="", help="published host port, for docker-proxy's CPU")
+    w.add_argument("--out", required=True)
+    w.add_argument("--loadavg", type=float, default=None)
+
+    q = sub.add_parser("pip")
+    q.add_argument("--index-url", required=True)
+    q.add_argument("--packages", required=True, help="comma separated")
+    q.add_argument("--label", default="")
+    q.add_argument("--runs", type=int, default=3)
+    q.add_argument("--python", default=sys.executable)
+    q.add_argument("--tmp", default=None)
+    q.add_argument("--max-seconds", type=int, default=300)
+    q.add_argument("--out", required=True)
+
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    if args.cmd == "wrk" and args.loadavg is None:
+        with open("/proc/loadavg") as fh:
+            args.loadavg = float(fh.read().split()[0])
+    {"probe": probe, "wrk": run_wrk, "pip": run_pip}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# The benchmark of issue 5: on this one machine, side by side,
+#   (a)  baseline: pypiserver 2.4.2 as in its own systemd example
+#        (pypi-server run -p 8080 -a update,download -P htpasswd --disable-fallback DIR)
+#   (b)  this collection's default deployment of privatepypi.aws.pypiserver
+#   (c)  limit: nginx serving the same files and pre-rendered PEP 503 pages, basic
+#        auth with the hash scheme and cost (b) ships (passlib bcrypt, cost 12)
+#   (c0) informational, NOT the limit: the same nginx without auth
+# each in its own container of the project's Debian 12 systemd image, one server
+# running at a time. For each data set size (projects x 5 wheels) it measures
+# with wrk (2 threads, 8 connections) /simple/, /simple/<project>/ and one wheel
+# download, and the wall time of a cold-cache `pip download --no-deps` of 20
+# packages, then prints Markdown tables and the ratios b/a and b/c.
+#
+# Usage: benchmarks/run.sh [--projects 1000,100] [--duration 10] [--servers a,b,c,c0]
+#                          [--pip-runs 3] [--keep]
+# Needs scripts/setup.sh first (docker, wrk, the image, .venv). Load goes only to
+# 127.0.0.1 (ports published on loopback). Containers are removed at exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/benchmarks
+WORK=${BENCH_WORK:-/var/tmp/privatepypi-bench}
+IMAGE=${TEST_IMAGE:-privatepypi/debian12-systemd:latest}
+PY=$ROOT/.venv/bin/python
+PROJECTS=1000,100
+DURATION=10
+SERVERS=a,b,c,c0
+PIP_RUNS=3
+PIP_PACKAGES=20
+KEEP=0
+DEPLOY_TIMEOUT=${BENCH_DEPLOY_TIMEOUT:-900}
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
+while (($#)); do
+  case $1 in
+    --projects) PROJECTS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --pip-runs) PIP_RUNS=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; usage 2 >&2 ;;
+  esac
+done
+[[ $PROJECTS =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "run.sh: --projects takes e.g. 1000,100" >&2; exit 2; }
+if ! [[ $DURATION =~ ^[0-9]+$ ]] || ((DURATION < 1 || DURATION > 120)); then
+  echo "run.sh: --duration takes 1..120 seconds" >&2; exit 2
+fi
+if ! [[ $PIP_RUNS =~ ^[0-9]+$ ]] || ((PIP_RUNS > 10)); then
+  echo "run.sh: --pip-runs takes 0..10" >&2; exit 2
+fi
+for s in ${SERVERS//,/ }; do
+  case $s in a|b|c|c0) ;; *) echo "run.sh: --servers takes a list of a,b,c,c0" >&2; exit 2 ;; esac
+done
+want() { [[ ,$SERVERS, == *,$1,* ]]; }
+
+# ---------------------------------------------------------------- preflight
+missing=()
+command -v docker >/dev/null || missing+=(docker)
+command -v wrk >/dev/null || missing+=(wrk)
+[ -x "$PY" ] || missing+=(.venv)
+if ((${#missing[@]} == 0)); then
+  docker info >/dev/null 2>&1 || missing+=("a running dockerd")
+  docker image inspect "$IMAGE" >/dev/null 2>&1 || missing+=("image $IMAGE")
+fi
+if ((${#missing[@]})); then
+  echo "run.sh: missing ${missing[*]}: run scripts/setup.sh first" >&2
+  exit 1
+fi
+
+started=$(date +%s)
+RUN_ID=$(date +%Y%m%d-%H%M%S)-$$
+RUN=$WORK/runs/$RUN_ID
+mkdir -p "$RUN/results"
+LABEL=privatepypi-bench.run=$RUN_ID
+SYSTEMD_OPTS=(--cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host
+  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock
+  --stop-signal SIGRTMIN+3 --label "$LABEL")
+
+cleanup() {
+  local rc=$?
+  if ((KEEP)); then
+    echo "run.sh: --keep: containers left running (docker ps --filter label=$LABEL)" >&2
+  else
+    docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    rm -rf "$RUN"/b-*-pypi
+  fi
+  rm -f "$RUN/deploy-vars.json"
+  exit "$rc"
+}
+# Long steps run through `fg`, so a signal is handled at once (bash defers traps
+# while a foreground child runs) and the running step is ended too.
+CHILD=
+fg() {
+  "$@" &
+  CHILD=$!
+  local rc=0
+  wait "$CHILD" || rc=$?
+  CHILD=
+  return "$rc"
+}
+on_signal() {
+  [ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null
+  exit 130
+}
+trap cleanup EXIT
+trap on_signal INT TERM
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# One throwaway user for this run, hashed the way the role's htpasswd module
+# hashes (passlib.apache.HtpasswdFile, scheme bcrypt, passlib's default cost 12,
+# prefix $2y$ like `htpasswd -B`); the report compares it with (b)'s file.
+BENCH_USER=bench
+BENCH_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(18))')
+AUTH=$(printf '%s:%s' "$BENCH_USER" "$BENCH_PASSWORD" | base64 -w0)
+"$PY" - "$BENCH_USER" "$BENCH_PASSWORD" "$RUN/htpasswd" <<'EOF'
+import re, sys
+from passlib.apache import HtpasswdFile
+user, password, path = sys.argv[1:]
+ht = HtpasswdFile(path, new=True, default_scheme="bcrypt")
+ht.set_password(user, password)
+assert re.match(r"\$2[aby]\$12\$", ht.get_hash(user).decode()), ht.get_hash(user)[:7]
+ht.save()
+EOF
+cut -d: -f2 "$RUN/htpasswd" | cut -c1-7 >"$RUN/results/hash-local.txt"
+chmod 0644 "$RUN/htpasswd"
+(umask 077; printf '{"bench_user": "%s", "bench_password": "%s"}\n' "$BENCH_USER" "$BENCH_PASSWORD" >"$RUN/deploy-vars.json")
+
+# -------------------------------------------------------- images for (a), (c)
+# Software is installed inside a container of the project's image (apt, pip),
+# then committed, so reruns start in seconds. Rebuilt when a recipe changes.
+ensure_image() {  # name dir -> echoes image tag
+  local name=$1 dir=$2 tag recipe base
+  tag=privatepypi-bench/$name:latest
+  base=$(docker image inspect -f '{{.Id}}' "$IMAGE")
+  recipe=$(cat "$dir"/* <(echo "$base") | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f '{{index .Config.Labels "recipe"}}' "$tag" 2>/dev/null)" != "$recipe" ]; then
+    log "building image $tag" >&2
+    docker rm -f "ppb-build-$name-$$" >/dev/null 2>&1 || true
+    fg docker run --name "ppb-build-$name-$$" --label "$LABEL" -v "$dir":/tmp/bench:ro "$IMAGE" \
+      sh /tmp/bench/install.sh >"$RUN/build-$name.log" 2>&1 \
+      || { tail -20 "$RUN/build-$name.log" >&2; return 1; }
+    docker commit -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL recipe=$recipe" \
+      "ppb-build-$name-$$" "$tag" >/dev/null
+    docker rm "ppb-build-$name-$$" >/dev/null
+  fi
+  echo "$tag"
+}
+want a && IMG_A=$(ensure_image baseline "$BENCH/baseline")
+{ want c || want c0; } && IMG_C=$(ensure_image limit "$BENCH/limit")
+
+# The checkout as the collection privatepypi.aws, for the FQCN role name.
+COLL=$WORK/collections
+mkdir -p "$COLL/ansible_collections/privatepypi"
+ln -sfn "$ROOT" "$COLL/ansible_collections/privatepypi/aws"
+
+host_port() { docker port "$1" "$2/tcp" | head -1 | sed 's/.*://'; }
+container_id() { docker inspect -f '{{.Id}}' "$1"; }
+start() {  # name image [docker run options...]
+  local name=$1 image=$2; shift 2
+  docker run -d --name "$name" --hostname "${name##*-}" "${SYSTEMD_OPTS[@]}" "$@" "$image" >/dev/null
+}
+stop() { ((KEEP)) || docker rm -f "$1" >/dev/null 2>&1 || true; }
+booted() {  # wait until systemd in the container has finished starting up
+  local state
+  for _ in $(seq 1 60); do
+    state=$(docker exec "$1" systemctl is-system-running 2>/dev/null || true)
+    case $state in running|degraded) return 0 ;; esac
+    sleep 1
+  done
+  echo "run.sh: $1 did not boot (systemd: ${state:-no answer})" >&2
+  return 1
+}
+
+# measure SIZE SERVER CONTAINER PORT AUTH: wrk on the three URLs, then pip.
+measure() {
+  local n=$1 s=$2 ct=$3 port=$4 auth=$5 urls ep url cid creds=""
+  fg python3 "$BENCH/measure.py" probe --base "http://127.0.0.1:$port" \
+    --project "$PROJECT" --auth "$auth" --wait 180 >"$RUN/results/urls-$n-$s.json" || return 1
+  urls=$(cat "$RUN/results/urls-$n-$s.json")
+  cid=$(container_id "$ct")
+  for ep in simple project file; do
+    url=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$urls" "$ep")
+    fg python3 "$BENCH/measure.py" wrk --url "$url" --auth "$auth" --duration "$DURATION" \
+      --container "$cid" --proxy-port "$port" --label "$s $ep" \
+      --out "$RUN/results/wrk-$n-$s-$ep.json" || true
+  done
+  if ((PIP_RUNS > 0)); then
+    [ -n "$auth" ] && creds="$BENCH_USER:$BENCH_PASSWORD@"
+    fg python3 "$BENCH/measure.py" pip --python "$PY" --runs "$PIP_RUNS" --tmp "$RUN" \
+      --index-url "http://${creds}127.0.0.1:$port/simple/" --packages "$PIP_LIST" \
+      --label "$s" --out "$RUN/results/pip-$n-$s.json" || true
+  fi
+}
+
+deploy_role() {  # name copy-of-data
+  local ct=$1
+  local inv=$RUN/inventory-$ct.yml
+  cat >"$inv" <<EOF
+all:
+  children:
+    bench:
+      hosts:
+        $ct:
+          ansible_connection: community.docker.docker
+          ansible_python_interpreter: /usr/bin/python3
+EOF
+  (cd "$ROOT" && ANSIBLE_COLLECTIONS_PATH="$COLL:$ROOT/.collections" ANSIBLE_FORCE_COLOR=0 \
+    ANSIBLE_RETRY_FILES_ENABLED=0 exec timeout "$DEPLOY_TIMEOUT" "$ROOT/.venv/bin/ansible-playbook" \
+    -i "$inv" -e "@$RUN/deploy-vars.json" "$BENCH/deploy.yml")
+}
+
+# What one bcrypt check costs here: (c) pays it on every request, (a) on downloads.
+BCRYPT_MS=$("$PY" - "$RUN/htpasswd" <<'EOF'
+import statistics, sys, time
+import bcrypt
+h = open(sys.argv[1]).read().split(":", 1)[1].strip().encode()
+times = []
+for _ in range(5):
+    t0 = time.perf_counter()
+    bcrypt.checkpw(b"not the password", h)
+    times.append((time.perf_counter() - t0) * 1000)
+print(round(statistics.median(times), 1))
+EOF
+)
+cat >"$RUN/meta.json" <<EOF
+{"run_id": "$RUN_ID", "projects": "$PROJECTS", "duration": $DURATION, "servers": "$SERVERS",
+ "pip_runs": $PIP_RUNS, "pip_packages": $PIP_PACKAGES,
+ "wrk": "wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')",
+ "nproc": $(nproc), "kernel": "$(uname -r)", "bcrypt_ms": $BCRYPT_MS,
+ "loadavg": "$(cut -d' ' -f1-3 /proc/loadavg)",
+ "git": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"}
+EOF
+
+for N in ${PROJECTS//,/ }; do
+  log "data set: $N projects x 5 wheels"
+  DATA=$WORK/data-$N
+  python3 "$BENCH/make_dataset.py" --projects "$N" --out "$DATA" --simple
+  PROJECT=$(printf 'bench-pkg-%04d' $(((N + 1) / 2)))
+  PIP_LIST=$(python3 -c 'import sys; n, k = int(sys.argv[1]), int(sys.argv[2]); print(",".join(sorted({"bench-pkg-%04d" % (1 + i * n // k) for i in range(k)})))' "$N" "$PIP_PACKAGES")
+  echo "{\"project\": \"$PROJECT\", \"pip_packages\": \"$PIP_LIST\"}" >"$RUN/results/dataset-$N.json"
+
+  if want a; then
+    ct=ppb-$RUN_ID-$N-a
+    log "(a) baseline: pypiserver's systemd example"
+    start "$ct" "$IMG_A" -p 127.0.0.1::8080 \
+      -v "$DATA/packages":/var/www/pypi:ro -v "$RUN/htpasswd":/etc/bench/htpasswd:ro
+    measure "$N" a "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(a) failed" >"$RUN/results/fail-$N-a.txt"
+    stop "$ct"
+  fi
+
+  if want b; then
+    ct=ppb-$RUN_ID-$N-b
+    log "(b) the role privatepypi.aws.pypiserver, defaults (deploying, log: $RUN/deploy-$N.log)"
+    rm -rf "$RUN/b-$N-pypi"; cp -a "$DATA/packages" "$RUN/b-$N-pypi"
+    start "$ct" "$IMAGE" -p 127.0.0.1::8080 -v "$RUN/b-$N-pypi":/var/pypi
+    t0=$(date +%s)
+    if booted "$ct" && fg deploy_role "$ct" >"$RUN/deploy-$N.log" 2>&1; then
+      echo "$(($(date +%s) - t0))" >"$RUN/results/deploy-$N-b.txt"
+      log "(b) deployed in $(($(date +%s) - t0)) s"
+      docker exec "$ct" sh -c 'cut -d: -f2 /etc/pypiserver/htpasswd | cut -c1-7' \
+        >"$RUN/results/hash-$N-b.txt" 2>/dev/null || true
+      measure "$N" b "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(b) failed after deploy" >"$RUN/results/fail-$N-b.txt"
+    else
+      log "(b) deployment FAILED; last lines of $RUN/deploy-$N.log:"
+      grep -E 'fatal:|FAILED|ERROR|msg' "$RUN/deploy-$N.log" | tail -15 || tail -30 "$RUN/deploy-$N.log"
+      { echo "deployment failed:"; grep -E 'fatal:|ERROR' "$RUN/deploy-$N.log" | tail -3; } \
+        >"$RUN/results/fail-$N-b.txt"
+    fi
+    stop "$ct"; ((KEEP)) || rm -rf "$RUN/b-$N-pypi"
+  fi
+
+  if want c || want c0; then
+    ct=ppb-$RUN_ID-$N-c
+    log "(c) limit: nginx, static pages, basic auth bcrypt cost 12; (c0) same without auth"
+    start "$ct" "$IMG_C" -p 127.0.0.1::8080 -p 127.0.0.1::8081 \
+      -v "$DATA/packages":/srv/bench/packages:ro -v "$DATA/simple":/srv/bench/simple:ro \
+      -v "$RUN/htpasswd":/etc/bench/htpasswd:ro
+    want c && { measure "$N" c "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(c) failed" >"$RUN/results/fail-$N-c.txt"; }
+    want c0 && { measure "$N" c0 "$ct" "$(host_port "$ct" 8081)" "" || echo "(c0) failed" >"$RUN/results/fail-$N-c0.txt"; }
+    stop "$ct"
+  fi
+done
+
+echo "$(($(date +%s) - started))" >"$RUN/results/total-seconds.txt"
+python3 "$BENCH/report.py" "$RUN" >"$WORK/results.md"
+cp "$WORK/results.md" "$RUN/results.md"
+echo
+cat "$WORK/results.md"
+echo
+log "results: $WORK/results.md (raw data: $RUN)"

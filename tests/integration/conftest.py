@@ -1,0 +1,147 @@
+"""Fixtures of the integration tests: the local AWS emulator and a playbook runner.
+
+Run from the repository root:  .venv/bin/python -m pytest tests/integration -q
+The emulator (scripts/emulator.sh) listens on the gateway of the project's docker network
+(EMULATOR_HOST, default 172.28.0.1) on a free port; every playbook gets that address through
+the one endpoint variable aws_endpoint_url.
+"""
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+HOST = os.environ.get("EMULATOR_HOST", "172.28.0.1")
+REGION = "us-east-1"
+VARS_FILE = "tests/integration/vars.yml"
+TIMINGS = {}
+RECAP_RE = re.compile(
+    r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory):
+    port = _free_port()
+    env = dict(os.environ, EMULATOR_HOST=HOST, EMULATOR_STATE_DIR=str(tmp_path_factory.mktemp("emulator")),
+               EMULATOR_PYTHON=str(VENV_BIN / "python"))
+    subprocess.run([str(ROOT / "scripts" / "emulator.sh"), "start", str(port)], check=True, env=env, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "emulator.sh"), "stop", str(port)], env=env, cwd=ROOT, check=False)
+
+
+@pytest.fixture()
+def reset_emulator(emulator):
+    urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"), timeout=10)
+    return emulator
+
+
+@pytest.fixture(scope="session")
+def aws(emulator):
+    """boto3 client factory bound to the emulator."""
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    cache = {}
+
+    def client(service):
+        if service not in cache:
+            cache[service] = session.client(service, endpoint_url=emulator)
+        return cache[service]
+    return client
+
+
+class Run:
+    def __init__(self, proc, seconds):
+        self.rc, self.out, self.seconds = proc.returncode, proc.stdout, seconds
+        recaps = RECAP_RE.findall(self.out)
+        last = recaps[-1] if recaps else ("0", "0", "0", "0")
+        self.ok, self.changed, self.unreachable, self.failed = (int(x) for x in last)
+
+    def __repr__(self):
+        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}"
+
+
+@pytest.fixture(scope="session")
+def playbook(emulator, tmp_path_factory):
+    """Runs a playbook of the repository against the emulator; returns a Run."""
+    def run(path, *args, credentials=True, env_extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
+        env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_DEPRECATION_WARNINGS="0",
+                   PATH=f"{VENV_BIN}:{env.get('PATH', '')}")
+        if credentials:
+            env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        else:
+            # nothing in the environment or in a home directory to find credentials in
+            home = tmp_path_factory.mktemp("home")
+            env.update(HOME=str(home))
+        env.update(env_extra or {})
+        cmd = [str(VENV_BIN / "ansible-playbook"), path, "-e", f"@{VARS_FILE}",
+               "-e", f"aws_endpoint_url={emulator}", *args]
+        start = time.monotonic()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=900)
+        return Run(proc, time.monotonic() - start)
+    return run
+
+
+def _decoded_cloud_config(text):
+    """The cloud-config text plus the decoded content of every write_files entry."""
+    import gzip
+    import yaml
+    parts = [text]
+    for entry in (yaml.safe_load(text) or {}).get("write_files", []):
+        content, encoding = entry.get("content", ""), entry.get("encoding", "")
+        raw = content.encode()
+        if encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
+            raw = base64.b64decode(raw)
+        if encoding.startswith(("gz", "gzip")):
+            raw = gzip.decompress(raw)
+        parts.append(raw.decode())
+    return "\n".join(parts)
+
+
+def user_data_of(aws, template_name):
+    """Launch template data of the latest version and its user data, decoded all the way."""
+    version = aws("ec2").describe_launch_template_versions(
+        LaunchTemplateName=template_name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    data = version["LaunchTemplateData"]
+    return data, _decoded_cloud_config(base64.b64decode(data.get("UserData", "")).decode())
+
+
+def record_timing(profile, phase, seconds):
+    TIMINGS.setdefault(profile, {})[phase] = round(seconds, 1)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMINGS:
+        return
+    terminalreporter.section("stack timings against the emulator (seconds)")
+    for profile, phases in TIMINGS.items():
+        terminalreporter.write_line(f"{profile:14s} " + "  ".join(f"{k}={v}" for k, v in phases.items()))
+    out = ROOT / "tests" / "output"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "integration-timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+def passwords_in_vars():
+    import yaml
+    data = yaml.safe_load((ROOT / VARS_FILE).read_text())
+    return [u["password"] for u in data["pypi_users"]]
+
+
