@@ -39,6 +39,7 @@ REGION = "us-east-1"
 STACK = "privatepypi-rehearsal"
 IMAGE = "privatepypi/debian12-cloud:latest"
 PYTHON = sys.executable
+REFRESH_INTERVAL = "10s"
 
 
 def log(message):
@@ -54,35 +55,42 @@ def aws(service):
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def users():
-    """The demo user, with a password generated once and kept in .cache (mode 0600)."""
+def password(name):
+    """A user's password, generated once and kept in .cache (mode 0600)."""
     STATE.mkdir(parents=True, exist_ok=True)
-    path = STATE / "password"
+    path = STATE / ("password" if name == "demo" else "password-" + name)
     if not path.exists():
         path.write_text(secrets.token_urlsafe(18))
         path.chmod(0o600)
-    return [{"name": "demo", "password": path.read_text().strip()}]
+    return path.read_text().strip()
 
 
-def write_vars(profile):
+def users(names=("demo",)):
+    return [{"name": name, "password": password(name)} for name in names]
+
+
+def write_vars(user_names):
     path = STATE / "vars.json"
     path.write_text(json.dumps({
         "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL, "aws_stack_emulator": True,
         "aws_access_key": "testing", "aws_secret_key": "testing",
         "aws_stack_name": STACK, "aws_stack_contact_email": "ops@example.com",
         "aws_stack_index_cidrs": ["127.0.0.0/8", "172.28.0.0/24"],
-        "pypi_users": users(),
+        "pypi_users": users(user_names),
         # The instances ask the metadata stand-in instead of 169.254.169.254.
         "pypiserver_imds_endpoint": IMDS_URL,
+        # Shorter than the default 2 minutes, so the user tests wait less.
+        "pypiserver_htpasswd_refresh_interval": REFRESH_INTERVAL,
     }))
     path.chmod(0o600)
     return path
 
 
-def playbook(playbook_path, profile, extra=()):
+def playbook(playbook_path, profile, extra=(), user_names=("demo",)):
     started = time.monotonic()
     result = subprocess.run(["ansible-playbook", playbook_path, "-e", "profile=" + profile,
-                             "-e", "@" + str(write_vars(profile)), *extra], cwd=ROOT, capture_output=True, text=True)
+                             "-e", "@" + str(write_vars(user_names)), *extra],
+                            cwd=ROOT, capture_output=True, text=True)
     if result.returncode:
         sys.exit("{} failed:\n{}{}".format(playbook_path, result.stdout[-6000:], result.stderr[-2000:]))
     recap = result.stdout[result.stdout.rfind("PLAY RECAP"):]
@@ -171,9 +179,15 @@ def upload_and_install(port, version="1.0.0"):
     install(port, version)
 
 
-def upload(port, version):
+def set_users(profile, names):
+    """Changes the index users the way an admin does: the SSM parameter only, no relaunch."""
+    seconds, recap = playbook("site.yml", profile, ["--tags", "credentials"], user_names=names)
+    return seconds, recap
+
+
+def upload(port, version, user=None):
     """twine upload of the demo package's wheel and sdist, unless the index already has them."""
-    user = users()[0]
+    user = user or users()[0]
     index = "http://127.0.0.1:{}".format(port)
     dist = STATE / "dist"
     files = run(PYTHON, "scripts/demo_package.py", dist, "--version", version,
@@ -182,6 +196,19 @@ def upload(port, version):
     if "privatepypi_demo-{}-py3-none-any.whl".format(version) not in listed:
         run(PYTHON, "-m", "twine", "upload", "--non-interactive", "--repository-url", index + "/",
             "-u", user["name"], "-p", user["password"], *files, stdout=subprocess.DEVNULL)
+
+
+def status(port, path, user):
+    """HTTP status of a GET with the user's Basic credentials (none when user is None)."""
+    request = urllib.request.Request("http://127.0.0.1:{}{}".format(port, path))
+    if user:
+        request.add_header("Authorization", "Basic " + base64.b64encode(
+            "{name}:{password}".format(**user).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def project_page(port):

@@ -121,7 +121,11 @@ def user_data_of(aws, template_name):
     version = aws("ec2").describe_launch_template_versions(
         LaunchTemplateName=template_name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
     data = version["LaunchTemplateData"]
-    return data, _decoded_cloud_config(base64.b64decode(data.get("UserData", "")).decode())
+    raw = base64.b64decode(data.get("UserData", ""))
+    if raw[:2] == b"\x1f\x8b":  # gzip-compressed, as cloud-init accepts it
+        import gzip
+        raw = gzip.decompress(raw)
+    return data, _decoded_cloud_config(raw.decode())
 
 
 def record_timing(profile, phase, seconds):

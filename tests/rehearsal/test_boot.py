@@ -10,6 +10,8 @@ import importlib.util
 import pathlib
 import re
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -67,3 +69,49 @@ def test_upload_through_one_instance_is_listed_by_the_other_within_5s(stack):
     seconds = rehearse.wait_listed(8080, "1.1.0", seconds=5.0)
     print("\nlisted by the other instance after {:.1f} s".format(seconds))
     rehearse.install(8080, "1.1.0")
+
+
+def _main_pids(container):
+    return subprocess.run(["docker", "exec", container, "systemctl", "show", "-p", "MainPID", "--value",
+                           "pypiserver", "pypiserver-auth", "nginx"], capture_output=True, text=True).stdout
+
+
+def _wait_for_status(port, user, expected, limit):
+    started = time.monotonic()
+    while rehearse.status(port, "/simple/", user) != expected:
+        assert time.monotonic() - started < limit, "{} not {} within {} s".format(user["name"], expected, limit)
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def test_users_change_through_ssm_without_restart_or_failed_request(stack):
+    """An admin adds and removes a user in SSM only; the running instances follow within the
+    refresh interval (10 s in the rehearsal, plus the timer's 5 s accuracy) while every
+    request of a user who stays keeps succeeding."""
+    demo, bob = rehearse.users(("demo", "bob"))
+    limit = 10 + 5 + 5
+    pids = {name: _main_pids(name) for name in ("privatepypi-instance-1", "privatepypi-instance-2")}
+    stop, codes = threading.Event(), []
+
+    def steady_load():
+        while not stop.is_set() and len(codes) < 20000:
+            for port in (8080, 8081):
+                codes.append(rehearse.status(port, "/simple/privatepypi-demo/", demo))
+            time.sleep(0.05)
+
+    load = threading.Thread(target=steady_load)
+    load.start()
+    try:
+        rehearse.set_users("budget", ["demo", "bob"])
+        added = max(_wait_for_status(port, bob, 200, limit) for port in (8080, 8081))
+        rehearse.upload(8080, "1.2.0", user=bob)
+        rehearse.set_users("budget", ["demo"])
+        removed = max(_wait_for_status(port, bob, 401, limit) for port in (8080, 8081))
+    finally:
+        stop.set()
+        load.join()
+    print("\nuser added after {:.1f} s, removed after {:.1f} s, {} requests during the change, failed: {}".format(
+        added, removed, len(codes), len([c for c in codes if c != 200])))
+    assert codes and set(codes) == {200}
+    assert {name: _main_pids(name) for name in pids} == pids
+    rehearse.wait_listed(8081, "1.2.0")
