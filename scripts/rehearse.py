@@ -143,14 +143,15 @@ def register_instance(ip, instance_id):
     path.write_text(json.dumps(mapping))
 
 
-def boot(name, ip, instance_id, port):
-    """Boots a container from the launch template's user data; returns seconds to a healthy server."""
+def boot(name, ip, instance_id, port, efs=None):
+    """Boots a container from the launch template's user data, with the folder efs (default: the
+    stack's EFS stand-in) as its package file system; returns seconds to a healthy server."""
     user_data, _ = launch_template_user_data()
     seed = STATE / name / "seed"
     seed.mkdir(parents=True, exist_ok=True)
     (seed / "user-data").write_bytes(user_data)
     (seed / "meta-data").write_text("instance-id: {}\nlocal-hostname: {}\n".format(instance_id, name))
-    efs = STATE / "efs"
+    efs = efs or STATE / "efs"
     efs.mkdir(exist_ok=True)
     register_instance(ip, instance_id)
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
@@ -180,8 +181,9 @@ def upload_and_install(port, version="1.0.0"):
 
 
 def set_users(profile, names):
-    """Changes the index users the way an admin does: the SSM parameter only, no relaunch."""
-    seconds, recap = playbook("site.yml", profile, ["--tags", "credentials"], user_names=names)
+    """Changes the index users the way an admin does (playbooks/users.yml): the SSM parameter
+    only, no relaunch; the instances' timer picks it up."""
+    seconds, recap = playbook("playbooks/users.yml", profile, user_names=names)
     return seconds, recap
 
 
@@ -282,8 +284,25 @@ def replace():
     return {"boot_seconds": healthy, "instance_id": instance_id}
 
 
+RESTORE_DIR = "aws-backup-restore_2026-11-25T06-00-00-000Z"
+
+
+def boot_on_restored_copy():
+    """A third instance on a restored package file system, laid out as AWS Backup restores one
+    into a new file system: the whole tree, owners and modes kept, in a directory
+    aws-backup-restore_<time> at its root (playbooks/restore.yml then puts the stack on it)."""
+    restored = STATE / "efs-restored"
+    shutil.rmtree(restored, ignore_errors=True)
+    restored.mkdir()
+    run("cp", "-a", STATE / "efs", restored / RESTORE_DIR)
+    instance_id = asg_instance_ids()[0]
+    healthy = boot("privatepypi-instance-3", "172.28.0.13", instance_id, 8082, efs=restored)
+    log("instance on the restored copy healthy after {:.0f} s".format(healthy))
+    return {"boot_seconds": healthy, "root": sorted(p.name for p in restored.iterdir())}
+
+
 def down(profile):
-    for name in ("privatepypi-instance-1", "privatepypi-instance-2"):
+    for name in ("privatepypi-instance-1", "privatepypi-instance-2", "privatepypi-instance-3"):
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     if subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
                       capture_output=True).returncode == 0:
@@ -299,6 +318,7 @@ def down(profile):
     run("scripts/emulator.sh", "stop", EMULATOR_PORT)
     # Containers wrote the EFS stand-in as root-owned service users: remove it as root.
     shutil.rmtree(STATE / "efs", ignore_errors=True)
+    shutil.rmtree(STATE / "efs-restored", ignore_errors=True)
     (STATE / "instances.json").unlink(missing_ok=True)
 
 

@@ -28,6 +28,10 @@ stage_sanity() {
   local tree=/var/tmp/privatepypi-sanity/ansible_collections/privatepypi/aws
   rm -rf "$tree" && mkdir -p "$tree"
   git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$tree/"
+  # The AWS modules build on amazon.aws (module_utils, doc fragments): it must sit beside them.
+  local amazon_aws
+  amazon_aws=$(python -c 'import ansible_collections.amazon.aws as c; print(c.__path__[0])')
+  mkdir -p "$tree/../../amazon" && ln -sfn "$amazon_aws" "$tree/../../amazon/aws"
   (cd "$tree" && git init -q && git add -A && ansible-test sanity --python 3.11 --color no \
      --skip-test shellcheck plugins/ tests/unit/)
 }

@@ -13,6 +13,8 @@ CASES = {
     "CIDR with host bits": (["-e", json.dumps({"aws_stack_ssh_cidrs": ["192.0.2.1/24"]})], {}, "has host bits set"),
     "malformed e-mail": (["-e", "aws_stack_contact_email=ops@@example"], {}, "aws_stack_contact_email 'ops@@example'"),
     "malformed domain": (["-e", "aws_stack_domain=-bad-.example"], {}, "aws_stack_domain '-bad-.example'"),
+    "bad alert e-mail": (["-e", json.dumps({"aws_stack_alert_emails": ["ops@example.com", "on-call@@example"]})], {},
+                         "alert e-mail 'on-call@@example' is not an address like ops@example.com"),
     "missing credentials": ([], {"credentials": False}, "No AWS credentials found"),
     "example password": (["-e", "@vault.example.yml"], {}, "has the publicly documented example password"),
     "short password": (["-e", json.dumps({"pypi_users": [{"name": "alice", "password": "short-pw"}]})], {},

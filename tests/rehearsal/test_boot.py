@@ -115,3 +115,19 @@ def test_users_change_through_ssm_without_restart_or_failed_request(stack):
     assert codes and set(codes) == {200}
     assert {name: _main_pids(name) for name in pids} == pids
     rehearse.wait_listed(8081, "1.2.0")
+
+
+def _listed_files(port):
+    return set(re.findall(r"privatepypi[_-]demo-[0-9.]+(?:-py3-none-any\.whl|\.tar\.gz)", rehearse.project_page(port)))
+
+
+def test_restored_package_directory_is_served_as_before(stack):
+    """The host side of playbooks/restore.yml: an instance on a file system that AWS Backup
+    restored (the tree in aws-backup-restore_<time>/) moves the copy up once and serves exactly
+    the files the original serves; pip installs from it."""
+    restored = rehearse.boot_on_restored_copy()
+    print("\nrestored file system: boot to healthy {:.0f} s".format(restored["boot_seconds"]))
+    assert rehearse.RESTORE_DIR not in restored["root"]
+    assert _listed_files(8082) == _listed_files(8080)
+    assert "privatepypi_demo-1.2.0-py3-none-any.whl" in _listed_files(8082)
+    rehearse.install(8082, "1.2.0")

@@ -1,0 +1,156 @@
+"""Alerting and health of a stack (roles/aws_stack/tasks/monitoring.yml), read back with boto3.
+
+check_monitoring(aws, stack, profile) runs after site.yml, check_monitoring_gone(aws, stack) after
+the teardown. The tests run in us-east-1, so the health check's alarm (which lives in us-east-1,
+where Route53 reports) shares the stack's topic.
+"""
+import json
+
+ALERT_EMAIL = "ops@example.com"  # tests/integration/vars.yml: aws_stack_contact_email
+DOMAIN = "example.com"
+PACKAGES_DIR = "/var/pypi"
+GIB = 1024 ** 3
+
+
+def _tags(tag_list):
+    return {t["Key"]: t["Value"] for t in tag_list or []}
+
+
+def _topic_arn(aws, stack):
+    arns = [t["TopicArn"] for t in aws("sns").list_topics()["Topics"] if t["TopicArn"].endswith(f":{stack}-alerts")]
+    return arns[0] if arns else None
+
+
+def _health_checks(aws, stack):
+    """The stack's Route53 health checks, found by their Name and Stack tags."""
+    route53 = aws("route53")
+    found = []
+    for check in route53.list_health_checks()["HealthChecks"]:
+        tag_sets = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=[check["Id"]])
+        tags = _tags(tag_sets["ResourceTagSets"][0]["Tags"])
+        if tags.get("Stack") == stack and tags.get("Name") == f"{stack}-health":
+            found.append((check, tags))
+    return found
+
+
+def _expected_alarms(stack, profile, asg, efs_id, alb=None, tg=None, health_check_id=None):
+    """name -> (namespace, metric, dimensions, statistic, comparison, threshold, period, evaluations, missing data)."""
+    count = 1 if profile == "budget" else 2
+    expected = {
+        "status-check-failed": ("AWS/EC2", "StatusCheckFailed", {"AutoScalingGroupName": asg}, "Maximum",
+                                "GreaterThanOrEqualToThreshold", 1.0, 60, 2, "notBreaching"),
+        "cpu-high": ("AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": asg}, "Average",
+                     "GreaterThanThreshold", 80.0, 300, 3, "notBreaching"),
+        "swap-high": ("CWAgent", "swap_used_percent", {"AutoScalingGroupName": asg}, "Maximum",
+                      "GreaterThanThreshold", 50.0, 300, 2, "missing"),
+        "disk-root-high": ("CWAgent", "disk_used_percent", {"AutoScalingGroupName": asg, "path": "/"}, "Maximum",
+                           "GreaterThanThreshold", 85.0, 300, 1, "missing"),
+        "disk-packages-high": ("CWAgent", "disk_used_percent", {"AutoScalingGroupName": asg, "path": PACKAGES_DIR},
+                               "Maximum", "GreaterThanThreshold", 85.0, 300, 1, "missing"),
+        "efs-storage-high": ("AWS/EFS", "StorageBytes", {"FileSystemId": efs_id, "StorageClass": "Total"}, "Maximum",
+                             "GreaterThanThreshold", 100.0 * GIB, 3600, 1, "notBreaching"),
+        "efs-burst-credits-low": ("AWS/EFS", "BurstCreditBalance", {"FileSystemId": efs_id}, "Minimum",
+                                  "LessThanThreshold", 250.0 * GIB, 300, 3, "notBreaching"),
+        "instances-in-service-low": ("AWS/AutoScaling", "GroupInServiceInstances", {"AutoScalingGroupName": asg},
+                                     "Minimum", "LessThanThreshold", float(count), 60, 10, "breaching"),
+        "health-check-failed": ("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": health_check_id}, "Minimum",
+                                "LessThanThreshold", 1.0, 60, 2, "breaching"),
+    }
+    if profile == "professional":
+        expected.update({
+            "alb-5xx-high": ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", {"LoadBalancer": alb}, "Sum",
+                             "GreaterThanOrEqualToThreshold", 10.0, 300, 1, "notBreaching"),
+            "target-5xx-high": ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"TargetGroup": tg, "LoadBalancer": alb},
+                                "Sum", "GreaterThanOrEqualToThreshold", 10.0, 300, 1, "notBreaching"),
+            "unhealthy-hosts": ("AWS/ApplicationELB", "UnHealthyHostCount", {"TargetGroup": tg, "LoadBalancer": alb},
+                                "Maximum", "GreaterThanOrEqualToThreshold", 1.0, 60, 3, "notBreaching"),
+        })
+    return {f"{stack}-{name}": spec for name, spec in expected.items()}
+
+
+def check_monitoring(aws, stack, profile):
+    asg = f"{stack}-asg"
+    efs_id = [f["FileSystemId"] for f in aws("efs").describe_file_systems()["FileSystems"]
+              if _tags(f.get("Tags")).get("Stack") == stack][0]
+
+    # one topic, tagged, with exactly the alert address subscribed by e-mail
+    topic_arn = _topic_arn(aws, stack)
+    assert topic_arn, f"no topic {stack}-alerts"
+    topic_tags = _tags(aws("sns").list_tags_for_resource(ResourceArn=topic_arn)["Tags"])
+    assert topic_tags["Stack"] == stack and topic_tags["Name"] == f"{stack}-alerts"
+    subscriptions = aws("sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    assert sorted((s["Protocol"], s["Endpoint"]) for s in subscriptions) == [("email", ALERT_EMAIL)]
+
+    # the health check of what users reach, tagged, found by its name
+    checks = _health_checks(aws, stack)
+    assert len(checks) == 1, checks
+    check, check_tags = checks[0]
+    config = check["HealthCheckConfig"]
+    assert check_tags["Application"] == "privatepypi"
+    assert (config["ResourcePath"], config["RequestInterval"], config["FailureThreshold"]) == ("/health", 30, 3)
+    alb = tg = None
+    if profile == "budget":
+        eip = aws("ec2").describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Addresses"][0]
+        assert (config["Type"], config["IPAddress"], config["Port"]) == ("HTTP", eip["PublicIp"], 8080)
+        assert "FullyQualifiedDomainName" not in config
+    else:
+        # with a domain, the index's own name over HTTPS (through the load balancer's host rule)
+        assert (config["Type"], config["FullyQualifiedDomainName"], config["Port"]) == ("HTTPS", f"pypi.{DOMAIN}", 443)
+        assert "IPAddress" not in config
+        elb = aws("elbv2")
+        alb = elb.describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]["LoadBalancerArn"]
+        alb = alb.split(":loadbalancer/")[1]
+        tg = elb.describe_target_groups(Names=[f"{stack}-tg"])["TargetGroups"][0]["TargetGroupArn"].split(":")[-1]
+        assert alb.startswith("app/") and tg.startswith("targetgroup/")
+
+    # every alarm: the metric it watches, how, and that it e-mails through the topic
+    expected = _expected_alarms(stack, profile, asg, efs_id, alb, tg, check["Id"])
+    alarms = {a["AlarmName"]: a for a in aws("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]}
+    assert sorted(alarms) == sorted(expected)
+    for name, (namespace, metric, dimensions, statistic, comparison, threshold, period, evaluations, missing) in expected.items():
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), name
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions, name
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (statistic, comparison, threshold), name
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (period, evaluations, evaluations), name
+        assert alarm["TreatMissingData"] == missing, name
+        assert alarm["AlarmActions"] == [topic_arn] and alarm["OKActions"] == [topic_arn], name
+        assert alarm["AlarmDescription"], name
+
+    # the access log's log group: the stack's own, tagged, with a retention
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/{stack}/")["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(f"/{stack}/pypiserver", 30)]
+    assert aws("logs").list_tags_log_group(logGroupName=f"/{stack}/pypiserver")["tags"]["Stack"] == stack
+
+    # the dashboard names the stack's resources and shows every alarm
+    body = json.loads(aws("cloudwatch").get_dashboard(DashboardName=stack)["DashboardBody"])
+    widgets = body["widgets"]
+    text = json.dumps(body)
+    for name in (asg, efs_id, check["Id"], f"{stack}-alerts", f"/{stack}/pypiserver", PACKAGES_DIR):
+        assert name in text, name
+    shown = [w for w in widgets if w["type"] == "alarm"][0]["properties"]["alarms"]
+    assert sorted(shown) == sorted(a["AlarmArn"] for a in alarms.values())
+    metrics = [m for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]]
+    assert ["AWS/EFS", "StorageBytes", "FileSystemId", efs_id, "StorageClass", "Total"] in [m[:6] for m in metrics]
+    assert ["CWAgent", "disk_used_percent", "AutoScalingGroupName", asg, "path", PACKAGES_DIR] in [m[:6] for m in metrics]
+    assert ["AWS/Route53", "HealthCheckStatus", "HealthCheckId", check["Id"]] in [m[:4] for m in metrics]
+    elb_metrics = [m for m in metrics if m[0] == "AWS/ApplicationELB"]
+    logs = [w for w in widgets if w["type"] == "log"]
+    if profile == "budget":
+        # no load balancer: requests and errors come from the access log
+        assert not elb_metrics
+        assert len(logs) == 2 and all(f"SOURCE '/{stack}/pypiserver'" in w["properties"]["query"] for w in logs)
+    else:
+        assert not logs
+        assert {m[1] for m in elb_metrics} >= {"RequestCount", "TargetResponseTime", "HTTPCode_Target_5XX_Count",
+                                              "HTTPCode_ELB_5XX_Count", "UnHealthyHostCount"}
+        assert all(alb in m for m in elb_metrics) and tg in json.dumps(elb_metrics)
+
+
+def check_monitoring_gone(aws, stack):
+    assert aws("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"] == []
+    assert _topic_arn(aws, stack) is None
+    assert _health_checks(aws, stack) == []
+    names = [d["DashboardName"] for d in aws("cloudwatch").list_dashboards(DashboardNamePrefix=stack)["DashboardEntries"]]
+    assert stack not in names
+    assert aws("logs").describe_log_groups(logGroupNamePrefix=f"/{stack}/")["logGroups"] == []

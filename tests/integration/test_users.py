@@ -1,0 +1,184 @@
+"""playbooks/users.yml against the AWS emulator: users change in SSM only, nothing else moves."""
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+from passlib.hash import bcrypt
+
+from .conftest import record_timing
+
+STACK = "pp-users-it"
+PROFILE = "users"  # key of the timings table
+BEFORE = [{"name": "alice", "password": "emulator-alice-before-51c2"},
+          {"name": "ci-uploader", "password": "emulator-ci-unchanged-7d3e"},
+          {"name": "bob", "password": "emulator-bob-removed-2a9f"}]
+# alice rotates her password, ci-uploader is untouched, bob goes, carol comes
+AFTER = [{"name": "alice", "password": "emulator-alice-rotated-88b0"},
+         BEFORE[1],
+         {"name": "carol", "password": "emulator-carol-new-4e61"}]
+PASSWORDS = {u["password"] for u in BEFORE + AFTER}
+REFRESH = "systemctl start pypiserver-htpasswd.service"
+
+
+def _users_file(tmp_path, name, users):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"pypi_users": users}))
+    return f"@{path}"
+
+
+def _parameter(aws):
+    return aws("ssm").get_parameter(Name=f"/{STACK}/htpasswd", WithDecryption=True)["Parameter"]
+
+
+def _hashes(parameter):
+    return dict(line.split(":", 1) for line in parameter["Value"].splitlines() if line.strip())
+
+
+def _frozen_compute(aws):
+    """What a users change must leave alone: launch template versions and the AutoScalingGroup."""
+    ec2 = aws("ec2")
+    versions = ec2.describe_launch_template_versions(LaunchTemplateName=f"{STACK}-lt")["LaunchTemplateVersions"]
+    template = ec2.describe_launch_templates(LaunchTemplateNames=[f"{STACK}-lt"])["LaunchTemplates"][0]
+    asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{STACK}-asg"])["AutoScalingGroups"][0]
+    refreshes = aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{STACK}-asg")["InstanceRefreshes"]
+    return (len(versions), template["LatestVersionNumber"], template["DefaultVersionNumber"],
+            json.dumps(asg["LaunchTemplate"], sort_keys=True), asg["DesiredCapacity"],
+            sorted(i["InstanceId"] for i in asg["Instances"]), len(refreshes))
+
+
+def _running_index_instances(aws):
+    reservations = aws("ec2").describe_instances(Filters=[
+        {"Name": "tag:Stack", "Values": [STACK]},
+        {"Name": "tag:aws:autoscaling:groupName", "Values": [f"{STACK}-asg"]},
+        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+    return sorted(i["InstanceId"] for r in reservations for i in r["Instances"])
+
+
+def _commands(aws):
+    return aws("ssm").list_commands()["Commands"]
+
+
+def _check_gone(aws):
+    """Nothing tagged with the stack is left (terminated instances stay visible for a while, on AWS too)."""
+    leftovers = []
+    for res in aws("resourcegroupstaggingapi").get_resources(
+            TagFilters=[{"Key": "Stack", "Values": [STACK]}])["ResourceTagMappingList"]:
+        arn = res["ResourceARN"]
+        if ":instance/" in arn:
+            state = aws("ec2").describe_instances(InstanceIds=[arn.rsplit("/", 1)[1]])
+            if state["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated":
+                continue
+        leftovers.append(arn)
+    assert leftovers == []
+    assert not aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"]
+    assert not aws("ec2").describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Addresses"]
+    assert not aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{STACK}-asg"])["AutoScalingGroups"]
+    assert not [t for t in aws("ec2").describe_launch_templates()["LaunchTemplates"]
+                if t["LaunchTemplateName"] == f"{STACK}-lt"]
+    with pytest.raises(ClientError):
+        aws("ssm").get_parameter(Name=f"/{STACK}/htpasswd")
+    with pytest.raises(ClientError):
+        aws("iam").get_role(RoleName=f"{STACK}-instance")
+
+
+def _flat(out):
+    """The output with line wraps undone (the YAML callback folds long messages)."""
+    return " ".join(out.split())
+
+
+def _assert_nothing_secret(out):
+    for password in PASSWORDS:
+        assert password not in out
+    for marker in ("$2b$", "$2y$", "$2a$"):
+        assert marker not in out
+
+
+def test_users_change_without_reprovisioning(aws, playbook, tmp_path):
+    stack = ["-e", f"aws_stack_name={STACK}"]
+    before_users, after_users = _users_file(tmp_path, "before", BEFORE), _users_file(tmp_path, "after", AFTER)
+    try:
+        created = playbook("site.yml", "-e", "profile=budget", *stack, "-e", before_users,
+                           "-e", "aws_stack_alerting_enabled=false", "-e", "aws_stack_backup_enabled=false")
+        record_timing(PROFILE, "create", created.seconds)
+        assert created.rc == 0 and created.failed == 0, created
+        original = _parameter(aws)
+        assert sorted(_hashes(original)) == ["alice", "bob", "ci-uploader"]
+        compute = _frozen_compute(aws)
+        instances = _running_index_instances(aws)
+        assert len(instances) == 1
+        commands_before = len(_commands(aws))
+
+        # bad input stops before anything changes, even with the immediate refresh asked for
+        bad_cases = {
+            "empty password": ([BEFORE[0], {"name": "carol", "password": ""}], "carol has an empty or short password"),
+            "example password": ([BEFORE[0], {"name": "carol", "password": "Pass123-change-me!"}],
+                                 "carol has the publicly documented example password"),
+            "colon in the name": ([BEFORE[0], {"name": "carol:admin", "password": "emulator-carol-new-4e61"}],
+                                  'user #2 needs a name of letters, digits'),
+        }
+        for case, (users, message) in bad_cases.items():
+            bad = playbook("playbooks/users.yml", *stack, "-e", _users_file(tmp_path, case.replace(" ", "-"), users),
+                           "-e", "users_apply_now=true")
+            assert bad.rc != 0 and bad.failed == 1, (case, bad)
+            assert message in bad.out and "Nothing has been created or changed." in bad.out, (case, bad)
+            assert "Check who the AWS credentials belong to" not in bad.out, case  # before the first AWS call
+            _assert_nothing_secret(bad.out)
+        missing = playbook("playbooks/users.yml", "-e", "aws_stack_name=pp-users-none", "-e", after_users)
+        assert missing.rc != 0 and "has no users parameter /pp-users-none/htpasswd" in missing.out, missing
+        assert not aws("ssm").describe_parameters(
+            ParameterFilters=[{"Key": "Name", "Values": ["/pp-users-none/htpasswd"]}])["Parameters"]
+        assert _parameter(aws)["Version"] == original["Version"]
+        assert len(_commands(aws)) == commands_before
+
+        # add carol, rotate alice, remove bob, leave ci-uploader alone
+        changed = playbook("playbooks/users.yml", *stack, "-e", after_users)
+        record_timing(PROFILE, "users", changed.seconds)
+        assert changed.rc == 0 and changed.changed == 1, changed
+        updated = _parameter(aws)
+        hashes, old = _hashes(updated), _hashes(original)
+        assert sorted(hashes) == ["alice", "carol", "ci-uploader"]
+        assert all(h.startswith(("$2y$", "$2b$")) for h in hashes.values())
+        assert hashes["ci-uploader"] == old["ci-uploader"]
+        assert hashes["alice"] != old["alice"]
+        assert bcrypt.verify(AFTER[0]["password"], hashes["alice"])
+        assert not bcrypt.verify(BEFORE[0]["password"], hashes["alice"])
+        assert bcrypt.verify(AFTER[2]["password"], hashes["carol"])
+        assert updated["Type"] == "SecureString" and updated["Version"] == original["Version"] + 1
+        assert _frozen_compute(aws) == compute
+        assert len(_commands(aws)) == commands_before
+        assert "Index users: alice, ci-uploader, carol" in _flat(changed.out)
+        assert ("Running instances of pp-users-it pick the new users up within 2min, with no restart and no relaunch "
+                "(pypiserver-htpasswd.timer fetches /pp-users-it/htpasswd every 2min)") in _flat(changed.out)
+        _assert_nothing_secret(changed.out)
+
+        again = playbook("playbooks/users.yml", *stack, "-e", after_users)
+        record_timing(PROFILE, "users-again", again.seconds)
+        assert again.rc == 0 and again.changed == 0, again
+        assert _parameter(aws)["Version"] == updated["Version"]
+        assert "credentials unchanged" in _flat(again.out) and "No user changed" in _flat(again.out)
+
+        # check mode: the refresh is described, not sent
+        dry = playbook("playbooks/users.yml", *stack, "-e", after_users, "-e", "users_apply_now=true", "--check")
+        assert dry.rc == 0 and dry.failed == 0, dry
+        assert len(_commands(aws)) == commands_before
+        assert f"Would refresh {instances[0]}" in _flat(dry.out)
+        _assert_nothing_secret(dry.out)
+
+        # users_apply_now: every running index instance is told to fetch the users at once
+        now = playbook("playbooks/users.yml", *stack, "-e", after_users, "-e", "users_apply_now=true")
+        record_timing(PROFILE, "users-apply-now", now.seconds)
+        assert now.rc == 0 and now.changed == 1, now  # the command; the parameter is already right
+        sent = _commands(aws)[commands_before:]
+        assert len(sent) == 1
+        assert sent[0]["DocumentName"] == "AWS-RunShellScript"
+        assert sent[0]["Parameters"] == {"commands": [REFRESH]}
+        assert sorted(sent[0]["InstanceIds"]) == instances
+        assert f"Refreshed {instances[0]} (SSM command {sent[0]['CommandId']}: Success)" in _flat(now.out)
+        assert _parameter(aws)["Version"] == updated["Version"]
+        assert _frozen_compute(aws) == compute
+        _assert_nothing_secret(now.out)
+    finally:
+        teardown = playbook("playbooks/teardown.yml", *stack)
+        record_timing(PROFILE, "teardown", teardown.seconds)
+    assert teardown.rc == 0 and teardown.failed == 0, teardown
+    _check_gone(aws)
