@@ -25,7 +25,9 @@ stage_sanity() {
   # package registries only, so give it the offline stand-in.
   mkdir -p ~/.ansible/test/cache
   cp tests/sanity/offline_get_pip.py ~/.ansible/test/cache/get_pip_24_2.py
-  local tree=/var/tmp/privatepypi-sanity/ansible_collections/privatepypi/aws
+  # one tree per checkout: two checkouts on one machine must not delete each other's tree
+  local tree
+  tree=/var/tmp/privatepypi-sanity-$(printf %s "$ROOT" | sha256sum | cut -c1-12)/ansible_collections/privatepypi/aws
   rm -rf "$tree" && mkdir -p "$tree"
   git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$tree/"
   # The AWS modules build on amazon.aws (module_utils, doc fragments): it must sit beside them.
