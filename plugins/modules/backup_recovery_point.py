@@ -104,7 +104,6 @@ deleted:
            "resource_type": "EFS", "status": "COMPLETED", "creation_date": "2025-01-01T06:04:10+00:00"}
 '''
 
-import datetime
 import time
 
 try:
@@ -112,34 +111,19 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.privatepypi.aws.plugins.module_utils.backup import describe_recovery_point, plain
+
 POLL_SECONDS = 10
-
-
-def dates_as_text(data):
-    """Every date, however deep, as ISO 8601 text in UTC (boto3 gives them in the local time zone)."""
-    if isinstance(data, datetime.datetime):
-        return (data.astimezone(datetime.timezone.utc) if data.tzinfo else data).isoformat()
-    if isinstance(data, dict):
-        return dict((key, dates_as_text(value)) for key, value in data.items())
-    if isinstance(data, list):
-        return [dates_as_text(value) for value in data]
-    return data
 
 
 def current(client, vault, arn):
     """The recovery point in snake case with ISO 8601 dates, or None when it does not exist."""
-    try:
-        point = client.describe_recovery_point(aws_retry=True, BackupVaultName=vault, RecoveryPointArn=arn)
-    except is_boto3_error_code('ResourceNotFoundException'):
-        return None
-    point.pop('ResponseMetadata', None)
-    return camel_dict_to_snake_dict(dates_as_text(point))
+    point = describe_recovery_point(client, vault, arn)
+    return None if point is None else plain(point)
 
 
 def summary(point):

@@ -120,29 +120,11 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-
-def dates_as_text(data):
-    """Every date, however deep, as ISO 8601 text in UTC (boto3 gives them in the local time zone)."""
-    if isinstance(data, datetime.datetime):
-        return (data.astimezone(datetime.timezone.utc) if data.tzinfo else data).isoformat()
-    if isinstance(data, dict):
-        return dict((key, dates_as_text(value)) for key, value in data.items())
-    if isinstance(data, list):
-        return [dates_as_text(value) for value in data]
-    return data
-
-
-def plain(point):
-    """A recovery point in snake case with ISO 8601 dates."""
-    point = dict(point)
-    point.pop('ResponseMetadata', None)
-    return camel_dict_to_snake_dict(dates_as_text(point))
+from ansible_collections.privatepypi.aws.plugins.module_utils.backup import describe_recovery_point, plain
 
 
 def newest_first(points):
@@ -177,15 +159,13 @@ def main():
     vault = params['backup_vault_name']
     try:
         if params['recovery_point_arn']:
-            try:
-                points = [client.describe_recovery_point(aws_retry=True, BackupVaultName=vault,
-                                                         RecoveryPointArn=params['recovery_point_arn'])]
-            except is_boto3_error_code('ResourceNotFoundException'):
+            point = describe_recovery_point(client, vault, params['recovery_point_arn'])
+            if point is None:
                 # the vault or the point is missing: which one, the list below tells
-                points = None
-            if points is None:
                 list_points(client, dict(params, recovery_point_arn=None, resource_arn=None, resource_type=None))
                 points = []
+            else:
+                points = [point]
         else:
             points = list_points(client, params)
     except is_boto3_error_code('ResourceNotFoundException'):

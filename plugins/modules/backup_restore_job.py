@@ -168,7 +168,6 @@ restore_job:
   sample: {"restore_job_id": "4F7A3E09-1F5B-4BD5-9E6C-0F0C8F2B7F5A", "status": "COMPLETED", "resource_type": "EFS"}
 '''
 
-import datetime
 import time
 
 try:
@@ -176,11 +175,11 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.privatepypi.aws.plugins.module_utils.backup import plain
 
 FINISHED = frozenset(('COMPLETED', 'ABORTED', 'FAILED'))
 POLL_SECONDS = 15
@@ -191,24 +190,6 @@ def as_text(value):
     if isinstance(value, bool):
         return 'true' if value else 'false'
     return str(value)
-
-
-def dates_as_text(data):
-    """Every date, however deep, as ISO 8601 text in UTC (boto3 gives them in the local time zone)."""
-    if isinstance(data, datetime.datetime):
-        return (data.astimezone(datetime.timezone.utc) if data.tzinfo else data).isoformat()
-    if isinstance(data, dict):
-        return dict((key, dates_as_text(value)) for key, value in data.items())
-    if isinstance(data, list):
-        return [dates_as_text(value) for value in data]
-    return data
-
-
-def plain(data):
-    """A boto3 answer in snake case with ISO 8601 dates, without the response metadata."""
-    data = dict(data)
-    data.pop('ResponseMetadata', None)
-    return camel_dict_to_snake_dict(dates_as_text(data))
 
 
 def describe(client, job_id):

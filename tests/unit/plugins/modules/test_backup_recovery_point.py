@@ -7,16 +7,7 @@ with the emulator's AWS Backup shim (scripts/emulator.py): real API calls, real 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import contextlib
-import importlib.util
-import json
-import os
-import sys
-
 import pytest
-
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 boto3 = pytest.importorskip('boto3')
 moto = pytest.importorskip('moto')
@@ -25,76 +16,15 @@ from moto.backup.models import backup_backends  # noqa: E402
 
 from ansible_collections.privatepypi.aws.plugins.modules import backup_recovery_point  # noqa: E402
 from ansible_collections.privatepypi.aws.plugins.modules import backup_recovery_point_info  # noqa: E402
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import (  # noqa: E402
+    FakeClock, load_emulator, run_module)
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
-            yield
-
+pytestmark = pytest.mark.usefixtures('aws')
 
 REGION = 'us-east-1'
 VAULT = 'pypi-unit-backup'
 ROLE_ARN = 'arn:aws:iam::123456789012:role/pypi-unit-backup'
-EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'scripts', 'emulator.py')
-
-
-def load_emulator():
-    """Import scripts/emulator.py once: it adds what moto lacks (recovery points among them) to moto's classes."""
-    if 'privatepypi_emulator' not in sys.modules:  # its patches must not be applied twice
-        spec = importlib.util.spec_from_file_location('privatepypi_emulator', EMULATOR)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules['privatepypi_emulator'] = module
-    return sys.modules['privatepypi_emulator']
-
-
 EMULATOR_MODULE = load_emulator()
-
-
-class AnsibleExitJson(Exception):
-    def __init__(self, result):
-        super(AnsibleExitJson, self).__init__(result)
-        self.result = result
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, result):
-        super(AnsibleFailJson, self).__init__(result)
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['failed'] = True
-    kwargs['msg'] = msg
-    raise AnsibleFailJson(kwargs)
-
-
-@pytest.fixture(autouse=True)
-def patch_exit_fail(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
-
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch):
-    for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_URL', 'AWS_ENDPOINT_URL', 'AWS_SESSION_TOKEN'):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
-    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
-    monkeypatch.setenv('AWS_CONFIG_FILE', '/nonexistent')
-    monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent')
-    with moto.mock_aws():
-        yield lambda service: boto3.client(service, region_name=REGION)
 
 
 def efs_arn(fs_id):
@@ -116,13 +46,7 @@ def vault(aws):
 
 
 def run(module, args, check_mode=False, diff=False, fail=False):
-    args = dict(args, region=REGION, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises(AnsibleFailJson if fail else AnsibleExitJson) as exc:
-            module.main()
-    result = exc.value.result
-    assert bool(result.get('failed')) == fail, result
-    return result
+    return run_module(module, dict(args, region=REGION), check_mode, diff, fail)
 
 
 def stored(aws):
@@ -234,22 +158,6 @@ def test_an_emptied_vault_can_be_deleted(aws, vault):
         run(backup_recovery_point, dict(backup_vault_name=VAULT, recovery_point_arn=point['recovery_point_arn']))
     aws('backup').delete_backup_vault(BackupVaultName=VAULT)
     assert VAULT not in [v['BackupVaultName'] for v in aws('backup').list_backup_vaults()['BackupVaultList']]
-
-
-class FakeClock(object):
-    """time for the module: sleeping moves the clock on at once, and may let the background work finish."""
-
-    def __init__(self, on_sleep=None):
-        self.now, self.sleeps, self.on_sleep = 0.0, [], on_sleep
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep(len(self.sleeps))
 
 
 def background_deletion(monkeypatch):

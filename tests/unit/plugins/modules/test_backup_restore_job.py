@@ -7,92 +7,23 @@ shim (scripts/emulator.py: backup jobs, recovery points, restore jobs): real API
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import contextlib
-import importlib.util
 import json
-import os
-import sys
 
 import pytest
-
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 boto3 = pytest.importorskip('boto3')
 moto = pytest.importorskip('moto')
 
 from ansible_collections.privatepypi.aws.plugins.modules import backup_restore_job  # noqa: E402
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import (  # noqa: E402
+    FakeClock, load_emulator, run_module)
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
-            yield
-
+pytestmark = pytest.mark.usefixtures('aws')
 
 REGION = 'us-east-1'
 VAULT = 'pypi-unit-backup'
 ROLE_ARN = 'arn:aws:iam::123456789012:role/pypi-unit-backup'
-EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'scripts', 'emulator.py')
-
-
-def load_emulator():
-    """Import scripts/emulator.py once: it adds what moto lacks (restore jobs among them) to moto's classes."""
-    if 'privatepypi_emulator' not in sys.modules:  # its patches must not be applied twice
-        spec = importlib.util.spec_from_file_location('privatepypi_emulator', EMULATOR)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules['privatepypi_emulator'] = module
-    return sys.modules['privatepypi_emulator']
-
-
 EMULATOR_MODULE = load_emulator()
-
-
-class AnsibleExitJson(Exception):
-    def __init__(self, result):
-        super(AnsibleExitJson, self).__init__(result)
-        self.result = result
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, result):
-        super(AnsibleFailJson, self).__init__(result)
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['failed'] = True
-    kwargs['msg'] = msg
-    raise AnsibleFailJson(kwargs)
-
-
-@pytest.fixture(autouse=True)
-def patch_exit_fail(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
-
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch):
-    """A fresh in-process AWS with only fake credentials visible; a client factory to look at it."""
-    for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_URL', 'AWS_ENDPOINT_URL', 'AWS_SESSION_TOKEN'):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
-    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
-    monkeypatch.setenv('AWS_CONFIG_FILE', '/nonexistent')
-    monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent')
-    with moto.mock_aws():
-        yield lambda service: boto3.client(service, region_name=REGION)
 
 
 @pytest.fixture
@@ -113,28 +44,12 @@ def metadata(fs_id, token='pypi-unit-efs-restored-1', **extra):
     return data
 
 
-def _args(args, check_mode, diff):
-    args = dict(args)
-    args.setdefault('region', REGION)
-    args['_ansible_check_mode'] = check_mode
-    args['_ansible_diff'] = diff
-    return args
-
-
 def run_ok(args, check_mode=False, diff=False):
-    with patch_module_args(_args(args, check_mode, diff)):
-        with pytest.raises(AnsibleExitJson) as exc:
-            backup_restore_job.main()
-    result = exc.value.result
-    assert not result.get('failed'), result
-    return result
+    return run_module(backup_restore_job, dict({'region': REGION}, **args), check_mode, diff)
 
 
 def run_fail(args, check_mode=False):
-    with patch_module_args(_args(args, check_mode, False)):
-        with pytest.raises(AnsibleFailJson) as exc:
-            backup_restore_job.main()
-    return exc.value.result
+    return run_module(backup_restore_job, dict({'region': REGION}, **args), check_mode, fail=True)
 
 
 def file_systems(aws):
@@ -268,20 +183,6 @@ def test_a_failed_job_fails_with_its_reason(aws, point, monkeypatch):
     result = run_fail(dict(recovery_point_arn=point_arn, iam_role_arn=ROLE_ARN, metadata=metadata(fs_id)))
     assert 'ended FAILED' in result['msg'] and 'Access denied to the KMS key' in result['msg']
     assert result['restore_job']['status'] == 'FAILED' and result['restore_job_id']
-
-
-class FakeClock(object):
-    """time for the module: sleeping moves the clock on at once."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_a_job_that_does_not_finish_in_time(aws, point, monkeypatch):

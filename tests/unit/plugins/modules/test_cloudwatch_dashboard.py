@@ -6,29 +6,16 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import contextlib
 import json
 
 import pytest
-
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 boto3 = pytest.importorskip('boto3')
 moto = pytest.importorskip('moto')
 
 from ansible_collections.privatepypi.aws.plugins.modules import cloudwatch_dashboard  # noqa: E402
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
-            yield
-
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import (  # noqa: E402
+    AnsibleExitJson, patch_module_args, run_module)
 
 REGION = 'eu-central-1'
 NAME = 'pypi-unit'
@@ -42,69 +29,18 @@ BODY = {
 }
 
 
-class AnsibleExitJson(Exception):
-    def __init__(self, result):
-        super(AnsibleExitJson, self).__init__(result)
-        self.result = result
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, result):
-        super(AnsibleFailJson, self).__init__(result)
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['failed'] = True
-    kwargs['msg'] = msg
-    raise AnsibleFailJson(kwargs)
-
-
 @pytest.fixture(autouse=True)
-def patch_exit_fail(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
-
-
-@pytest.fixture(autouse=True)
-def cloudwatch(monkeypatch):
+def cloudwatch(aws):
     """A fresh in-process AWS for each test, and a boto3 client to look at it."""
-    for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_URL', 'AWS_ENDPOINT_URL', 'AWS_SESSION_TOKEN'):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
-    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
-    with moto.mock_aws():
-        yield boto3.client('cloudwatch', region_name=REGION)
-
-
-def _args(args, check_mode, diff):
-    args = dict(args)
-    args.setdefault('name', NAME)
-    args.setdefault('region', REGION)
-    args['_ansible_check_mode'] = check_mode
-    args['_ansible_diff'] = diff
-    return args
+    return aws('cloudwatch')
 
 
 def run_ok(args, check_mode=False, diff=False):
-    with patch_module_args(_args(args, check_mode, diff)):
-        with pytest.raises(AnsibleExitJson) as exc:
-            cloudwatch_dashboard.main()
-    result = exc.value.result
-    assert not result.get('failed'), result
-    return result
+    return run_module(cloudwatch_dashboard, dict({'name': NAME, 'region': REGION}, **args), check_mode, diff)
 
 
 def run_fail(args, check_mode=False):
-    with patch_module_args(_args(args, check_mode, False)):
-        with pytest.raises(AnsibleFailJson) as exc:
-            cloudwatch_dashboard.main()
-    return exc.value.result
+    return run_module(cloudwatch_dashboard, dict({'name': NAME, 'region': REGION}, **args), check_mode, fail=True)
 
 
 def stored(client, name=NAME):

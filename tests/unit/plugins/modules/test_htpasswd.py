@@ -5,87 +5,31 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import contextlib
 import json
 import os
 import stat
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
 from passlib.apache import HtpasswdFile, htpasswd_context
 from passlib.hash import apr_md5_crypt, bcrypt as bcrypt_hash, ldap_sha1, sha256_crypt
 
 from ansible_collections.privatepypi.aws.plugins.modules import htpasswd
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
-            yield
-
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import patch_module_args, run_module
 
 PW1 = 'correct-horse-battery-1'
 PW2 = 'different-staple-2'
 PW3 = 'third-secret-3'
 
 
-class AnsibleExitJson(Exception):
-    def __init__(self, result):
-        super(AnsibleExitJson, self).__init__(result)
-        self.result = result
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, result):
-        super(AnsibleFailJson, self).__init__(result)
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['failed'] = True
-    kwargs['msg'] = msg
-    raise AnsibleFailJson(kwargs)
-
-
-@pytest.fixture(autouse=True)
-def patch_exit_fail(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
-
-
-def _args(args, check_mode, diff):
-    args = dict(args)
-    args['_ansible_check_mode'] = check_mode
-    args['_ansible_diff'] = diff
-    return args
-
-
 def run_ok(args, check_mode=False, diff=False):
-    with patch_module_args(_args(args, check_mode, diff)):
-        with pytest.raises(AnsibleExitJson) as exc:
-            htpasswd.main()
-    result = exc.value.result
-    assert not result.get('failed'), result
-    return result
+    return run_module(htpasswd, args, check_mode, diff)
 
 
 def run_fail(args, check_mode=False):
-    with patch_module_args(_args(args, check_mode, False)):
-        with pytest.raises(AnsibleFailJson) as exc:
-            htpasswd.main()
-    return exc.value.result
+    return run_module(htpasswd, args, check_mode, fail=True)
 
 
 def read_file(path):
@@ -420,7 +364,8 @@ def test_no_diff_key_without_diff_mode(htfile):
 def test_real_exit_json_masks_password(htfile, monkeypatch, capsys):
     """Through the real exit_json: the invocation must not echo the passwords."""
     monkeypatch.undo()  # restore the real exit_json / fail_json
-    with patch_module_args(_args(dict(path=str(htfile), users=[dict(name='alice', password=PW1)]), False, True)):
+    args = dict(path=str(htfile), users=[dict(name='alice', password=PW1)], _ansible_check_mode=False, _ansible_diff=True)
+    with patch_module_args(args):
         with pytest.raises(SystemExit) as exc:
             htpasswd.main()
     assert exc.value.code == 0

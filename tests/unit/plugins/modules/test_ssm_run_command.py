@@ -6,80 +6,24 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import contextlib
-import json
-
 import boto3
-import moto
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from moto.core.exceptions import JsonRESTError
 from moto.ssm import models as ssm_models
 
 from ansible_collections.privatepypi.aws.plugins.modules import ssm_run_command
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import FakeClock, run_module
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
-            yield
-
+pytestmark = pytest.mark.usefixtures('aws')
 
 REGION = 'us-east-1'
 REFRESH = 'systemctl start pypiserver-htpasswd.service'
 
 
-class AnsibleExitJson(Exception):
-    def __init__(self, result):
-        super(AnsibleExitJson, self).__init__(result)
-        self.result = result
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, result):
-        super(AnsibleFailJson, self).__init__(result)
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['failed'] = True
-    kwargs['msg'] = msg
-    raise AnsibleFailJson(kwargs)
-
-
-@pytest.fixture(autouse=True)
-def patch_exit_fail(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
-
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch):
-    """moto for SSM and EC2; only fake credentials are visible."""
-    for name in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_URL', 'AWS_ENDPOINT_URL'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
-    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
-    monkeypatch.setenv('AWS_CONFIG_FILE', '/nonexistent')
-    monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent')
-    with moto.mock_aws():
-        yield
-
-
 @pytest.fixture
-def ssm():
-    return boto3.client('ssm', region_name=REGION)
+def ssm(aws):
+    return aws('ssm')
 
 
 def launch(count, stack):
@@ -91,49 +35,19 @@ def launch(count, stack):
     return sorted(i['InstanceId'] for i in reservation['Instances'])
 
 
-class FakeTime(object):
-    """Stands in for the module's clock: sleeping advances it, nothing waits."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    fake = FakeTime()
+    fake = FakeClock(now=1000.0)
     monkeypatch.setattr(ssm_run_command, 'time', fake)
     return fake
 
 
-def _args(args, check_mode, diff):
-    args = dict(args, region=REGION)
-    args['_ansible_check_mode'] = check_mode
-    args['_ansible_diff'] = diff
-    return args
-
-
 def run_ok(args, check_mode=False, diff=False):
-    with patch_module_args(_args(args, check_mode, diff)):
-        with pytest.raises(AnsibleExitJson) as exc:
-            ssm_run_command.main()
-    result = exc.value.result
-    assert not result.get('failed'), result
-    return result
+    return run_module(ssm_run_command, dict(args, region=REGION), check_mode, diff)
 
 
 def run_fail(args, check_mode=False):
-    with patch_module_args(_args(args, check_mode, False)):
-        with pytest.raises(AnsibleFailJson) as exc:
-            ssm_run_command.main()
-    return exc.value.result
+    return run_module(ssm_run_command, dict(args, region=REGION), check_mode, fail=True)
 
 
 def commands(ssm):
