@@ -18,6 +18,7 @@ Filled gaps:
 - EC2 DescribeTags resource types of NAT gateways and Elastic IPs ("natgateway",
   "elastic-ip" on AWS): amazon.aws filters on them, so tags were re-added on every run;
 - a public Debian 12 AMI and its public SSM parameter /aws/service/debian/release/12/latest/amd64;
+- SSM SendCommand with InstanceIds and no Targets went to every instance of the region;
 - AutoScaling instance refreshes (Start/Describe/CancelInstanceRefresh): recorded with their
   preferences and reported Successful at once (the emulator's instances are not real machines).
 - EC2 DeleteLaunchTemplateVersions (amazon.aws.ec2_launch_template calls it before deleting a
@@ -45,6 +46,7 @@ from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE
 from moto.efs import urls as efs_urls
 from moto.efs.responses import EFSResponse
 from moto.server import main
+from moto.ssm.models import Command as SsmCommand
 from moto.ssm.models import Parameter, ParameterDict
 
 JSON = {"Content-Type": "application/json"}
@@ -420,6 +422,18 @@ def delete_launch_template_versions(self):
 
 if not hasattr(LaunchTemplates, "delete_launch_template_versions"):  # moto 5.2.5 has none
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
+
+# --------------------------------------------------------------------------- SSM SendCommand targets
+# moto adds the instances matched by Targets to the named InstanceIds, and with no Targets it matches
+# every instance of the region (terminated ones too): AWS sends only to the instances it is given.
+_orig_targets = SsmCommand._get_instance_ids_from_targets
+
+
+def _instance_ids_from_targets(self):
+    return _orig_targets(self) if self.targets else []
+
+
+SsmCommand._get_instance_ids_from_targets = _instance_ids_from_targets
 
 # --------------------------------------------------------------------------- EC2 tag resource types
 EC2_PREFIX_TO_RESOURCE.update({"nat": "natgateway", "eipalloc": "elastic-ip"})
