@@ -41,7 +41,8 @@ stage_molecule() {
   molecule test --all
 }
 stage_integration() {
-  if [ -d tests/integration ]; then python -m pytest -q tests/integration; fi
+  # two workers, each with its own emulator: most of the time is spent waiting on playbooks
+  if [ -d tests/integration ]; then python -m pytest -q -n 2 --dist load tests/integration; fi
 }
 stage_rehearsal() {
   scripts/build-cloud-image.sh

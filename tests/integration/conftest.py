@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -128,19 +129,32 @@ def user_data_of(aws, template_name):
     return data, _decoded_cloud_config(raw.decode())
 
 
+TIMINGS_DIR = ROOT / "tests" / "output" / "timings"
+
+
 def record_timing(profile, phase, seconds):
     TIMINGS.setdefault(profile, {})[phase] = round(seconds, 1)
+    # The tests run in several pytest-xdist workers: each keeps its own file, the summary merges them.
+    TIMINGS_DIR.mkdir(parents=True, exist_ok=True)
+    (TIMINGS_DIR / f"{os.getpid()}.json").write_text(json.dumps(TIMINGS))
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, before any worker records
+        shutil.rmtree(TIMINGS_DIR, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not TIMINGS:
+    timings = {}
+    for path in sorted(TIMINGS_DIR.glob("*.json")):
+        for profile, phases in json.loads(path.read_text()).items():
+            timings.setdefault(profile, {}).update(phases)
+    if not timings:
         return
     terminalreporter.section("stack timings against the emulator (seconds)")
-    for profile, phases in TIMINGS.items():
+    for profile, phases in timings.items():
         terminalreporter.write_line(f"{profile:14s} " + "  ".join(f"{k}={v}" for k, v in phases.items()))
-    out = ROOT / "tests" / "output"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "integration-timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+    (ROOT / "tests" / "output" / "integration-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
 
 
 def passwords_in_vars():
