@@ -65,11 +65,11 @@ def make_wheel(name, version):
             "Requires-Python: >=3.7\n"
         ).encode(),
         f"{dist_info}/WHEEL": (
-            "Wheel-Version: 1.0\n"
-            "Generator: privatepypi-bench\n"
-            "Root-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
-        ).encode(),
+            b"Wheel-Version: 1.0\n"
+            b"Generator: privatepypi-bench\n"
+            b"Root-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
     }
     record = [_record_line(p, d) for p, d in files.items()]
     record.append(f"{dist_info}/RECORD,,")

@@ -3,7 +3,6 @@
 
 Usage: report.py RUN_DIR   (reads RUN_DIR/meta.json and RUN_DIR/results/*)
 """
-import glob
 import json
 import os
 import statistics

@@ -34,13 +34,13 @@ def main():
         src = pathlib.Path(tmp)
         (src / "pyproject.toml").write_text(PYPROJECT.format(name=args.name, version=args.version))
         (src / module).mkdir()
-        (src / module / "__init__.py").write_text('VERSION = "{}"\n'.format(args.version))
+        (src / module / "__init__.py").write_text(f'VERSION = "{args.version}"\n')
         args.outdir.mkdir(parents=True, exist_ok=True)
         built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(args.outdir),
                                 str(src)], capture_output=True, text=True)
         if built.returncode:
             sys.exit(built.stdout + built.stderr)
-    for path in sorted(args.outdir.glob("{}-{}*".format(module, args.version))):
+    for path in sorted(args.outdir.glob(f"{module}-{args.version}*")):
         print(path)
 
 

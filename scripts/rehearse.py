@@ -33,8 +33,8 @@ STATE = ROOT / ".cache" / "rehearsal"
 GATEWAY = "172.28.0.1"  # the project's Docker network (scripts/start-dockerd.sh)
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "5000"))
 IMDS_PORT = EMULATOR_PORT + 1
-EMULATOR_URL = "http://{}:{}".format(GATEWAY, EMULATOR_PORT)
-IMDS_URL = "http://{}:{}".format(GATEWAY, IMDS_PORT)
+EMULATOR_URL = f"http://{GATEWAY}:{EMULATOR_PORT}"
+IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
 REGION = "us-east-1"
 STACK = "privatepypi-rehearsal"
 IMAGE = "privatepypi/debian12-cloud:latest"
@@ -92,7 +92,7 @@ def playbook(playbook_path, profile, extra=(), user_names=("demo",)):
                              "-e", "@" + str(write_vars(user_names)), *extra],
                             cwd=ROOT, capture_output=True, text=True)
     if result.returncode:
-        sys.exit("{} failed:\n{}{}".format(playbook_path, result.stdout[-6000:], result.stderr[-2000:]))
+        sys.exit(f"{playbook_path} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
     recap = result.stdout[result.stdout.rfind("PLAY RECAP"):]
     return time.monotonic() - started, recap
 
@@ -150,7 +150,7 @@ def boot(name, ip, instance_id, port, efs=None):
     seed = STATE / name / "seed"
     seed.mkdir(parents=True, exist_ok=True)
     (seed / "user-data").write_bytes(user_data)
-    (seed / "meta-data").write_text("instance-id: {}\nlocal-hostname: {}\n".format(instance_id, name))
+    (seed / "meta-data").write_text(f"instance-id: {instance_id}\nlocal-hostname: {name}\n")
     efs = efs or STATE / "efs"
     efs.mkdir(exist_ok=True)
     register_instance(ip, instance_id)
@@ -159,20 +159,20 @@ def boot(name, ip, instance_id, port, efs=None):
     run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", "privatepypi", "--ip", ip,
         "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
         "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-        "--stop-signal", "SIGRTMIN+3", "-v", "{}:/var/lib/cloud/seed/nocloud:ro".format(seed),
-        "-v", "{}:/var/pypi".format(efs), "-p", "127.0.0.1:{}:8080".format(port), IMAGE,
+        "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
+        "-v", f"{efs}:/var/pypi", "-p", f"127.0.0.1:{port}:8080", IMAGE,
         stdout=subprocess.DEVNULL)
     deadline = started + 300
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen("http://127.0.0.1:{}/health".format(port), timeout=2) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
                 if response.status == 200:
                     return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
         time.sleep(1)
     subprocess.run(["docker", "exec", name, "cloud-init", "status", "--long"])
-    raise SystemExit("{} did not become healthy within 300 s".format(name))
+    raise SystemExit(f"{name} did not become healthy within 300 s")
 
 
 def upload_and_install(port, version="1.0.0"):
@@ -190,19 +190,19 @@ def set_users(profile, names):
 def upload(port, version, user=None):
     """twine upload of the demo package's wheel and sdist, unless the index already has them."""
     user = user or users()[0]
-    index = "http://127.0.0.1:{}".format(port)
+    index = f"http://127.0.0.1:{port}"
     dist = STATE / "dist"
     files = run(PYTHON, "scripts/demo_package.py", dist, "--version", version,
                 capture_output=True, text=True).stdout.split()
     listed = project_page(port)
-    if "privatepypi_demo-{}-py3-none-any.whl".format(version) not in listed:
+    if f"privatepypi_demo-{version}-py3-none-any.whl" not in listed:
         run(PYTHON, "-m", "twine", "upload", "--non-interactive", "--repository-url", index + "/",
             "-u", user["name"], "-p", user["password"], *files, stdout=subprocess.DEVNULL)
 
 
 def status(port, path, user):
     """HTTP status of a GET with the user's Basic credentials (none when user is None)."""
-    request = urllib.request.Request("http://127.0.0.1:{}{}".format(port, path))
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
     if user:
         request.add_header("Authorization", "Basic " + base64.b64encode(
             "{name}:{password}".format(**user).encode()).decode())
@@ -215,7 +215,7 @@ def status(port, path, user):
 
 def project_page(port):
     user = users()[0]
-    request = urllib.request.Request("http://127.0.0.1:{}/simple/privatepypi-demo/".format(port))
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/simple/privatepypi-demo/")
     request.add_header("Authorization", "Basic " + base64.b64encode(
         "{name}:{password}".format(**user).encode()).decode())
     try:
@@ -230,9 +230,9 @@ def project_page(port):
 def wait_listed(port, version, seconds=5.0):
     """Seconds until the index on port lists the version's wheel; fails after `seconds`."""
     started = time.monotonic()
-    while "privatepypi_demo-{}-py3-none-any.whl".format(version) not in project_page(port):
+    while f"privatepypi_demo-{version}-py3-none-any.whl" not in project_page(port):
         if time.monotonic() - started > seconds:
-            raise AssertionError("version {} not listed on port {} within {} s".format(version, port, seconds))
+            raise AssertionError(f"version {version} not listed on port {port} within {seconds} s")
         time.sleep(0.1)
     return time.monotonic() - started
 
@@ -241,30 +241,29 @@ def install(port, version):
     """pip install through the index into a fresh venv, once the index lists the version."""
     user = users()[0]
     wait_listed(port, version)
-    venv = STATE / "venv-{}".format(port)
+    venv = STATE / f"venv-{port}"
     shutil.rmtree(venv, ignore_errors=True)
     run(PYTHON, "-m", "venv", venv)
     run(venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--index-url",
         "http://{}:{}@127.0.0.1:{}/simple/".format(user["name"], user["password"], port),
-        "privatepypi-demo=={}".format(version))
+        f"privatepypi-demo=={version}")
     imported = run(venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
                    capture_output=True, text=True).stdout.strip()
     if imported != version:
-        raise SystemExit("installed {} instead of {}".format(imported, version))
+        raise SystemExit(f"installed {imported} instead of {version}")
 
 
 def up(profile):
     start_emulator()
     start_imds()
     seconds, recap = playbook("site.yml", profile)
-    log("site.yml -e profile={} against the emulator: {:.0f} s".format(profile, seconds))
+    log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
     instance_id = asg_instance_ids()[0]
     healthy = boot("privatepypi-instance-1", "172.28.0.11", instance_id, 8080)
-    log("instance {} booted from the launch template's user data, healthy after {:.0f} s".format(
-        instance_id, healthy))
+    log(f"instance {instance_id} booted from the launch template's user data, healthy after {healthy:.0f} s")
     upload_and_install(8080)
     password_file = STATE / "password"
-    print("\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {})".format(password_file))
+    print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
     print("  pip install --index-url http://demo@127.0.0.1:8080/simple/ privatepypi-demo")
     print("  twine upload --repository-url http://127.0.0.1:8080/ -u demo dist/*")
     print("Take it down: scripts/demo.sh down")
@@ -280,7 +279,7 @@ def replace():
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
         MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     healthy = boot("privatepypi-instance-2", "172.28.0.12", instance_id, 8081)
-    log("replacement {} healthy after {:.0f} s".format(instance_id, healthy))
+    log(f"replacement {instance_id} healthy after {healthy:.0f} s")
     return {"boot_seconds": healthy, "instance_id": instance_id}
 
 
@@ -297,7 +296,7 @@ def boot_on_restored_copy():
     run("cp", "-a", STATE / "efs", restored / RESTORE_DIR)
     instance_id = asg_instance_ids()[0]
     healthy = boot("privatepypi-instance-3", "172.28.0.13", instance_id, 8082, efs=restored)
-    log("instance on the restored copy healthy after {:.0f} s".format(healthy))
+    log(f"instance on the restored copy healthy after {healthy:.0f} s")
     return {"boot_seconds": healthy, "root": sorted(p.name for p in restored.iterdir())}
 
 
@@ -307,7 +306,7 @@ def down(profile):
     if subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
                       capture_output=True).returncode == 0:
         seconds, _ = playbook("playbooks/teardown.yml", profile)
-        log("teardown: {:.0f} s".format(seconds))
+        log(f"teardown: {seconds:.0f} s")
     pidfile = STATE / "imds.pid"
     if pidfile.exists():
         try:

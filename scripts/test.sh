@@ -14,6 +14,7 @@ timings=()
 
 stage_lint() {
   yamllint -s .
+  ruff check .
   ansible-lint --profile production --offline
 }
 stage_unit() {

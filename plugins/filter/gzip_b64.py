@@ -18,10 +18,10 @@ def gzip_b64(data):
     """gzip with a fixed timestamp, so the same text always gives the same output
     (a launch template must not get a new version on every run)."""
     if not isinstance(data, (str, bytes)):
-        raise AnsibleFilterError("gzip_b64 expects a string, got %s" % type(data).__name__)
+        raise AnsibleFilterError(f"gzip_b64 expects a string, got {type(data).__name__}")
     return to_text(base64.b64encode(gzip.compress(to_bytes(data), compresslevel=9, mtime=0)))
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {"gzip_b64": gzip_b64}

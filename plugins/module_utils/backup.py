@@ -5,20 +5,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What the AWS Backup modules share: boto3 answers shaped for results, and recovery points read."""
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import datetime
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 
 def dates_as_text(data):
     """Every date, however deep, as ISO 8601 text in UTC (boto3 gives them in the local time zone)."""
     if isinstance(data, datetime.datetime):
-        return (data.astimezone(datetime.timezone.utc) if data.tzinfo else data).isoformat()
+        return (data.astimezone(datetime.UTC) if data.tzinfo else data).isoformat()
     if isinstance(data, dict):
         return dict((key, dates_as_text(value)) for key, value in data.items())
     if isinstance(data, list):

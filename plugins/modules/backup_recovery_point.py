@@ -5,7 +5,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r'''
@@ -114,7 +115,6 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.privatepypi.aws.plugins.module_utils.backup import describe_recovery_point, plain
 
 POLL_SECONDS = 10
@@ -150,7 +150,7 @@ def main():
     try:
         before = current(client, vault, arn)
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg='Failed to read recovery point {0}'.format(arn))
+        module.fail_json_aws(e, msg=f'Failed to read recovery point {arn}')
     result = dict(changed=before is not None, recovery_point_arn=arn, deleted=before or {})
     if module._diff:
         result['diff'] = dict(before=summary(before), after={})
@@ -165,17 +165,17 @@ def main():
             result['changed'] = False  # gone in between
             module.exit_json(**result)
         except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg='AWS Backup did not delete recovery point {0} of vault {1}'.format(arn, vault))
+            module.fail_json_aws(e, msg=f'AWS Backup did not delete recovery point {arn} of vault {vault}')
     if params['wait']:
         deadline = time.monotonic() + params['wait_timeout']
         try:
             while current(client, vault, arn) is not None:
                 if time.monotonic() >= deadline:
-                    module.fail_json(msg='Recovery point {0} is still in vault {1} after {2} seconds'.format(
+                    module.fail_json(msg='Recovery point {} is still in vault {} after {} seconds'.format(
                         arn, vault, params['wait_timeout']), **result)
                 time.sleep(POLL_SECONDS)
         except (BotoCoreError, ClientError) as e:
-            module.fail_json_aws(e, msg='Failed to read recovery point {0}'.format(arn))
+            module.fail_json_aws(e, msg=f'Failed to read recovery point {arn}')
     module.exit_json(**result)
 
 

@@ -5,7 +5,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r'''
@@ -123,13 +124,12 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.privatepypi.aws.plugins.module_utils.backup import describe_recovery_point, plain
 
 
 def newest_first(points):
     """Sorted by the dates themselves (their ISO text does not sort across time zones)."""
-    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
     return sorted(points, key=lambda point: point.get('CreationDate') or epoch, reverse=True)
 
 
@@ -171,7 +171,7 @@ def main():
     except is_boto3_error_code('ResourceNotFoundException'):
         module.exit_json(changed=False, vault_exists=False, recovery_points=[])
     except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg='Failed to list the recovery points of vault {0}'.format(vault))
+        module.fail_json_aws(e, msg=f'Failed to list the recovery points of vault {vault}')
     module.exit_json(changed=False, vault_exists=True, recovery_points=[plain(p) for p in newest_first(points)])
 
 

@@ -5,7 +5,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r'''
@@ -178,7 +179,6 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.privatepypi.aws.plugins.module_utils.backup import plain
 
 FINISHED = frozenset(('COMPLETED', 'ABORTED', 'FAILED'))
@@ -221,7 +221,7 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     if params['wait_timeout'] < 1:
-        module.fail_json(msg='wait_timeout must be at least 1 second, got {0}'.format(params['wait_timeout']))
+        module.fail_json(msg='wait_timeout must be at least 1 second, got {}'.format(params['wait_timeout']))
     if not params['metadata']:
         module.fail_json(msg='metadata must name at least one key, for EFS file-system-id and newFileSystem')
     metadata = dict((str(key), as_text(value)) for key, value in params['metadata'].items())
@@ -237,15 +237,15 @@ def main():
                                                     iam_role_arn=params['iam_role_arn'] or '',
                                                     resource_type=params['resource_type'] or ''))
     if module.check_mode:
-        module.exit_json(msg='Check mode: would restore {0}.'.format(params['recovery_point_arn']), **result)
+        module.exit_json(msg='Check mode: would restore {}.'.format(params['recovery_point_arn']), **result)
 
     client = module.client('backup', retry_decorator=AWSRetry.jittered_backoff())
     try:
         job_id = client.start_restore_job(aws_retry=True, **request)['RestoreJobId']
     except is_boto3_error_code('ResourceNotFoundException') as e:
-        module.fail_json_aws(e, msg='Recovery point {0} not found'.format(params['recovery_point_arn']), **result)
+        module.fail_json_aws(e, msg='Recovery point {} not found'.format(params['recovery_point_arn']), **result)
     except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg='Failed to start the restore of {0}'.format(params['recovery_point_arn']), **result)
+        module.fail_json_aws(e, msg='Failed to start the restore of {}'.format(params['recovery_point_arn']), **result)
     result['restore_job_id'] = job_id
 
     try:
@@ -254,20 +254,20 @@ def main():
         else:
             job, timed_out = describe(client, job_id), False
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg='Failed to read restore job {0}'.format(job_id), **result)
+        module.fail_json_aws(e, msg=f'Failed to read restore job {job_id}', **result)
     result['restore_job'] = job
     result['created_resource_arn'] = job.get('created_resource_arn') or ''
     if timed_out:
-        module.fail_json(msg='Restore job {0} is still {1} ({2} done) after {3} seconds; it goes on in AWS Backup'.format(
+        module.fail_json(msg='Restore job {} is still {} ({} done) after {} seconds; it goes on in AWS Backup'.format(
             job_id, job.get('status'), job.get('percent_done', '?'), params['wait_timeout']), **result)
     if job.get('status') in ('FAILED', 'ABORTED'):
-        module.fail_json(msg='Restore job {0} of {1} ended {2}: {3}'.format(
+        module.fail_json(msg='Restore job {} of {} ended {}: {}'.format(
             job_id, params['recovery_point_arn'], job['status'], job.get('status_message') or 'no reason given'),
             **result)
     if params['wait']:
-        message = 'Restore job {0} completed: {1}.'.format(job_id, result['created_resource_arn'])
+        message = 'Restore job {} completed: {}.'.format(job_id, result['created_resource_arn'])
     else:
-        message = 'Restore job {0} started ({1}).'.format(job_id, job.get('status'))
+        message = 'Restore job {} started ({}).'.format(job_id, job.get('status'))
     module.exit_json(msg=message, **result)
 
 

@@ -5,7 +5,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r'''
@@ -138,7 +139,6 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -151,7 +151,7 @@ def get_dashboard(module, client, name):
     except is_boto3_error_code('ResourceNotFound'):
         return None, None
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg='Could not read the dashboard %s' % name)
+        module.fail_json_aws(e, msg=f'Could not read the dashboard {name}')
     try:
         body = json.loads(response.get('DashboardBody') or '{}')
     except ValueError:
@@ -165,7 +165,7 @@ def parse_body(module):
     try:
         body = json.loads(raw)
     except ValueError as e:
-        module.fail_json(msg='body is not valid JSON: %s' % e)
+        module.fail_json(msg=f'body is not valid JSON: {e}')
     if not isinstance(body, dict) or not isinstance(body.get('widgets'), list):
         module.fail_json(msg='body must be a JSON object with a "widgets" list.')
     return body
@@ -186,7 +186,7 @@ def ensure_present(module, client, name, arn, current):
             response = client.put_dashboard(aws_retry=True, DashboardName=name,
                                             DashboardBody=json.dumps(desired, sort_keys=True))
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg='Could not write the dashboard %s' % name)
+            module.fail_json_aws(e, msg=f'Could not write the dashboard {name}')
         messages = [camel_dict_to_snake_dict(m) for m in response.get('DashboardValidationMessages', [])]
         arn, dummy = get_dashboard(module, client, name)
     return changed, arn, desired, messages
@@ -201,7 +201,7 @@ def ensure_absent(module, client, name, current):
         except is_boto3_error_code('ResourceNotFound'):
             return False
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg='Could not delete the dashboard %s' % name)
+            module.fail_json_aws(e, msg=f'Could not delete the dashboard {name}')
     return True
 
 
@@ -235,8 +235,8 @@ def main():
     )
     if module._diff:
         result['diff'] = dict(before=as_text(current), after=as_text(after),
-                              before_header='dashboard %s (stored)' % name,
-                              after_header='dashboard %s' % name)
+                              before_header=f'dashboard {name} (stored)',
+                              after_header=f'dashboard {name}')
     module.exit_json(**result)
 
 

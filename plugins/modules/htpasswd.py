@@ -5,7 +5,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r'''
@@ -248,7 +249,7 @@ BCRYPT_MAX_PASSWORD_BYTES = 72
 
 def _names_text(names):
     """One user name per line, as shown in the diff."""
-    return ''.join('%s\n' % n for n in sorted(names))
+    return ''.join(f'{n}\n' for n in sorted(names))
 
 
 def validate_entries(module, entries, state, scheme):
@@ -257,42 +258,40 @@ def validate_entries(module, entries, state, scheme):
         if name is None or name == '':
             module.fail_json(msg='A user name must not be empty.')
         if ':' in name:
-            module.fail_json(msg="Invalid user name %r: it must not contain ':'." % name)
+            module.fail_json(msg=f"Invalid user name {name!r}: it must not contain ':'.")
         bad = [c for c in INVALID_NAME_CHARS if c in name]
         if bad:
-            module.fail_json(msg='Invalid user name %r: it must not contain tab, newline, carriage return or NUL characters.' % name)
+            module.fail_json(msg=f'Invalid user name {name!r}: it must not contain tab, newline, carriage return or NUL characters.')
         if len(to_bytes(name, errors='surrogate_or_strict')) > MAX_NAME_BYTES:
-            module.fail_json(msg='Invalid user name %r: it must be at most %d bytes long.' % (name, MAX_NAME_BYTES))
+            module.fail_json(msg=f'Invalid user name {name!r}: it must be at most {MAX_NAME_BYTES} bytes long.')
         if name in seen:
-            module.fail_json(msg='User %r is listed more than once.' % name)
+            module.fail_json(msg=f'User {name!r} is listed more than once.')
         seen.add(name)
         if state == 'present':
             if password is None or password == '':
-                module.fail_json(msg='The password of user %r must not be empty when state=present.' % name)
+                module.fail_json(msg=f'The password of user {name!r} must not be empty when state=present.')
             if scheme == 'bcrypt' and len(to_bytes(password, errors='surrogate_or_strict')) > BCRYPT_MAX_PASSWORD_BYTES:
-                module.fail_json(msg='The password of user %r is longer than %d bytes, which scheme=bcrypt cannot hash; '
-                                     'use a shorter password or another scheme such as sha512_crypt.'
-                                     % (name, BCRYPT_MAX_PASSWORD_BYTES))
+                module.fail_json(msg=f'The password of user {name!r} is longer than {BCRYPT_MAX_PASSWORD_BYTES} bytes, which '
+                                     'scheme=bcrypt cannot hash; use a shorter password or another scheme such as sha512_crypt.')
 
 
 def load_htpasswd(module, path, scheme):
     """Return (HtpasswdFile, exists)."""
     if os.path.isdir(path):
-        module.fail_json(msg='Cannot read htpasswd file %s: it is a directory.' % path)
+        module.fail_json(msg=f'Cannot read htpasswd file {path}: it is a directory.')
     ht = HtpasswdFile(default_scheme=scheme)
     if not os.path.exists(path):
         return ht, False
     try:
         with open(path, 'rb') as f:
             data = f.read()
-    except (IOError, OSError) as e:
-        module.fail_json(msg='Cannot read htpasswd file %s: %s.' % (path, to_native(e.strerror or e)))
+    except OSError as e:
+        module.fail_json(msg=f'Cannot read htpasswd file {path}: {to_native(e.strerror or e)}.')
     try:
         ht.load_string(data)
         ht.users()  # user names are only decoded on access
     except (ValueError, UnicodeError) as e:
-        module.fail_json(msg='Cannot parse htpasswd file %s: %s. It must contain one "user:hash" entry per line (UTF-8).'
-                             % (path, to_native(e)))
+        module.fail_json(msg=f'Cannot parse htpasswd file {path}: {to_native(e)}. It must contain one "user:hash" entry per line (UTF-8).')
     return ht, True
 
 
@@ -315,28 +314,28 @@ def set_password(module, ht, name, password, scheme):
     try:
         ht.set_password(name, password)
     except MissingBackendError:
-        module.fail_json(msg=missing_required_lib(scheme, reason='to create %s hashes' % scheme),
+        module.fail_json(msg=missing_required_lib(scheme, reason=f'to create {scheme} hashes'),
                          exception=traceback.format_exc())
     except ValueError as e:
-        module.fail_json(msg='Cannot hash the password of user %r with scheme %s: %s' % (name, scheme, to_native(e)))
+        module.fail_json(msg=f'Cannot hash the password of user {name!r} with scheme {scheme}: {to_native(e)}')
 
 
 def write_atomic(module, path, data, creating):
     dirname = os.path.dirname(path) or '.'
     if not os.path.isdir(dirname):
-        module.fail_json(msg='Cannot create htpasswd file %s: directory %s does not exist.' % (path, dirname))
+        module.fail_json(msg=f'Cannot create htpasswd file {path}: directory {dirname} does not exist.')
     try:
-        fd, tmp_path = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=dirname)
-    except (IOError, OSError) as e:
-        module.fail_json(msg='Cannot write htpasswd file %s: %s.' % (path, to_native(e.strerror or e)))
+        fd, tmp_path = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=dirname)
+    except OSError as e:
+        module.fail_json(msg=f'Cannot write htpasswd file {path}: {to_native(e.strerror or e)}.')
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-    except (IOError, OSError) as e:
+    except OSError as e:
         module.cleanup(tmp_path)
-        module.fail_json(msg='Cannot write htpasswd file %s: %s.' % (path, to_native(e.strerror or e)))
+        module.fail_json(msg=f'Cannot write htpasswd file {path}: {to_native(e.strerror or e)}.')
     # atomic_move gives a new file 0666 & ~umask; a tight umask keeps the hashes private
     # until the requested (or default 0600) mode is applied.
     old_umask = os.umask(0o077) if creating else None
@@ -344,7 +343,7 @@ def write_atomic(module, path, data, creating):
         module.atomic_move(tmp_path, path, unsafe_writes=module.params['unsafe_writes'])
     except Exception as e:
         module.cleanup(tmp_path)
-        module.fail_json(msg='Cannot write htpasswd file %s: %s' % (path, to_native(e)))
+        module.fail_json(msg=f'Cannot write htpasswd file {path}: {to_native(e)}')
     finally:
         if old_umask is not None:
             os.umask(old_umask)
@@ -387,8 +386,8 @@ def main():
     exclusive = params['exclusive']
 
     if scheme not in htpasswd_context.schemes():
-        module.fail_json(msg='Unknown scheme %r: the installed passlib supports %s for htpasswd files.'
-                             % (scheme, ', '.join(s for s in SCHEMES if s in htpasswd_context.schemes())))
+        supported = ', '.join(s for s in SCHEMES if s in htpasswd_context.schemes())
+        module.fail_json(msg=f'Unknown scheme {scheme!r}: the installed passlib supports {supported} for htpasswd files.')
     if exclusive and state != 'present':
         module.fail_json(msg='exclusive=true can only be used with state=present.')
 
@@ -404,7 +403,7 @@ def main():
 
     ht, exists = load_htpasswd(module, path, scheme)
     if not exists and state == 'present' and not params['create']:
-        module.fail_json(msg='The htpasswd file %s does not exist and create=false.' % path)
+        module.fail_json(msg=f'The htpasswd file {path} does not exist and create=false.')
 
     before = sorted(ht.users())
     added, removed, updated = [], [], []
@@ -424,7 +423,7 @@ def main():
                     ht.delete(name)
                     removed.append(name)
     elif exists:
-        for name, dummy in entries:
+        for name, _dummy in entries:
             if ht.delete(name):
                 removed.append(name)
 

@@ -5,7 +5,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r'''
@@ -275,22 +276,22 @@ def failed_invocations(invocations):
 def describe_failures(command_id, failures, total, timeout=None):
     """One readable message naming every instance that did not succeed and why."""
     if not failures:
-        return 'SSM command {0}: no instance reported a result within {1} seconds'.format(command_id, timeout)
+        return f'SSM command {command_id}: no instance reported a result within {timeout} seconds'
     parts = []
     for item in failures:
-        text = '{0}: {1}'.format(item['instance_id'], item['status'])
+        text = '{}: {}'.format(item['instance_id'], item['status'])
         if item['status_details'] and item['status_details'] != item['status']:
-            text += ' ({0})'.format(item['status_details'])
+            text += ' ({})'.format(item['status_details'])
         if item['response_code'] not in (-1, None):
-            text += ', exit code {0}'.format(item['response_code'])
+            text += ', exit code {}'.format(item['response_code'])
         error = (item['standard_error'] or '').strip().splitlines()
         if error:
             text += ': ' + error[-1][:200]
         parts.append(text)
-    message = 'SSM command {0} did not succeed on {1} of {2} instance(s): {3}'.format(
+    message = 'SSM command {} did not succeed on {} of {} instance(s): {}'.format(
         command_id, len(failures), total, '; '.join(parts))
     if timeout is not None:
-        message += ' (gave up waiting after {0} seconds)'.format(timeout)
+        message += f' (gave up waiting after {timeout} seconds)'
     return message
 
 
@@ -321,7 +322,7 @@ def main():
     )
     params = module.params
     if params['timeout'] < 1:
-        module.fail_json(msg='timeout must be at least 1 second, got {0}'.format(params['timeout']))
+        module.fail_json(msg='timeout must be at least 1 second, got {}'.format(params['timeout']))
     if params['targets'] is not None and not params['targets']:
         module.fail_json(msg='targets must name at least one key and its values')
     parameters = normalize_parameters(params['parameters'])
@@ -338,7 +339,7 @@ def main():
         result['diff'] = dict(before={}, after=_describe_command(params, parameters))
     where = ('instances ' + ', '.join(instance_ids)) if instance_ids else 'the instances matching the targets'
     if module.check_mode:
-        module.exit_json(msg='Check mode: would run {0} on {1}.'.format(params['document_name'], where), **result)
+        module.exit_json(msg='Check mode: would run {} on {}.'.format(params['document_name'], where), **result)
 
     client = module.client('ssm', retry_decorator=AWSRetry.jittered_backoff())
     request = dict(DocumentName=params['document_name'], Parameters=parameters,
@@ -352,20 +353,20 @@ def main():
     try:
         command = client.send_command(aws_retry=True, **request)['Command']
     except is_boto3_error_code('InvalidInstanceId') as e:
-        module.fail_json_aws(e, msg='Systems Manager cannot reach {0}: an instance must be running, with the SSM agent '
-                                    'and an instance profile that allows it (AmazonSSMManagedInstanceCore)'.format(where),
+        module.fail_json_aws(e, msg=f'Systems Manager cannot reach {where}: an instance must be running, with the SSM agent '
+                                    'and an instance profile that allows it (AmazonSSMManagedInstanceCore)',
                              **result)
     except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg='Failed to send the command', **result)
     result['command_id'] = command['CommandId']
     result['instance_ids'] = command.get('InstanceIds') or list(instance_ids)
     if not params['wait']:
-        module.exit_json(msg='Command {0} sent to {1}.'.format(command['CommandId'], where), **result)
+        module.exit_json(msg='Command {} sent to {}.'.format(command['CommandId'], where), **result)
 
     try:
         invocations, timed_out = wait_for_invocations(client, command['CommandId'], instance_ids, params['timeout'])
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg='Failed to read the results of command {0}'.format(command['CommandId']), **result)
+        module.fail_json_aws(e, msg='Failed to read the results of command {}'.format(command['CommandId']), **result)
     result['invocations'] = invocations
     if not instance_ids:
         result['instance_ids'] = [item['instance_id'] for item in invocations]
@@ -373,7 +374,7 @@ def main():
     if failures or timed_out:
         module.fail_json(msg=describe_failures(command['CommandId'], failures, len(invocations),
                                                params['timeout'] if timed_out else None), **result)
-    module.exit_json(msg='Command {0} succeeded on {1} instance(s).'.format(command['CommandId'], len(invocations)),
+    module.exit_json(msg='Command {} succeeded on {} instance(s).'.format(command['CommandId'], len(invocations)),
                      **result)
 
 

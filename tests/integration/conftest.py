@@ -104,6 +104,7 @@ def playbook(emulator, tmp_path_factory):
 def _decoded_cloud_config(text):
     """The cloud-config text plus the decoded content of every write_files entry."""
     import gzip
+
     import yaml
     parts = [text]
     for entry in (yaml.safe_load(text) or {}).get("write_files", []):

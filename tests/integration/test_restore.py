@@ -102,7 +102,7 @@ def test_backup_restore_teardown(aws, playbook, reset_emulator):
         check_backup(aws, STACK, "budget")
         old = stack_file_system(aws, STACK)
         point = _backup_now(aws, old["FileSystemId"])
-        taken = point["CreationDate"].astimezone(datetime.timezone.utc).isoformat()
+        taken = point["CreationDate"].astimezone(datetime.UTC).isoformat()
         before = _state(aws)
         assert aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{STACK}-asg")["InstanceRefreshes"] == []
 

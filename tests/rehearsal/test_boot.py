@@ -67,7 +67,7 @@ def test_upload_through_one_instance_is_listed_by_the_other_within_5s(stack):
     # Runs after the replacement test: both instances serve the same EFS stand-in.
     rehearse.upload(8081, "1.1.0")
     seconds = rehearse.wait_listed(8080, "1.1.0", seconds=5.0)
-    print("\nlisted by the other instance after {:.1f} s".format(seconds))
+    print(f"\nlisted by the other instance after {seconds:.1f} s")
     rehearse.install(8080, "1.1.0")
 
 
@@ -110,8 +110,8 @@ def test_users_change_through_ssm_without_restart_or_failed_request(stack):
     finally:
         stop.set()
         load.join()
-    print("\nuser added after {:.1f} s, removed after {:.1f} s, {} requests during the change, failed: {}".format(
-        added, removed, len(codes), len([c for c in codes if c != 200])))
+    failed = len([c for c in codes if c != 200])
+    print(f"\nuser added after {added:.1f} s, removed after {removed:.1f} s, {len(codes)} requests during the change, failed: {failed}")
     assert codes and set(codes) == {200}
     assert {name: _main_pids(name) for name in pids} == pids
     rehearse.wait_listed(8081, "1.2.0")

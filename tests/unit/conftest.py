@@ -12,7 +12,8 @@ Three layouts are supported, first match wins:
 3. otherwise a throw-away directory with that symlink is made for this test session.
 """
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import atexit

@@ -94,7 +94,7 @@ def main():
         result.update(certificate_arn=arn, status=cert["Status"],
                       validation_records=[{"name": r["Name"], "type": r["Type"], "value": r["Value"]} for r in records])
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise SystemExit(f"ACM request failed: {e}")
+        raise SystemExit(f"ACM request failed: {e}") from e
     print(json.dumps(result))
     return 0
 

@@ -3,13 +3,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures of the module tests: exit_json / fail_json caught for every test, moto's AWS for those that ask."""
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import pytest
-
 from ansible.module_utils import basic
-
 from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import exit_json, fail_json
 
 

@@ -4,7 +4,8 @@
 """privatepypi.aws.backup_recovery_point_info and backup_recovery_point against moto's in-process AWS
 with the emulator's AWS Backup shim (scripts/emulator.py): real API calls, real assertions."""
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import pytest
@@ -12,12 +13,12 @@ import pytest
 boto3 = pytest.importorskip('boto3')
 moto = pytest.importorskip('moto')
 
+from ansible_collections.privatepypi.aws.plugins.modules import (
+    backup_recovery_point,  # noqa: E402
+    backup_recovery_point_info,  # noqa: E402
+)
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import FakeClock, load_emulator, run_module  # noqa: E402
 from moto.backup.models import backup_backends  # noqa: E402
-
-from ansible_collections.privatepypi.aws.plugins.modules import backup_recovery_point  # noqa: E402
-from ansible_collections.privatepypi.aws.plugins.modules import backup_recovery_point_info  # noqa: E402
-from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import (  # noqa: E402
-    FakeClock, load_emulator, run_module)
 
 pytestmark = pytest.mark.usefixtures('aws')
 
@@ -28,7 +29,7 @@ EMULATOR_MODULE = load_emulator()
 
 
 def efs_arn(fs_id):
-    return 'arn:aws:elasticfilesystem:{0}:123456789012:file-system/{1}'.format(REGION, fs_id)
+    return f'arn:aws:elasticfilesystem:{REGION}:123456789012:file-system/{fs_id}'
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def test_a_deletion_that_does_not_finish_in_time(aws, vault, monkeypatch):
     monkeypatch.setattr(backup_recovery_point, 'time', FakeClock())
     result = run(backup_recovery_point, dict(backup_vault_name=VAULT, recovery_point_arn=arn, wait_timeout=25),
                  fail=True)
-    assert 'is still in vault {0} after 25 seconds'.format(VAULT) in result['msg']
+    assert f'is still in vault {VAULT} after 25 seconds' in result['msg']
 
 
 def test_no_wait(aws, vault, monkeypatch):

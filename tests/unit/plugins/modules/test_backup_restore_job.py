@@ -4,7 +4,8 @@
 """privatepypi.aws.backup_restore_job against moto's in-process AWS with the emulator's AWS Backup
 shim (scripts/emulator.py: backup jobs, recovery points, restore jobs): real API calls, real assertions."""
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import json
@@ -15,8 +16,7 @@ boto3 = pytest.importorskip('boto3')
 moto = pytest.importorskip('moto')
 
 from ansible_collections.privatepypi.aws.plugins.modules import backup_restore_job  # noqa: E402
-from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import (  # noqa: E402
-    FakeClock, load_emulator, run_module)
+from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import FakeClock, load_emulator, run_module  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures('aws')
 
@@ -33,7 +33,7 @@ def point(aws):
     aws('backup').create_backup_vault(BackupVaultName=VAULT)
     job = aws('backup').start_backup_job(
         BackupVaultName=VAULT, IamRoleArn=ROLE_ARN,
-        ResourceArn='arn:aws:elasticfilesystem:{0}:123456789012:file-system/{1}'.format(REGION, fs_id))
+        ResourceArn=f'arn:aws:elasticfilesystem:{REGION}:123456789012:file-system/{fs_id}')
     return fs_id, job['RecoveryPointArn']
 
 
@@ -66,7 +66,7 @@ def test_restore_to_a_new_encrypted_file_system(aws, point):
     restored = file_systems(aws)['pypi-unit-efs-restored-1']
     assert restored['Encrypted'] is True and restored['FileSystemId'] != fs_id
     assert result['created_resource_arn'] == (
-        'arn:aws:elasticfilesystem:{0}:123456789012:file-system/{1}'.format(REGION, restored['FileSystemId']))
+        'arn:aws:elasticfilesystem:{}:123456789012:file-system/{}'.format(REGION, restored['FileSystemId']))
     job = result['restore_job']
     assert job['restore_job_id'] == result['restore_job_id']
     assert job['status'] == 'COMPLETED' and job['recovery_point_arn'] == point_arn

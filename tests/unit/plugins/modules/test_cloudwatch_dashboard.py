@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """privatepypi.aws.cloudwatch_dashboard against moto's in-process CloudWatch (real API calls)."""
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import json
@@ -15,7 +16,10 @@ moto = pytest.importorskip('moto')
 
 from ansible_collections.privatepypi.aws.plugins.modules import cloudwatch_dashboard  # noqa: E402
 from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import (  # noqa: E402
-    AnsibleExitJson, patch_module_args, run_module)
+    AnsibleExitJson,
+    patch_module_args,
+    run_module,
+)
 
 REGION = 'eu-central-1'
 NAME = 'pypi-unit'

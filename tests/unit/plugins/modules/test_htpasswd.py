@@ -2,7 +2,8 @@
 # Copyright: (c) 2025, privatepypi developers
 # SPDX-License-Identifier: Apache-2.0
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import json
@@ -10,14 +11,12 @@ import os
 import stat
 
 import pytest
-
 from ansible.module_utils.common.text.converters import to_bytes
-
-from passlib.apache import HtpasswdFile, htpasswd_context
-from passlib.hash import apr_md5_crypt, bcrypt as bcrypt_hash, ldap_sha1, sha256_crypt
-
 from ansible_collections.privatepypi.aws.plugins.modules import htpasswd
 from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import patch_module_args, run_module
+from passlib.apache import HtpasswdFile, htpasswd_context
+from passlib.hash import apr_md5_crypt, ldap_sha1, sha256_crypt
+from passlib.hash import bcrypt as bcrypt_hash
 
 PW1 = 'correct-horse-battery-1'
 PW2 = 'different-staple-2'
@@ -39,13 +38,13 @@ def read_file(path):
 
 def hash_of(path, user):
     h = read_file(path).get_hash(user)
-    assert h is not None, 'user %s not in %s' % (user, path)
+    assert h is not None, f'user {user} not in {path}'
     return h.decode('ascii') if isinstance(h, bytes) else h
 
 
 def write_entries(path, entries, extra=b''):
     """entries: list of (user, hash string)."""
-    data = b''.join(to_bytes('%s:%s\n' % (u, h)) for u, h in entries) + extra
+    data = b''.join(to_bytes(f'{u}:{h}\n') for u, h in entries) + extra
     path.write_bytes(data)
     os.chmod(str(path), 0o600)
     return data
@@ -149,7 +148,7 @@ def test_other_users_and_comments_are_kept(htfile):
     run_ok(dict(path=str(htfile), name='alice', password=PW1))
     data = htfile.read_bytes()
     assert b'# managed elsewhere\n' in data
-    assert to_bytes('bob:%s\n' % bob) in data
+    assert to_bytes(f'bob:{bob}\n') in data
     assert data.index(b'bob:') < data.index(b'alice:')
 
 
@@ -439,7 +438,7 @@ def test_unreadable_file_permission_denied_simulated(htfile, monkeypatch):
 
     monkeypatch.setattr(htpasswd, 'open', denied, raising=False)
     result = run_fail(dict(path=str(htfile), name='alice', password=PW1))
-    assert result['msg'] == 'Cannot read htpasswd file %s: Permission denied.' % htfile
+    assert result['msg'] == f'Cannot read htpasswd file {htfile}: Permission denied.'
     assert htfile.read_bytes() == before
 
 
@@ -451,7 +450,7 @@ def test_unreadable_file_permission_denied_simulated(htfile, monkeypatch):
 def test_garbage_file(htfile, content):
     htfile.write_bytes(content)
     result = run_fail(dict(path=str(htfile), name='alice', password=PW1))
-    assert 'Cannot parse htpasswd file %s' % htfile in result['msg']
+    assert f'Cannot parse htpasswd file {htfile}' in result['msg']
     assert htfile.read_bytes() == content
 
 

@@ -3,17 +3,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """ssm_run_command against moto's SSM and EC2 in-process: real API calls, real assertions."""
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import boto3
 import pytest
-
-from moto.core.exceptions import JsonRESTError
-from moto.ssm import models as ssm_models
-
 from ansible_collections.privatepypi.aws.plugins.modules import ssm_run_command
 from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import FakeClock, run_module
+from moto.core.exceptions import JsonRESTError
+from moto.ssm import models as ssm_models
 
 pytestmark = pytest.mark.usefixtures('aws')
 
@@ -180,7 +179,7 @@ def test_an_instance_ssm_cannot_reach_fails_with_advice(ssm, clock, monkeypatch)
     instances = launch(1, 'pp-a')
 
     def refuse(self, **kwargs):
-        raise JsonRESTError('InvalidInstanceId', 'Instances [[{0}]] not in a valid state for account'.format(instances[0]))
+        raise JsonRESTError('InvalidInstanceId', f'Instances [[{instances[0]}]] not in a valid state for account')
     monkeypatch.setattr(ssm_models.SimpleSystemManagerBackend, 'send_command', refuse)
 
     result = run_fail(dict(instance_ids=instances, parameters={'commands': [REFRESH]}))
@@ -217,7 +216,7 @@ def test_an_invocation_not_created_yet_counts_as_pending(ssm):
     assert ssm_run_command.get_invocation(client_with_retry, command_id, instances[0])['status'] == 'Success'
 
 
-class _RetryTolerant(object):
+class _RetryTolerant:
     """A plain boto3 client that accepts the aws_retry keyword of AWSRetry-wrapped clients."""
 
     def __init__(self, client):

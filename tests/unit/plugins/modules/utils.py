@@ -7,7 +7,8 @@ Import it as ``ansible_collections.privatepypi.aws.tests.unit.plugins.modules.ut
 makes that name importable); the fixtures that go with it are in conftest.py beside this file.
 """
 
-from __future__ import (absolute_import, division, print_function)
+from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import contextlib
@@ -17,7 +18,6 @@ import os
 import sys
 
 import pytest
-
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
@@ -37,13 +37,13 @@ EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 
 
 class AnsibleExitJson(Exception):
     def __init__(self, result):
-        super(AnsibleExitJson, self).__init__(result)
+        super().__init__(result)
         self.result = result
 
 
 class AnsibleFailJson(Exception):
     def __init__(self, result):
-        super(AnsibleFailJson, self).__init__(result)
+        super().__init__(result)
         self.result = result
 
 
@@ -82,7 +82,7 @@ def load_emulator():
     return sys.modules['privatepypi_emulator']
 
 
-class FakeClock(object):
+class FakeClock:
     """time for a module: sleeping moves the clock on at once, nothing waits; on_sleep(number of sleeps so far),
     when given, runs after each sleep (it may let the background work finish)."""
 
