@@ -1,0 +1,166 @@
+"""The built artifact is the product: built, installed into an empty directory outside the checkout,
+its playbooks run from another directory with the user's own inventory and (encrypted) vault.
+
+What the user's inventory sets wins over the collection's settings and the profile's, at every level
+of the inventory: group_vars/all.yml (a profile value), group_vars/budget.yml (a collection default)
+and host_vars/localhost.yml (the stack's name and tags).
+"""
+import json
+import os
+import subprocess
+import tarfile
+import time
+
+import pytest
+import yaml
+
+from .conftest import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing
+from .test_stacks import _by_tag, _check_gone
+
+STACK = "pp-artifact-it"
+VAULT_PASSWORD = "artifact-test-vault-password"
+# What the product leaves out (galaxy.yml build_ignore): anything under these, and these files.
+NOT_PRODUCT_DIRS = ("tests/", "scripts/", "benchmarks/", "molecule/", "inventories/", ".ci/", "changelogs/fragments/")
+NOT_PRODUCT_FILES = ("vault.example.yml", "vault.yml", "ansible.cfg", "site.yml", "requirements.txt", "ruff.toml")
+PLAYBOOKS = ("site", "teardown", "users", "restore", "host")
+
+
+def _env(base):
+    """A user's shell: nothing of the checkout (no ansible.cfg, no collections link, an empty home),
+    collections only from the directory the artifact was installed into."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
+    env.update(HOME=str(base / "home"), ANSIBLE_COLLECTIONS_PATH=str(base / "collections"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_DEPRECATION_WARNINGS="0",
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
+    return env
+
+
+def _run(base, *cmd, check=True):
+    proc = subprocess.run([str(VENV_BIN / cmd[0]), *cmd[1:]], cwd=base / "user", env=_env(base),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert not check or proc.returncode == 0, proc.stdout[-4000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """Builds the artifact from the checkout and installs it into an empty directory; returns the
+    base directory (collections/, home/, user/) and the tarball's member names."""
+    base = tmp_path_factory.mktemp("artifact")
+    assert not str(base).startswith(str(ROOT))
+    for sub in ("collections", "home", "user", "build"):
+        (base / sub).mkdir()
+    _run(base, "ansible-galaxy", "collection", "build", "--output-path", str(base / "build"), str(ROOT))
+    tarballs = list((base / "build").glob("privatepypi-aws-*.tar.gz"))
+    assert len(tarballs) == 1, tarballs
+    with tarfile.open(tarballs[0]) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("MANIFEST.json"))
+    # no Galaxy here: --offline takes amazon.aws and community.aws from the installed ansible bundle
+    _run(base, "ansible-galaxy", "collection", "install", "--offline", str(tarballs[0]))
+    return base, names, manifest
+
+
+def test_artifact_holds_the_product_only(installed):
+    base, names, manifest = installed
+    leaked = [n for n in names if n.startswith(NOT_PRODUCT_DIRS) or n in NOT_PRODUCT_FILES
+              or any(part.startswith(".") for part in n.split("/"))
+              or "__pycache__" in n or n.endswith((".pyc", ".tar.gz"))]
+    assert leaked == []
+    for wanted in ("COPYING", "README.md", "meta/runtime.yml", "roles/aws_stack/tasks/main.yml",
+                   "roles/pypiserver/tasks/main.yml", "plugins/modules/htpasswd.py", "playbooks/profile.yml",
+                   "playbooks/group_vars/all.yml", "playbooks/group_vars/budget.yml",
+                   "playbooks/group_vars/professional.yml", *(f"playbooks/{p}.yml" for p in PLAYBOOKS)):
+        assert wanted in names, wanted
+    assert manifest["collection_info"]["license"] == ["GPL-3.0-or-later"]
+    assert manifest["collection_info"]["license_file"] in (None, "")
+
+    # installed in the empty directory, and only there: the user's runs cannot reach the checkout
+    listed = json.loads(_run(base, "ansible-galaxy", "collection", "list", "privatepypi.aws",
+                             "--format", "json").stdout)
+    assert list(listed) == [str(base / "collections" / "ansible_collections")]
+    # every playbook resolves by its collection name from the user's directory
+    for name in PLAYBOOKS:
+        proc = _run(base, "ansible-playbook", f"privatepypi.aws.{name}", "--syntax-check", check=False)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def _user_inventory(base, emulator):
+    """The user's own inventory and encrypted vault, written the way README.md ("On AWS") says."""
+    user = base / "user"
+    test_vars = yaml.safe_load((ROOT / VARS_FILE).read_text())
+    users = test_vars.pop("pypi_users")
+    # tests/integration/vars.yml's settings (the emulator's switches) are the user's group_vars here;
+    # on top, values that differ from the collection's and the profile's, at three levels
+    group_all = dict(test_vars, aws_endpoint_url=emulator, aws_stack_instance_type="t3.micro")
+    group_budget = {"aws_stack_backup_enabled": False}
+    host = {"aws_stack_name": STACK, "aws_stack_tags": {"Environment": "artifact-test"}}
+    inventory = user / "inventory"
+    for path, data in (("hosts.yml", {"all": {"hosts": {"localhost": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": str(VENV_BIN / "python")}}}}),
+                       ("group_vars/all.yml", group_all), ("group_vars/budget.yml", group_budget),
+                       ("host_vars/localhost.yml", host)):
+        (inventory / path).parent.mkdir(parents=True, exist_ok=True)
+        (inventory / path).write_text("---\n" + yaml.safe_dump(data, sort_keys=False))
+    (user / "vault-password").write_text(VAULT_PASSWORD + "\n")
+    (user / "vault.yml").write_text(yaml.safe_dump({"pypi_users": users}))
+    _run(base, "ansible-vault", "encrypt", "--vault-password-file", "vault-password", "vault.yml")
+    assert (user / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;")
+    return ["-i", "inventory", "-e", "@vault.yml", "--vault-password-file", "vault-password"]
+
+
+def _playbook(base, name, *args):
+    start = time.monotonic()
+    proc = _run(base, "ansible-playbook", f"privatepypi.aws.{name}", *args, check=False)
+    run = Run(proc, time.monotonic() - start)
+    assert RECAP_RE.search(run.out), run
+    return run
+
+
+def _check_created(aws, run):
+    ec2 = aws("ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"]
+    assert len(vpcs) == 1
+    # host_vars/localhost.yml: the user's tags replace the collection's ManagedBy
+    tags = _by_tag(vpcs[0])
+    assert tags["Environment"] == "artifact-test" and "ManagedBy" not in tags
+    # group_vars/all.yml: the user's instance type over the profile's t3.small
+    template = ec2.describe_launch_template_versions(LaunchTemplateName=f"{STACK}-lt", Versions=["$Latest"])
+    assert template["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceType"] == "t3.micro"
+    # the rest of the budget profile, which the user left alone: one instance behind an Elastic IP
+    asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{STACK}-asg"])["AutoScalingGroups"]
+    assert [(g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) for g in asg] == [(1, 1, 1)]
+    assert ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Addresses"]
+    assert not [lb for lb in aws("elbv2").describe_load_balancers()["LoadBalancers"]
+                if lb["LoadBalancerName"].startswith(STACK)]
+    # group_vars/budget.yml: backups off, although the collection turns them on
+    assert not [v for v in aws("backup").list_backup_vaults()["BackupVaultList"]
+                if v["BackupVaultName"] == f"{STACK}-backup"]
+    # the collection's default the user kept: alerts on, to the contact address
+    assert [t for t in aws("sns").list_topics()["Topics"] if t["TopicArn"].endswith(f":{STACK}-alerts")]
+    # the encrypted vault's users, hashed into the stack's parameter, no password printed
+    value = aws("ssm").get_parameter(Name=f"/{STACK}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
+    assert sorted(line.split(":", 1)[0] for line in value.splitlines()) == ["alice", "ci-uploader"]
+    for user in yaml.safe_load((ROOT / VARS_FILE).read_text())["pypi_users"]:
+        assert user["password"] not in run.out
+
+
+def test_installed_artifact_runs_the_stack(installed, aws, reset_emulator):
+    base = installed[0]
+    args = _user_inventory(base, reset_emulator)
+    try:
+        created = _playbook(base, "site", *args, "-e", "profile=budget")
+        record_timing("artifact", "create", created.seconds)
+        assert created.rc == 0 and created.failed == 0 and created.changed > 0, created
+        _check_created(aws, created)
+
+        rerun = _playbook(base, "site", *args, "-e", "profile=budget")
+        record_timing("artifact", "re-run", rerun.seconds)
+        assert rerun.rc == 0 and rerun.changed == 0, rerun
+    finally:
+        teardown = _playbook(base, "teardown", *args, "-e", "profile=budget")
+        record_timing("artifact", "teardown", teardown.seconds)
+    assert teardown.rc == 0 and teardown.failed == 0, teardown
+    _check_gone(aws, STACK)
