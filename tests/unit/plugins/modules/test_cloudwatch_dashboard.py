@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2025, privatepypi developers
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """privatepypi.aws.cloudwatch_dashboard against moto's in-process CloudWatch (real API calls)."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2025, privatepypi developers
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What the module tests share: running a module's main() with arguments and catching its result.
 
 Import it as ``ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils`` (tests/unit/conftest.py
