@@ -4,6 +4,7 @@ Polled, not watched: inotify misses files other NFS clients write; directory mti
 """
 
 import argparse
+import contextlib
 import gzip
 import html
 import json
@@ -31,11 +32,8 @@ def notify(message):
         return
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(message.encode(), address)
-        except OSError as error:
-            LOG.warning("sd_notify failed: %s", error)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(message.encode(), address)
 
 
 def _version_key(version):
@@ -56,16 +54,16 @@ def project_pages(project, files):
         if f.get("metadata-sha256"):
             attributes.append(("data-dist-info-metadata", "sha256=" + f["metadata-sha256"]))
             attributes.append(("data-core-metadata", "sha256=" + f["metadata-sha256"]))
-        if f.get("yanked") is not False and f.get("yanked") is not None:
-            attributes.append(("data-yanked", str(f["yanked"]) if f["yanked"] is not True else ""))
+        yanked = f.get("yanked") or False  # True, or the reason
+        if yanked is not False:
+            attributes.append(("data-yanked", "" if yanked is True else str(yanked)))
         links.append("    <a {}>{}</a><br>\n".format(
-            " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attributes), html.escape(f["filename"])))
+            " ".join(f'{k}="{html.escape(v)}"' for k, v in attributes), html.escape(f["filename"])))
         metadata = {"sha256": f["metadata-sha256"]} if f.get("metadata-sha256") else False
-        yanked = f.get("yanked") or False
         entries.append({
             "filename": f["filename"], "url": url, "hashes": {"sha256": f["sha256"]},
             "requires-python": f.get("requires-python"), "core-metadata": metadata, "dist-info-metadata": metadata,
-            "yanked": yanked if yanked is not True else True, "size": f["size"], "upload-time": f["upload-time"],
+            "yanked": yanked, "size": f["size"], "upload-time": f["upload-time"],
         })
     versions = sorted({f["version"] for f in files}, key=_version_key)
     page = PAGE.format(title="Links for " + html.escape(project), links="".join(links))

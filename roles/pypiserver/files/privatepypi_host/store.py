@@ -43,10 +43,10 @@ def parse_filename(filename):
     try:
         if filename.endswith(".whl"):
             name, version, _build, _tags = parse_wheel_filename(filename)
-        elif filename.endswith((".tar.gz", ".zip")):
+        elif filename.endswith(".tar.gz"):  # PEP 625: the only sdist format indexes still accept
             name, version = parse_sdist_filename(filename)
         else:
-            raise InvalidDistribution(f"{filename!r} is neither a wheel (.whl) nor an sdist (.tar.gz, .zip)")
+            raise InvalidDistribution(f"{filename!r} is neither a wheel (.whl) nor an sdist (.tar.gz)")
     except (InvalidWheelFilename, InvalidSdistFilename) as error:
         raise InvalidDistribution(f"{filename!r}: {error}") from None
     return canonicalize_name(name), str(version)
@@ -65,13 +65,6 @@ def extract_metadata(path, filename):
                 found = [i for i in archive.infolist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)]
                 if len(found) != 1:
                     raise InvalidDistribution(f"{filename}: a wheel needs exactly one .dist-info/METADATA")
-                return _read_member(lambda: archive.read(found[0]), found[0].file_size)
-        if filename.endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
-                found = sorted((i for i in archive.infolist() if re.fullmatch(r"[^/]+/PKG-INFO", i.filename)),
-                               key=lambda i: i.filename)
-                if not found:
-                    raise InvalidDistribution(f"{filename}: an sdist needs <name>-<version>/PKG-INFO")
                 return _read_member(lambda: archive.read(found[0]), found[0].file_size)
         with tarfile.open(path, "r:gz") as archive:
             for member in archive:

@@ -17,6 +17,7 @@ with warnings.catch_warnings():
     import cgi  # spools file parts to disk; Python 3.11's standard library
 
 READ_METHODS = ("GET", "HEAD")
+SAME = "200 OK (identical)"
 
 
 class Refused(Exception):
@@ -55,7 +56,7 @@ def publish(root, filename, upload, expected_sha256=""):
 
 def _same_or_conflict(existing, sidecar):
     if existing["sha256"] == sidecar["sha256"]:
-        return "200 OK"
+        return SAME
     raise Refused("409 Conflict", f"{sidecar['filename']} exists with different content; releases are immutable, "
                                   "publish a new version")
 
@@ -68,7 +69,7 @@ def _link(upload, final, root, filename, sidecar, owner):
     except FileExistsError:
         existing, _raw = store.describe(final, filename)
         if existing["sha256"] == sidecar["sha256"]:
-            return "200 OK"
+            return SAME
         if owner:  # a file put there by other means: our claim must not describe it
             for path in (store.sidecar_path(root, filename), store.metadata_path(root, filename)):
                 try:
@@ -156,7 +157,7 @@ class UploadMiddleware:
                     path = f.name
                 spooled.append(path)
             status = publish(self.root, filename, path, form.getfirst("sha256_digest", ""))
-            return status, f"{filename} published" if status.startswith("200") else filename
+            return "200 OK", f"{filename} " + ("was already published with identical content" if status == SAME else "published")
         finally:
             for path in spooled:
                 try:

@@ -13,13 +13,12 @@ from privatepypi_host import store
 @pytest.mark.parametrize("filename,expected", [
     ("Demo_Pkg-1.0-py3-none-any.whl", ("demo-pkg", "1.0")),
     ("demo_pkg-2.0.post1.tar.gz", ("demo-pkg", "2.0.post1")),
-    ("demo-1.0.zip", ("demo", "1.0")),
 ])
 def test_parse_filename_accepts_distributions(filename, expected):
     assert store.parse_filename(filename) == expected
 
 
-@pytest.mark.parametrize("filename", ["index.html", "demo-1.0.exe", "demo.whl", "../demo-1.0.tar.gz", ".demo-1.0.tar.gz",
+@pytest.mark.parametrize("filename", ["index.html", "demo-1.0.exe", "demo-1.0.zip", "demo.whl", "../demo-1.0.tar.gz", ".demo-1.0.tar.gz",
                                       "demo-notaversion-py3-none-any.whl"])
 def test_parse_filename_refuses_anything_else(filename):
     with pytest.raises(store.InvalidDistribution):
