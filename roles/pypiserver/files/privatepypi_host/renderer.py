@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import gzip
 import html
+import itertools
 import json
 import logging
 import os
@@ -84,7 +85,8 @@ class Renderer:
         self.status_path = os.path.join(output, "status.json")
         self.meta_dir = store.paths(root)[0]
         self._files = {}  # relpath -> (file inode, sidecar inode, sidecar)
-        self._pages = {}  # page directory -> (html, json) written
+        self._pages = {}  # page directory -> key of the pages written there
+        self._serial = itertools.count()
         self._reported = set()  # problems already logged once
         self._directories = [root, self.meta_dir]
         self.errors = 0
@@ -141,14 +143,7 @@ class Renderer:
             return None  # not a distribution (README, stray file): never listed
         heartbeat()
         try:
-            try:
-                sidecar = store.ensure_sidecar(self.root, relpath)
-            except ValueError:  # a damaged sidecar: describe the file again
-                self._once(("sidecar", relpath), "re-describing %s: its sidecar is damaged", relpath)
-                sidecar, raw = store.describe(os.path.join(self.root, relpath), os.path.basename(relpath))
-                if raw is not None:
-                    store.write_atomic(store.metadata_path(self.root, relpath), raw)
-                store.write_atomic(store.sidecar_path(self.root, relpath), store.encode_sidecar(sidecar))
+            sidecar = store.ensure_sidecar(self.root, relpath)
         except FileNotFoundError:
             return None  # removed while we looked
         except store.InvalidDistribution as error:
@@ -162,23 +157,25 @@ class Renderer:
             sidecar_inode = os.stat(store.sidecar_path(self.root, relpath)).st_ino
         except OSError:
             sidecar_inode = None
-        sidecar = dict(sidecar, relpath=relpath.replace(os.sep, "/"))
+        sidecar = dict(sidecar, relpath=relpath.replace(os.sep, "/"), serial=next(self._serial))
         self._files[relpath] = (inode, sidecar_inode, sidecar)
         return sidecar
 
-    def _write_pages(self, directory, pages):
-        if self._pages.get(directory) == pages:
+    def _write_pages(self, directory, key, make):
+        """Pages are rebuilt only when their key (the serials of their sidecars) changed."""
+        if self._pages.get(directory) == key:
             return 0
+        pages = make()
         try:
             for name, content in zip(("index.html", "index.json"), pages, strict=True):
                 data = content.encode("utf-8")
-                store.write_atomic(os.path.join(directory, name + ".gz"), gzip.compress(data, 6, mtime=0))
-                store.write_atomic(os.path.join(directory, name), data)
+                store.write_atomic(os.path.join(directory, name + ".gz"), gzip.compress(data, 6, mtime=0), durable=False)
+                store.write_atomic(os.path.join(directory, name), data, durable=False)
         except OSError as error:  # a full disk: other pages stay current, retried next pass
             self.errors += 1
             LOG.error("cannot write %s: %s", directory, error)
             return 0
-        self._pages[directory] = pages
+        self._pages[directory] = key
         return 1
 
     def _remove_pages(self, directory):
@@ -209,8 +206,10 @@ class Renderer:
 
         changed = 0
         for project, entries in projects.items():
-            changed += self._write_pages(os.path.join(self.output, project), project_pages(project, entries))
-        changed += self._write_pages(self.output, root_pages(sorted(projects)))
+            changed += self._write_pages(os.path.join(self.output, project), frozenset(e["serial"] for e in entries),
+                                         lambda p=project, e=entries: project_pages(p, e))
+        names = sorted(projects)
+        changed += self._write_pages(self.output, tuple(names), lambda: root_pages(names))
         for directory in [d for d in self._pages if d != self.output and os.path.basename(d) not in projects]:
             self._remove_pages(directory)
             changed += 1
@@ -221,7 +220,7 @@ class Renderer:
         status = {"ready": self.ready, "heartbeat": int(time.time()), "errors": self.errors,
                   "projects": self.counts[0], "files": self.counts[1]}
         try:
-            store.write_atomic(self.status_path, json.dumps(status).encode())
+            store.write_atomic(self.status_path, json.dumps(status).encode(), durable=False)
         except OSError as error:
             LOG.error("cannot write the status file: %s", error)
 

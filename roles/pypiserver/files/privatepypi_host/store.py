@@ -52,12 +52,6 @@ def parse_filename(filename):
     return canonicalize_name(name), str(version)
 
 
-def _read_member(read, size):
-    if size > MAX_METADATA:
-        raise InvalidDistribution("metadata file larger than 16 MiB")
-    return read()
-
-
 def extract_metadata(path, filename):
     try:
         if filename.endswith(".whl"):
@@ -65,12 +59,16 @@ def extract_metadata(path, filename):
                 found = [i for i in archive.infolist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)]
                 if len(found) != 1:
                     raise InvalidDistribution(f"{filename}: a wheel needs exactly one .dist-info/METADATA")
-                return _read_member(lambda: archive.read(found[0]), found[0].file_size)
-        with tarfile.open(path, "r:gz") as archive:
-            for member in archive:
-                if member.isfile() and re.fullmatch(r"[^/]+/PKG-INFO", member.name):
-                    return _read_member(lambda m=member: archive.extractfile(m).read(), member.size)
-            raise InvalidDistribution(f"{filename}: an sdist needs <name>-<version>/PKG-INFO")
+                if found[0].file_size < MAX_METADATA:
+                    return archive.read(found[0])
+        else:
+            with tarfile.open(path, "r:gz") as archive:
+                found = [m for m in archive if m.isfile() and re.fullmatch(r"[^/]+/PKG-INFO", m.name)]
+                if not found:
+                    raise InvalidDistribution(f"{filename}: an sdist needs <name>-<version>/PKG-INFO")
+                if found[0].size < MAX_METADATA:
+                    return archive.extractfile(found[0]).read()
+        raise InvalidDistribution(f"{filename}: metadata larger than 16 MiB")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
         if isinstance(error, (FileNotFoundError, PermissionError)):
             raise
@@ -120,7 +118,7 @@ def describe(path, filename, upload_time=None):
     return sidecar, (raw if static else None)
 
 
-def write_atomic(path, data, exclusive=False):
+def write_atomic(path, data, exclusive=False, durable=True):
     """exclusive: os.link, which fails if the name exists (atomic on NFS too), instead of rename."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
@@ -128,8 +126,9 @@ def write_atomic(path, data, exclusive=False):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:  # the store's files; pages are a cache, rebuilt at start
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o640)
         if exclusive:
             os.link(tmp, path)
@@ -154,15 +153,16 @@ def read_sidecar(root, relpath):
 
 
 def ensure_sidecar(root, relpath):
+    """The file's sidecar; described now if missing (never overwritten) or damaged (replaced)."""
     try:
         return read_sidecar(root, relpath)
-    except FileNotFoundError:
-        pass
+    except (FileNotFoundError, ValueError) as error:
+        missing = isinstance(error, FileNotFoundError)
     sidecar, raw = describe(os.path.join(root, relpath), os.path.basename(relpath))
     if raw is not None:
         write_atomic(metadata_path(root, relpath), raw)
     try:
-        write_atomic(sidecar_path(root, relpath), encode_sidecar(sidecar), exclusive=True)
+        write_atomic(sidecar_path(root, relpath), encode_sidecar(sidecar), exclusive=missing)
     except FileExistsError:  # another instance described it meanwhile: same file, same answer
         return read_sidecar(root, relpath)
     return sidecar

@@ -110,10 +110,10 @@ def test_full_disk_keeps_other_pages_and_retries(store_root, tmp_path, monkeypat
     real_write = store.write_atomic
     full = {"on": True}
 
-    def write_atomic(path, data, exclusive=False):
+    def write_atomic(path, data, exclusive=False, durable=True):
         if full["on"] and "/simple/beta/" in path:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(path, data, exclusive)
+        return real_write(path, data, exclusive, durable)
 
     monkeypatch.setattr(store, "write_atomic", write_atomic)
     r = render(store_root, tmp_path / "pages")

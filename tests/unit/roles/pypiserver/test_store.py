@@ -99,3 +99,11 @@ def test_read_sidecar_refuses_garbage(store_root):
     store.write_atomic(store.sidecar_path(store_root, "demo-1.0.tar.gz"), b'{"sha256": "nope"}')
     with pytest.raises(ValueError):
         store.read_sidecar(store_root, "demo-1.0.tar.gz")
+
+
+def test_ensure_sidecar_replaces_a_damaged_one(store_root):
+    path = make_wheel(store_root)
+    name = os.path.basename(path)
+    store.write_atomic(store.sidecar_path(store_root, name), b"{not json")
+    assert store.ensure_sidecar(store_root, name)["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+    assert store.read_sidecar(store_root, name)["project"] == "demo"
