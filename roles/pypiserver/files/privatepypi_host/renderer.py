@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import gzip
 import html
-import itertools
 import json
 import logging
 import os
@@ -85,8 +84,8 @@ class Renderer:
         self.status_path = os.path.join(output, "status.json")
         self.meta_dir = store.paths(root)[0]
         self._files = {}  # relpath -> (file inode, sidecar inode, sidecar)
-        self._pages = {}  # page directory -> key of the pages written there
-        self._serial = itertools.count()
+        self._pages = {}  # page directories written (the root's: its project names)
+        self._retry = set()  # projects whose pages could not be written
         self._reported = set()  # problems already logged once
         self._directories = [root, self.meta_dir]
         self.errors = 0
@@ -98,21 +97,21 @@ class Renderer:
             self._reported.add(key)
             LOG.warning(message, *args)
 
-    def _scan(self, top, skip_dots):
+    def _scan(self, top, skip_dots, suffix=""):
         # DirEntry gives inodes without a stat call: 100,000 files cost one directory listing.
-        found, directories, stack = {}, [top], [top]
+        found, directories, stack = {}, [top], [(top, "")]
         while stack:
-            path = stack.pop()
+            path, prefix = stack.pop()
             try:
                 with os.scandir(path) as entries:
                     for entry in entries:
                         if skip_dots and entry.name.startswith("."):
                             continue
                         if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
+                            stack.append((entry.path, prefix + entry.name + "/"))
                             directories.append(entry.path)
-                        elif entry.is_file():
-                            found[os.path.relpath(entry.path, top)] = entry.inode()
+                        elif entry.name.endswith(suffix) and entry.is_file():
+                            found[prefix + entry.name] = entry.inode()
             except OSError as error:
                 if path == top and isinstance(error, FileNotFoundError):
                     continue
@@ -128,10 +127,10 @@ class Renderer:
                 result.append(None)
         return result
 
-    def _sidecar(self, relpath, inode, sidecar_inode, heartbeat):
-        known = self._files.get(relpath)
+    def _sidecar(self, known, relpath, inode, sidecar_inode, heartbeat):
+        """(file inode, sidecar inode, sidecar): the cached entry while neither inode changed."""
         if known and known[0] == inode and known[1] == sidecar_inode and sidecar_inode is not None:
-            return known[2]
+            return known
         try:
             relpath.encode("utf-8")
         except UnicodeEncodeError:
@@ -157,15 +156,9 @@ class Renderer:
             sidecar_inode = os.stat(store.sidecar_path(self.root, relpath)).st_ino
         except OSError:
             sidecar_inode = None
-        sidecar = dict(sidecar, relpath=relpath.replace(os.sep, "/"), serial=next(self._serial))
-        self._files[relpath] = (inode, sidecar_inode, sidecar)
-        return sidecar
+        return inode, sidecar_inode, dict(sidecar, relpath=relpath)
 
-    def _write_pages(self, directory, key, make):
-        """Pages are rebuilt only when their key (the serials of their sidecars) changed."""
-        if self._pages.get(directory) == key:
-            return 0
-        pages = make()
+    def _write_pages(self, directory, pages, key=True):
         try:
             for name, content in zip(("index.html", "index.json"), pages, strict=True):
                 data = content.encode("utf-8")
@@ -193,23 +186,30 @@ class Renderer:
 
     def render(self, heartbeat=lambda: None):
         files, directories = self._scan(self.root, skip_dots=True)
-        sidecars, meta_directories = self._scan(self.meta_dir, skip_dots=False)
+        sidecars, meta_directories = self._scan(self.meta_dir, skip_dots=False, suffix=".json")
         self._directories = directories + meta_directories
-        projects = {}
+        # Only the pages of projects with a new, changed or vanished file are rebuilt.
+        projects, dirty, old, self._files = {}, self._retry, self._files, {}
         for count, (relpath, inode) in enumerate(files.items()):
             if count % 5000 == 0:
                 heartbeat()
-            sidecar = self._sidecar(relpath, inode, sidecars.get(relpath + ".json"), heartbeat)
-            if sidecar is not None:
-                projects.setdefault(sidecar["project"], []).append(sidecar)
-        self._files = {k: v for k, v in self._files.items() if k in files}
-
-        changed = 0
-        for project, entries in projects.items():
-            changed += self._write_pages(os.path.join(self.output, project), frozenset(e["serial"] for e in entries),
-                                         lambda p=project, e=entries: project_pages(p, e))
+            known = old.pop(relpath, None)
+            entry = self._sidecar(known, relpath, inode, sidecars.get(relpath + ".json"), heartbeat)
+            if entry is not known:
+                dirty.update(e[2]["project"] for e in (known, entry) if e)
+            if entry:
+                self._files[relpath] = entry
+                projects.setdefault(entry[2]["project"], []).append(entry[2])
+        dirty.update(e[2]["project"] for e in old.values())
+        changed, self._retry = 0, set()
+        for project in dirty & projects.keys():
+            if self._write_pages(os.path.join(self.output, project), project_pages(project, projects[project])):
+                changed += 1
+            else:
+                self._retry.add(project)
         names = sorted(projects)
-        changed += self._write_pages(self.output, tuple(names), lambda: root_pages(names))
+        if self._pages.get(self.output) != names:
+            changed += self._write_pages(self.output, root_pages(names), names)
         for directory in [d for d in self._pages if d != self.output and os.path.basename(d) not in projects]:
             self._remove_pages(directory)
             changed += 1
