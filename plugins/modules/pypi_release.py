@@ -51,11 +51,17 @@ options:
     description: Why the release is yanked, shown by installers. Only with O(state=yanked).
     type: str
     default: ''
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Reports the files that would change, with the diff, without writing anything.
   diff_mode:
     support: full
+    details: The diff maps each file of the release to its state (available, yanked with the reason, absent) before and after.
+  platform:
+    platforms: posix
 '''
 
 EXAMPLES = r'''

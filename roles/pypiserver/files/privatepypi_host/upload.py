@@ -5,7 +5,6 @@ then os.link'ed into place. Same bytes again: 200; other bytes: 409.
 """
 
 import base64
-import binascii
 import os
 import time
 import warnings
@@ -113,7 +112,7 @@ class UploadMiddleware:
         try:
             user, _, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
             return bool(user) and bool(HtpasswdFile(self.htpasswd).check_password(user, password))
-        except (binascii.Error, UnicodeDecodeError, OSError):
+        except (ValueError, OSError):  # bad base64, not ASCII or UTF-8, no htpasswd file
             return False
 
     def _upload(self, environ):
@@ -141,7 +140,7 @@ class UploadMiddleware:
             if action != "file_upload":
                 raise Refused("400 Bad Request", f"Unknown action {action!r}: only file_upload is accepted")
             content = form["content"] if "content" in form else None
-            if content is None or not content.filename or content.file is None:
+            if not isinstance(content, cgi.FieldStorage) or not content.filename or content.file is None:
                 raise Refused("400 Bad Request", "The upload has no 'content' file")
             filename = os.path.basename(content.filename.replace("\\", "/"))
             try:

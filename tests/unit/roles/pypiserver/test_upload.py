@@ -109,6 +109,8 @@ def test_refused_actions_and_methods(store_root):
     assert client.request(form({":action": "submit"}))[0] == 400
     assert client.request(form({":action": "file_upload"}))[0] == 400
     assert client.request(b"not a form")[0] == 400
+    two = form({":action": "file_upload"}, "a-1.0.tar.gz", b"x").replace(f"--{BOUNDARY}--".encode(), b"")
+    assert client.request(two + form({}, "b-1.0.tar.gz", b"y"))[0] == 400
     assert client.request(method="DELETE", path="/packages/demo-1.0.tar.gz")[0] == 405
     assert client.request(method="GET", path="/simple/") == (200, "pypiserver")
 
@@ -122,6 +124,8 @@ def test_credentials_are_checked_when_update_needs_them(store_root, built, tmp_p
     body = form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read())
     assert client.request(body)[0] == 401
     assert client.request(body, auth="alice:wrong")[0] == 401
+    environ_auth = Client(store_root, str(tmp_path / "htpasswd"), ["update"]).app._authorised
+    assert not environ_auth("Basic \u00e9t\u00e9") and not environ_auth("Basic !!!") and not environ_auth("Bearer x")
     assert client.request(body, auth="alice:secret")[0] == 200
 
 
@@ -164,7 +168,7 @@ def test_concurrent_identical_uploads_all_succeed(store_root, built):
         barrier.wait()
         results.append(client.request(body)[0])
 
-    threads = [threading.Thread(target=go) for _ in range(3)]
+    threads = [threading.Thread(target=go) for _n in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -204,7 +208,7 @@ def test_create_reads_its_settings_from_the_environment(monkeypatch, store_root)
     fake.app = lambda **kwargs: seen.update(kwargs) or inner_app
     monkeypatch.setitem(sys.modules, "pypiserver", fake)
     app = upload.create({"PYPISERVER_PACKAGES": store_root, "PYPISERVER_HTPASSWD": "/etc/pypiserver/htpasswd",
-                       "PYPISERVER_AUTHENTICATE": "list,update"})
+                         "PYPISERVER_AUTHENTICATE": "list,update"})
     assert isinstance(app, upload.UploadMiddleware) and app.authenticate == ["list", "update"]
     assert seen["disable_fallback"] is True and seen["overwrite"] is False
     assert str(seen["roots"][0]) == store_root and seen["authenticate"] == ["list", "update"]
