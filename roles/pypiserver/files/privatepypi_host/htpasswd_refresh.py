@@ -1,9 +1,4 @@
-# {{ ansible_managed | default('Managed by privatepypi.aws.pypiserver') }}
-"""Fetches the htpasswd file from an SSM SecureString and installs it if it changed.
-
-Runs at boot and from a timer, so adding or removing a user needs neither a
-relaunch nor a restart: pypiserver and the credential cache reload the file.
-"""
+"""Installs the htpasswd file from an SSM SecureString if it changed (boot and timer)."""
 
 import argparse
 import os
@@ -13,13 +8,13 @@ import tempfile
 import boto3
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parameter", required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--region", default=None)
     parser.add_argument("--endpoint-url", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     ssm = boto3.client("ssm", region_name=args.region or None, endpoint_url=args.endpoint_url or None)
     content = ssm.get_parameter(Name=args.parameter, WithDecryption=True)["Parameter"]["Value"]

@@ -1,12 +1,7 @@
-# {{ ansible_managed | default('Managed by privatepypi.aws.pypiserver') }}
-"""Answers nginx ``auth_request`` subrequests for the package index.
+"""Answers nginx auth_request subrequests: 204 if the Basic credentials verify, else 401.
 
-204 when the request's Basic credentials verify against the htpasswd file, 401
-otherwise. A bcrypt check costs a quarter of a second on purpose, so verdicts are
-remembered, in this process's memory only, under a keyed hash of the header (the
-key is random per process and never leaves it). Every verdict is forgotten when
-the htpasswd file changes, so a removed user is refused as soon as the file is
-refreshed, and after --ttl seconds in any case.
+bcrypt is slow on purpose, so verdicts are kept in memory under a keyed hash (random key
+per process) until --ttl or until the htpasswd file changes.
 """
 
 import argparse

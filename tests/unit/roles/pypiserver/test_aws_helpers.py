@@ -1,0 +1,85 @@
+"""htpasswd_refresh.py and claim_eip.py against moto's in-process AWS and a local metadata service."""
+
+import http.server
+import json
+import os
+import threading
+
+import boto3
+import pytest
+
+moto = pytest.importorskip("moto")
+from privatepypi_host import claim_eip, htpasswd_refresh
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(key, value)
+    with moto.mock_aws():
+        yield
+
+
+def test_htpasswd_refresh_installs_only_changes(aws, tmp_path, capsys):
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    ssm.put_parameter(Name="/pypi/htpasswd", Value="alice:$2y$05$hash", Type="SecureString")
+    target = tmp_path / "htpasswd"
+    args = ["--parameter", "/pypi/htpasswd", "--path", str(target), "--region", "eu-west-1"]
+    assert htpasswd_refresh.main(args) == 0
+    assert target.read_text() == "alice:$2y$05$hash\n"
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    assert "1 users" in capsys.readouterr().out
+    inode = target.stat().st_ino
+    assert htpasswd_refresh.main(args) == 0
+    assert target.stat().st_ino == inode  # unchanged content: not rewritten
+    ssm.put_parameter(Name="/pypi/htpasswd", Value="alice:x\nbob:y\n", Type="SecureString", Overwrite=True)
+    htpasswd_refresh.main(args)
+    assert target.read_text() == "alice:x\nbob:y\n"
+    assert os.listdir(tmp_path) == ["htpasswd"]
+
+
+class Metadata(http.server.BaseHTTPRequestHandler):
+    instance_id = None
+
+    def do_PUT(self):
+        assert self.path == "/latest/api/token"
+        self._answer(b"token-1")
+
+    def do_GET(self):
+        if self.headers.get("X-aws-ec2-metadata-token") != "token-1":
+            self.send_response(401)
+            self.end_headers()
+            return
+        self._answer(json.dumps({"region": "eu-west-1", "instanceId": self.instance_id}).encode())
+
+    def _answer(self, body):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_claim_eip_associates_the_address_with_this_instance(aws):
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    Metadata.instance_id = instance
+    server = http.server.HTTPServer(("127.0.0.1", 0), Metadata)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        imds = f"http://127.0.0.1:{server.server_port}"
+        assert claim_eip.main(["--allocation-id", allocation, "--imds", imds]) == 0
+    finally:
+        server.shutdown()
+    address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
+    assert address["InstanceId"] == instance
+
+
+def test_claim_eip_refuses_a_non_http_metadata_endpoint():
+    with pytest.raises(SystemExit):
+        claim_eip.main(["--allocation-id", "eipalloc-1", "--imds", "file:///etc/passwd"])

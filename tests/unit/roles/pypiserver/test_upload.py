@@ -1,0 +1,214 @@
+"""upload.py: atomic, immutable publishing through the WSGI middleware."""
+
+import base64
+import hashlib
+import io
+import os
+import threading
+
+import pytest
+from distbuild import make_sdist, make_wheel
+from passlib.apache import HtpasswdFile
+from privatepypi_host import store, upload
+
+BOUNDARY = "----privatepypi-test"
+
+
+def form(fields, filename=None, content=b""):
+    parts = []
+    for key, value in fields.items():
+        parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+    if filename is not None:
+        parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
+                     "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n")
+    parts.append(f"--{BOUNDARY}--\r\n".encode())
+    return b"".join(parts)
+
+
+def inner_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"pypiserver"]
+
+
+class Client:
+    def __init__(self, root, htpasswd=None, authenticate=()):
+        self.app = upload.UploadMiddleware(inner_app, root, htpasswd, list(authenticate))
+
+    def request(self, body=b"", method="POST", path="/", auth=None):
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+                   "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}", "wsgi.input": io.BytesIO(body)}
+        if auth:
+            environ["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(auth.encode()).decode()
+        status = []
+        result = b"".join(self.app(environ, lambda s, h: status.append(s)))
+        return int(status[0].split()[0]), result.decode()
+
+    def upload(self, path, name=None, action="file_upload", **extra):
+        with open(path, "rb") as f:
+            data = f.read()
+        return self.request(form({":action": action, **extra}, name or os.path.basename(path), data))
+
+
+@pytest.fixture
+def built(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    return str(src)
+
+
+def test_upload_then_identical_then_conflict(store_root, built, tmp_path):
+    client = Client(store_root)
+    wheel = make_wheel(built, requires_python=">=3.8")
+    name = os.path.basename(wheel)
+    assert client.upload(wheel) == (200, f"{name} published\n")
+    stored = os.path.join(store_root, name)
+    with open(wheel, "rb") as a, open(stored, "rb") as b:
+        assert a.read() == b.read()
+    assert oct(os.stat(stored).st_mode & 0o777) == "0o640"
+    sidecar = store.read_sidecar(store_root, name)
+    assert sidecar["requires-python"] == ">=3.8"
+    assert os.path.exists(store.metadata_path(store_root, name))
+    assert client.upload(wheel)[0] == 200
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = make_wheel(str(other), payload=b"x = 2\n")
+    status, message = client.upload(changed)
+    assert status == 409 and "immutable" in message
+    with open(wheel, "rb") as a, open(stored, "rb") as b:
+        assert a.read() == b.read()
+    assert store.read_sidecar(store_root, name) == sidecar
+    assert os.listdir(store.paths(store_root)[1]) == []  # nothing left behind
+
+
+def test_sdist_and_digest_check(store_root, built):
+    client = Client(store_root)
+    sdist = make_sdist(built)
+    with open(sdist, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    assert client.upload(sdist, sha256_digest="0" * 64)[0] == 400
+    assert client.upload(sdist, sha256_digest=digest)[0] == 200
+
+
+@pytest.mark.parametrize("name,content,reason", [
+    ("evil.html", b"<script>alert(1)</script>", "neither a wheel"),
+    ("demo-1.0-py3-none-any.whl", b"<svg onload=alert(1)>", "not a valid archive"),
+    ("demo-1.0.tar.gz", b"\x1f\x8bgarbage", "not a valid archive"),
+    ("../../etc/demo-1.0.tar.gz", b"", "not a valid archive"),
+])
+def test_refuses_non_distributions(store_root, name, content, reason):
+    status, message = Client(store_root).request(form({":action": "file_upload"}, name, content))
+    assert status == 400 and reason in message
+    assert [n for n in os.listdir(store_root) if not n.startswith(".")] == []
+
+
+def test_refused_actions_and_methods(store_root):
+    client = Client(store_root)
+    for action in ("remove_pkg", "doc_upload"):
+        status, message = client.request(form({":action": action, "name": "demo", "version": "1.0"}))
+        assert status == 403 and "release playbook" in message
+    assert client.request(form({":action": "submit"}))[0] == 400
+    assert client.request(form({":action": "file_upload"}))[0] == 400
+    assert client.request(b"not a form")[0] == 400
+    two = form({":action": "file_upload"}, "a-1.0.tar.gz", b"x").replace(f"--{BOUNDARY}--".encode(), b"")
+    assert client.request(two + form({}, "b-1.0.tar.gz", b"y"))[0] == 400
+    assert client.request(method="DELETE", path="/packages/demo-1.0.tar.gz")[0] == 405
+    assert client.request(method="GET", path="/simple/") == (200, "pypiserver")
+
+
+def test_credentials_are_checked_when_update_needs_them(store_root, built, tmp_path):
+    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
+    htpasswd.set_password("alice", "secret")
+    htpasswd.save()
+    client = Client(store_root, str(tmp_path / "htpasswd"), ["update"])
+    wheel = make_wheel(built)
+    body = form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read())
+    assert client.request(body)[0] == 401
+    assert client.request(body, auth="alice:wrong")[0] == 401
+    environ_auth = Client(store_root, str(tmp_path / "htpasswd"), ["update"]).app._authorised
+    assert not environ_auth("Basic \u00e9t\u00e9") and not environ_auth("Basic !!!") and not environ_auth("Bearer x")
+    assert client.request(body, auth="alice:secret")[0] == 200
+
+
+def test_concurrent_uploads_of_one_name_have_one_winner(store_root, tmp_path):
+    bodies = []
+    for i in range(4):
+        d = tmp_path / f"v{i}"
+        d.mkdir()
+        path = make_wheel(str(d), payload=f"x = {i}\n".encode())
+        bodies.append((open(path, "rb").read(), form({":action": "file_upload"}, os.path.basename(path), open(path, "rb").read())))
+    results = [None] * len(bodies)
+    barrier = threading.Barrier(len(bodies))
+
+    def go(i):
+        client = Client(store_root)
+        barrier.wait()
+        results[i] = client.request(bodies[i][1])[0]
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409, 409, 409]
+    winner = results.index(200)
+    with open(os.path.join(store_root, "demo-1.0-py3-none-any.whl"), "rb") as f:
+        assert f.read() == bodies[winner][0]
+    assert store.read_sidecar(store_root, "demo-1.0-py3-none-any.whl")["sha256"] == hashlib.sha256(bodies[winner][0]).hexdigest()
+
+
+def test_concurrent_identical_uploads_all_succeed(store_root, built):
+    wheel = make_wheel(built)
+    data = open(wheel, "rb").read()
+    body = form({":action": "file_upload"}, os.path.basename(wheel), data)
+    results = []
+    barrier = threading.Barrier(3)
+
+    def go():
+        client = Client(store_root)
+        barrier.wait()
+        results.append(client.request(body)[0])
+
+    threads = [threading.Thread(target=go) for _n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200, 200, 200]
+    assert open(os.path.join(store_root, os.path.basename(wheel)), "rb").read() == data
+
+
+def test_stale_claim_is_taken_over(store_root, built, tmp_path):
+    wheel = make_wheel(built)
+    name = os.path.basename(wheel)
+    other = tmp_path / "other"
+    other.mkdir()
+    dead, _raw = store.describe(make_wheel(str(other), payload=b"dead"), name)
+    store.write_atomic(store.sidecar_path(store_root, name), store.encode_sidecar(dead), exclusive=True)
+    assert Client(store_root).upload(wheel)[0] == 409  # a fresh claim: another upload is running
+    old = os.stat(store.sidecar_path(store_root, name)).st_mtime - store.STALE_CLAIM_SECONDS - 1
+    os.utime(store.sidecar_path(store_root, name), (old, old))
+    assert Client(store_root).upload(wheel)[0] == 200
+
+
+def test_file_without_sidecar_is_compared(store_root, built, tmp_path):
+    wheel = make_wheel(built)
+    name = os.path.basename(wheel)
+    other = tmp_path / "other"
+    other.mkdir()
+    os.rename(make_wheel(str(other), payload=b"copied by hand"), os.path.join(store_root, name))
+    assert Client(store_root).upload(wheel)[0] == 409
+
+
+def test_create_reads_its_settings_from_the_environment(monkeypatch, store_root):
+    import sys
+    import types
+
+    seen = {}
+    fake = types.ModuleType("pypiserver")
+    fake.app = lambda **kwargs: seen.update(kwargs) or inner_app
+    monkeypatch.setitem(sys.modules, "pypiserver", fake)
+    app = upload.create({"PYPISERVER_PACKAGES": store_root, "PYPISERVER_HTPASSWD": "/etc/pypiserver/htpasswd",
+                         "PYPISERVER_AUTHENTICATE": "list,update"})
+    assert isinstance(app, upload.UploadMiddleware) and app.authenticate == ["list", "update"]
+    assert seen["disable_fallback"] is True and seen["overwrite"] is False
+    assert str(seen["roots"][0]) == store_root and seen["authenticate"] == ["list", "update"]
