@@ -16,7 +16,9 @@ PY=${EMULATOR_PYTHON:-.venv/bin/python}
 URL="http://$HOST:$PORT"
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-answers() { "$PY" -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$URL/moto-api/data.json" >/dev/null 2>&1; }
+# A cheap probe: /moto-api/config is a few bytes whatever the emulator holds (data.json, the
+# whole state, grows to megabytes and seconds with a stack in it, and timed out as "stopped").
+answers() { "$PY" -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$URL/moto-api/config" >/dev/null 2>&1; }
 
 case "${1:-}" in
   start)

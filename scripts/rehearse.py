@@ -86,15 +86,36 @@ def write_vars(user_names):
     return path
 
 
-def playbook(playbook_path, profile, extra=(), user_names=("demo",)):
+def playbook(playbook_path, profile, extra=(), user_names=("demo",), full_output=False):
     started = time.monotonic()
     result = subprocess.run(["ansible-playbook", playbook_path, "-e", "profile=" + profile,
                              "-e", "@" + str(write_vars(user_names)), *extra],
                             cwd=ROOT, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"{playbook_path} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
-    recap = result.stdout[result.stdout.rfind("PLAY RECAP"):]
+    recap = result.stdout if full_output else result.stdout[result.stdout.rfind("PLAY RECAP"):]
     return time.monotonic() - started, recap
+
+
+def emulator_running():
+    """True while the emulator answers: the process is alive and its cheap probe replies."""
+    return subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
+                          capture_output=True).returncode == 0
+
+
+def removed_by(output):
+    """The tasks of a playbook's output that changed something, with their items: for a teardown,
+    what it removed (e.g. 'Delete the AutoScalingGroup and its instances')."""
+    removed, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.rfind("]")].split(" : ")[-1]
+        elif line.startswith("changed:") and task:
+            item = line.partition("(item=")[2].rpartition(")")[0]
+            entry = task + (f" ({item})" if item else "")
+            if entry not in removed:
+                removed.append(entry)
+    return removed
 
 
 def start_emulator():
@@ -303,10 +324,13 @@ def boot_on_restored_copy():
 def down(profile):
     for name in ("privatepypi-instance-1", "privatepypi-instance-2", "privatepypi-instance-3"):
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-    if subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
-                      capture_output=True).returncode == 0:
-        seconds, _ = playbook("playbooks/teardown.yml", profile)
-        log(f"teardown: {seconds:.0f} s")
+    if emulator_running():
+        seconds, output = playbook("playbooks/teardown.yml", profile, full_output=True)
+        removed = removed_by(output)
+        log(f"teardown of {STACK}: {seconds:.0f} s, " + (
+            "removed:\n  " + "\n  ".join(removed) if removed else "nothing was left to remove"))
+    else:
+        log(f"emulator not running on port {EMULATOR_PORT}: no stack to tear down (its state went with it)")
     pidfile = STATE / "imds.pid"
     if pidfile.exists():
         try:
