@@ -27,8 +27,6 @@ NUMBER = re.compile(r'^[0-9]+(\.[0-9]+)?$')
 WHOLE = re.compile(r'^[0-9]+$')
 PERCENT_ALARMS = ('cpu_high', 'swap_high', 'disk_root_high', 'disk_packages_high')
 NO_THRESHOLD_ALARMS = ('status_check_failed', 'instances_in_service_low', 'health_check_failed')
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)
 BCRYPT_MAX_BYTES = 72
 
 
@@ -166,10 +164,10 @@ def alarm_settings(defaults, overrides):
 
 
 def alerting_problems(settings):
-    """The alert addresses, the alarm overrides against the catalogue, the health check and the log retention.
+    """The alert addresses and the alarm overrides against the catalogue's settings (the health check's
+    failure threshold and the log retention are single-field choices of the role's argument spec).
 
-    settings: alert_emails, alarms (the user's overrides), alarm_defaults (the catalogue's settings),
-    health_check_failure_threshold, log_retention_days."""
+    settings: alert_emails, alarms (the user's overrides), alarm_defaults (the catalogue's settings)."""
     if not isinstance(settings, Mapping):
         raise AnsibleFilterError('alerting_problems expects a mapping of the alerting settings')
     problems = []
@@ -193,11 +191,6 @@ def alerting_problems(settings):
                 problems.append(f'alarm {key} must be a mapping of threshold, period and evaluation_periods')
             else:
                 problems.extend(_alarm_problems(key, alarm))
-    if _int(settings.get('health_check_failure_threshold'), 0) not in range(1, 11):
-        problems.append('aws_stack_health_check_failure_threshold must be 1 to 10')
-    days = settings.get('log_retention_days')
-    if _int(days) not in LOG_RETENTION_DAYS:
-        problems.append(f'aws_stack_log_retention_days {days} is not one CloudWatch Logs accepts (e.g. 30, 90, 365)')
     return problems
 
 

@@ -20,8 +20,7 @@ TOPOLOGY = {'instance_count': 2, 'instance_count_minimum': 2, 'instance_count_ma
             'ssh_cidrs': [], 'refresh_min_healthy_percentage': 50, 'refresh_max_healthy_percentage': 150}
 ALARMS = {'cpu_high': {'threshold': 80, 'period': 300, 'evaluation_periods': 3},
           'status_check_failed': {'period': 60, 'evaluation_periods': 2}}
-ALERTING = {'alert_emails': ['ops@example.com'], 'alarms': {}, 'alarm_defaults': ALARMS,
-            'health_check_failure_threshold': 3, 'log_retention_days': 30}
+ALERTING = {'alert_emails': ['ops@example.com'], 'alarms': {}, 'alarm_defaults': ALARMS}
 
 
 def with_(base, **changes):
@@ -114,8 +113,6 @@ def test_alarm_override_merges_into_the_catalogue():
     ({'alert_emails': ['ops@example.com', 'on-call@@example']},
      "alert e-mail 'on-call@@example' is not an address like ops@example.com"),
     ({'alarms': []}, 'aws_stack_alarms must be a mapping'),
-    ({'health_check_failure_threshold': 11}, 'aws_stack_health_check_failure_threshold must be 1 to 10'),
-    ({'log_retention_days': 31}, 'aws_stack_log_retention_days 31 is not one CloudWatch Logs accepts'),
 ])
 def test_alerting_rules(changes, problem):
     problems = checks.alerting_problems(with_(ALERTING, **changes))
