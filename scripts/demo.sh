@@ -11,7 +11,7 @@ scripts/setup.sh
 export PATH=$PWD/.venv/bin:$PATH ANSIBLE_CONFIG=$PWD/ansible.cfg
 mkdir -p .cache && chmod 700 .cache
 case "${1:-up}" in
-  up) exec python scripts/rehearse.py up ;;
-  down) exec python scripts/rehearse.py down ;;
+  up) exec python -m tests.support.rehearse up ;;
+  down) exec python -m tests.support.rehearse down ;;
   *) echo "usage: $0 [up|down]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,7 @@
 """Local AWS API emulator for the integration tests: moto's server plus the gaps that the
 amazon.aws / community.aws modules hit in moto 5.2.5 (none of them exist on real AWS).
 
-Usage: python scripts/emulator.py -H 172.28.0.1 -p 5000
+Usage: python -m tests.support.emulator -H 172.28.0.1 -p 5000   (from the checkout's root)
        (scripts/emulator.sh starts it in the background with the right environment)
 
 Filled gaps:
@@ -31,23 +31,27 @@ import uuid
 from collections import defaultdict
 from urllib.parse import unquote
 
-from moto.autoscaling.exceptions import AutoscalingClientError
-from moto.autoscaling.responses import AutoScalingResponse
-from moto.backup import urls as backup_urls
-from moto.backup.exceptions import InvalidParameterValueException, InvalidRequestException, ResourceNotFoundException
-from moto.backup.models import BackupBackend
-from moto.backup.responses import BackupResponse
-from moto.core.exceptions import JsonRESTError
-from moto.core.responses import ActionResult
-from moto.core.utils import utcnow
-from moto.ec2.models import amis as _amis
-from moto.ec2.responses.launch_templates import LaunchTemplates
-from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE
-from moto.efs import urls as efs_urls
-from moto.efs.responses import EFSResponse
-from moto.server import main
-from moto.ssm.models import Command as SsmCommand
-from moto.ssm.models import Parameter, ParameterDict
+from . import require_moto
+
+require_moto()  # before any patch: the patches below know moto 5.2.5 only
+
+from moto.autoscaling.exceptions import AutoscalingClientError  # noqa: E402
+from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
+from moto.backup import urls as backup_urls  # noqa: E402
+from moto.backup.exceptions import InvalidParameterValueException, InvalidRequestException, ResourceNotFoundException  # noqa: E402
+from moto.backup.models import BackupBackend  # noqa: E402
+from moto.backup.responses import BackupResponse  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.core.utils import utcnow  # noqa: E402
+from moto.ec2.models import amis as _amis  # noqa: E402
+from moto.ec2.responses.launch_templates import LaunchTemplates  # noqa: E402
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE  # noqa: E402
+from moto.efs import urls as efs_urls  # noqa: E402
+from moto.efs.responses import EFSResponse  # noqa: E402
+from moto.server import main  # noqa: E402
+from moto.ssm.models import Command as SsmCommand  # noqa: E402
+from moto.ssm.models import Parameter, ParameterDict  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 

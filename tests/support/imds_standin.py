@@ -5,7 +5,7 @@ Containers that stand in for instances share one user data, hence one metadata
 address; the caller's IP address tells which instance is asking (a JSON file maps
 IP addresses to instance ids, re-read on every request). Every read needs a
 session token from PUT /latest/api/token, as with http_tokens=required.
-Usage: imds_standin.py --listen 172.28.0.1 --port 5001 --instances map.json
+Usage: python -m tests.support.imds_standin --listen 172.28.0.1 --port 5001 --instances map.json
 """
 
 import argparse

@@ -7,9 +7,10 @@ instance, boots a Debian 12 systemd container through cloud-init. A host folder
 stands in for EFS, a metadata stand-in answers IMDSv2, and the instance's SSM
 and EC2 calls go to the emulator.
 
-  rehearse.py up [--profile budget]     provision, boot, upload and install a demo package
-  rehearse.py replace                   boot a second instance on the same "EFS" (port 8081)
-  rehearse.py down                      tear the stack down, remove the containers
+  python -m tests.support.rehearse up [--profile budget]   provision, boot, upload and install a demo package
+  python -m tests.support.rehearse replace                 boot a second instance on the same "EFS" (port 8081)
+  python -m tests.support.rehearse down                    tear the stack down, remove the containers
+(from the checkout's root; scripts/demo.sh runs it)
 """
 
 import argparse
@@ -28,7 +29,7 @@ import urllib.request
 
 import boto3
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 STATE = ROOT / ".cache" / "rehearsal"
 GATEWAY = "172.28.0.1"  # the project's Docker network (scripts/start-dockerd.sh)
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "5000"))
@@ -72,7 +73,10 @@ def users(names=("demo",)):
 def write_vars(user_names):
     path = STATE / "vars.json"
     path.write_text(json.dumps({
-        "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL, "aws_stack_emulator": True,
+        "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL,
+        # what the emulator cannot do: the agents' download, the launch template's own tags, an ALB attribute
+        "aws_stack_instance_agents_enabled": False, "aws_stack_launch_template_tags_enabled": False,
+        "aws_stack_alb_drop_invalid_header_fields": False,
         "aws_access_key": "testing", "aws_secret_key": "testing",
         "aws_stack_name": STACK, "aws_stack_contact_email": "ops@example.com",
         "aws_stack_index_cidrs": ["127.0.0.0/8", "172.28.0.0/24"],
@@ -80,7 +84,7 @@ def write_vars(user_names):
         # The instances ask the metadata stand-in instead of 169.254.169.254.
         "pypiserver_imds_endpoint": IMDS_URL,
         # Shorter than the default 2 minutes, so the user tests wait less.
-        "pypiserver_htpasswd_refresh_interval": REFRESH_INTERVAL,
+        "aws_stack_htpasswd_refresh_interval": REFRESH_INTERVAL,
     }))
     path.chmod(0o600)
     return path
@@ -134,9 +138,9 @@ def start_imds():
             return
         except (OSError, ValueError):
             pass
-    process = subprocess.Popen([PYTHON, ROOT / "scripts" / "imds_standin.py", "--listen", GATEWAY,
+    process = subprocess.Popen([PYTHON, "-m", "tests.support.imds_standin", "--listen", GATEWAY,
                                 "--port", str(IMDS_PORT), "--instances", instances, "--region", REGION],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pidfile.write_text(str(process.pid))
 
 
