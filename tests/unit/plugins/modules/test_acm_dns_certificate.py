@@ -62,8 +62,8 @@ def test_another_name_tag_gets_its_own_certificate(acm):
 def test_check_mode_requests_nothing_and_shows_the_diff(acm):
     result = run(check_mode=True, diff=True)
     assert result['changed'] is True and result['certificate_arn'] == '' and result['validation_records'] == []
-    assert result['diff'] == {'before': {}, 'after': {'certificate_arn': '', 'domain_name': DOMAIN,
-                                                        'status': 'PENDING_VALIDATION'}}
+    after = {'certificate_arn': '', 'domain_name': DOMAIN, 'status': 'PENDING_VALIDATION'}
+    assert result['diff'] == {'before': {}, 'after': after}
     assert certificates(acm) == []
 
 

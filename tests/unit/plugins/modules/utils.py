@@ -30,8 +30,6 @@ except ImportError:  # ansible-core < 2.19
             yield
 
 
-
-
 class AnsibleExitJson(Exception):
     def __init__(self, result):
         super().__init__(result)
