@@ -6,11 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build-cloud-image.sh
+# only "up" boots an instance container; "down" needs no image
+[ "${1:-up}" != up ] || scripts/build-cloud-image.sh
 export PATH=$PWD/.venv/bin:$PATH ANSIBLE_CONFIG=$PWD/ansible.cfg
 mkdir -p .cache && chmod 700 .cache
 case "${1:-up}" in
-  up) exec python scripts/rehearse.py up ;;
-  down) exec python scripts/rehearse.py down ;;
+  up) exec python -m tests.support.rehearse up ;;
+  down) exec python -m tests.support.rehearse down ;;
   *) echo "usage: $0 [up|down]" >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts / stops the local AWS API emulator (scripts/emulator.py: moto + shims) in the background.
+# Starts / stops the local AWS API emulator (tests/support/emulator.py: moto + shims) in the background.
 #   scripts/emulator.sh start [PORT]   listens on $EMULATOR_HOST:PORT (default 172.28.0.1:5000),
 #                                      waits until it answers, prints its URL
 #   scripts/emulator.sh stop           stops the process recorded in the pid file
@@ -16,7 +16,9 @@ PY=${EMULATOR_PYTHON:-.venv/bin/python}
 URL="http://$HOST:$PORT"
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-answers() { "$PY" -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$URL/moto-api/data.json" >/dev/null 2>&1; }
+# A cheap probe: /moto-api/config is a few bytes whatever the emulator holds (data.json, the
+# whole state, grows to megabytes and seconds with a stack in it, and timed out as "stopped").
+answers() { "$PY" -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$URL/moto-api/config" >/dev/null 2>&1; }
 
 case "${1:-}" in
   start)
@@ -25,7 +27,7 @@ case "${1:-}" in
     # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist only with this set;
     # ACM certificates requested with DNS validation are issued at once.
     MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-0} \
-      nohup "$PY" scripts/emulator.py -H "$HOST" -p "$PORT" >"$LOG" 2>&1 &
+      nohup "$PY" -m tests.support.emulator -H "$HOST" -p "$PORT" >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 60); do
       if answers; then echo "$URL"; exit 0; fi

@@ -21,10 +21,6 @@ description:
   - Recovery points are created by backup jobs, not declared, so the only state is
     V(absent). A recovery point (or vault) that does not exist is not an error.
   - The data of a deleted recovery point is gone for good.
-  - The module belongs to the C(privatepypi.aws.aws) action group; C(module_defaults) for
-    C(group/amazon.aws.aws) do not reach it, those for C(group/privatepypi.aws.aws) do.
-author:
-  - privatepypi developers (!UNKNOWN)
 options:
   backup_vault_name:
     description:
@@ -58,6 +54,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - privatepypi.aws.aws
 attributes:
   check_mode:
     support: full
@@ -65,8 +62,6 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows the recovery point (its resource, status and date) before, nothing after.
-  platform:
-    platforms: posix
 notes:
   - AWS Backup refuses to delete a recovery point that a running job uses, or that the vault's
     lock protects; the module then fails with AWS Backup's reason.

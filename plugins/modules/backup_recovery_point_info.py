@@ -19,10 +19,6 @@ description:
     (C(ListRecoveryPointsByBackupVault)), newest first, optionally only those of one resource
     or of one resource type, or describes one recovery point (C(DescribeRecoveryPoint)).
   - A vault that does not exist has no recovery points; RV(vault_exists) tells it apart.
-  - The module belongs to the C(privatepypi.aws.aws) action group; C(module_defaults) for
-    C(group/amazon.aws.aws) do not reach it, those for C(group/privatepypi.aws.aws) do.
-author:
-  - privatepypi developers (!UNKNOWN)
 options:
   backup_vault_name:
     description:
@@ -47,6 +43,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - privatepypi.aws.aws
 attributes:
   check_mode:
     support: full
@@ -54,8 +51,6 @@ attributes:
   diff_mode:
     support: N/A
     details: Reads only.
-  platform:
-    platforms: posix
 seealso:
   - module: privatepypi.aws.backup_recovery_point
   - module: privatepypi.aws.backup_restore_job

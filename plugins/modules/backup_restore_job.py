@@ -24,10 +24,6 @@ description:
     it starts one. Give an O(idempotency_token) to make a retried task return the job the
     first attempt started instead of a second one.
   - M(amazon.aws.backup_restore_job_info) lists restore jobs; this module starts them.
-  - The module belongs to the C(privatepypi.aws.aws) action group; C(module_defaults) for
-    C(group/amazon.aws.aws) do not reach it, those for C(group/privatepypi.aws.aws) do.
-author:
-  - privatepypi developers (!UNKNOWN)
 options:
   recovery_point_arn:
     description:
@@ -75,6 +71,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - privatepypi.aws.aws
 attributes:
   check_mode:
     support: full
@@ -82,8 +79,6 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows the recovery point, the metadata, the role and the resource type of the restore.
-  platform:
-    platforms: posix
 notes:
   - A restore of an EFS recovery point to a new file system (C(newFileSystem=true)) creates a
     file system without mount targets and, unless the restore is told to copy them, without

@@ -22,10 +22,6 @@ description:
   - CloudWatch dashboards belong to the account, not to a region; each widget names the
     region of its metrics. The module still needs a region (or an endpoint) for the API
     calls.
-  - The module belongs to the C(privatepypi.aws.aws) action group; C(module_defaults) for
-    C(group/amazon.aws.aws) do not reach it, those for C(group/privatepypi.aws.aws) do.
-author:
-  - privatepypi developers (!UNKNOWN)
 options:
   name:
     description:
@@ -52,6 +48,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - ansible.builtin.action_common_attributes
+  - privatepypi.aws.aws
 attributes:
   check_mode:
     support: full
@@ -60,9 +57,6 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows the stored and the new body as indented JSON with sorted keys.
-  platform:
-    platforms: all
-    details: Runs wherever boto3 can reach the CloudWatch API, usually the controller.
 notes:
   - CloudWatch validates the body when it is written; problems that do not stop it from
     being stored are returned in RV(validation_messages).

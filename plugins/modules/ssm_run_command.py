@@ -28,8 +28,6 @@ description:
     instance profile such as C(AmazonSSMManagedInstanceCore)).
   - Parameters are recorded in the command history of Systems Manager; do not pass secrets in
     O(parameters).
-author:
-  - privatepypi developers (!UNKNOWN)
 options:
   instance_ids:
     description:
@@ -89,6 +87,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - privatepypi.aws.aws
 attributes:
   check_mode:
     support: full
@@ -96,8 +95,6 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows the document, its parameters and the instances or targets.
-  platform:
-    platforms: posix
 '''
 
 EXAMPLES = r'''

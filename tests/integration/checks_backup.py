@@ -1,4 +1,4 @@
-"""Backups of a stack's package file system (roles/aws_stack/tasks/backup.yml), read back with boto3.
+"""Backups of a stack's package file system (roles/aws_stack/tasks/backup/), read back with boto3.
 
 check_backup(aws, stack, profile) runs after site.yml, check_backup_gone(aws, stack) after the teardown.
 The profile does not matter: both back up the one EFS file system the same way.

@@ -1,4 +1,4 @@
-"""Alerting and health of a stack (roles/aws_stack/tasks/monitoring.yml), read back with boto3.
+"""Alerting and health of a stack (roles/aws_stack/tasks/monitoring/), read back with boto3.
 
 check_monitoring(aws, stack, profile) runs after site.yml, check_monitoring_gone(aws, stack) after
 the teardown. The tests run in us-east-1, so the health check's alarm (which lives in us-east-1,

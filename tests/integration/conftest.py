@@ -5,7 +5,6 @@ The emulator (scripts/emulator.sh) listens on the gateway of the project's docke
 (EMULATOR_HOST, default 172.28.0.1) on a free port; every playbook gets that address through
 the one endpoint variable aws_endpoint_url.
 """
-import base64
 import json
 import os
 import re
@@ -14,17 +13,14 @@ import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import REGION, ROOT, TIMINGS_DIR, VARS_FILE
+
 VENV_BIN = ROOT / ".venv" / "bin"
 HOST = os.environ.get("EMULATOR_HOST", "172.28.0.1")
-REGION = "us-east-1"
-VARS_FILE = "tests/integration/vars.yml"
-TIMINGS = {}
 RECAP_RE = re.compile(
     r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
@@ -101,45 +97,6 @@ def playbook(emulator, tmp_path_factory):
     return run
 
 
-def _decoded_cloud_config(text):
-    """The cloud-config text plus the decoded content of every write_files entry."""
-    import gzip
-
-    import yaml
-    parts = [text]
-    for entry in (yaml.safe_load(text) or {}).get("write_files", []):
-        content, encoding = entry.get("content", ""), entry.get("encoding", "")
-        raw = content.encode()
-        if encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
-            raw = base64.b64decode(raw)
-        if encoding.startswith(("gz", "gzip")):
-            raw = gzip.decompress(raw)
-        parts.append(raw.decode())
-    return "\n".join(parts)
-
-
-def user_data_of(aws, template_name):
-    """Launch template data of the latest version and its user data, decoded all the way."""
-    version = aws("ec2").describe_launch_template_versions(
-        LaunchTemplateName=template_name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
-    data = version["LaunchTemplateData"]
-    raw = base64.b64decode(data.get("UserData", ""))
-    if raw[:2] == b"\x1f\x8b":  # gzip-compressed, as cloud-init accepts it
-        import gzip
-        raw = gzip.decompress(raw)
-    return data, _decoded_cloud_config(raw.decode())
-
-
-TIMINGS_DIR = ROOT / "tests" / "output" / "timings"
-
-
-def record_timing(profile, phase, seconds):
-    TIMINGS.setdefault(profile, {})[phase] = round(seconds, 1)
-    # The tests run in several pytest-xdist workers: each keeps its own file, the summary merges them.
-    TIMINGS_DIR.mkdir(parents=True, exist_ok=True)
-    (TIMINGS_DIR / f"{os.getpid()}.json").write_text(json.dumps(TIMINGS))
-
-
 def pytest_sessionstart(session):
     if not hasattr(session.config, "workerinput"):  # the controller, before any worker records
         shutil.rmtree(TIMINGS_DIR, ignore_errors=True)
@@ -156,11 +113,3 @@ def pytest_terminal_summary(terminalreporter):
     for profile, phases in timings.items():
         terminalreporter.write_line(f"{profile:14s} " + "  ".join(f"{k}={v}" for k, v in phases.items()))
     (ROOT / "tests" / "output" / "integration-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-
-
-def passwords_in_vars():
-    import yaml
-    data = yaml.safe_load((ROOT / VARS_FILE).read_text())
-    return [u["password"] for u in data["pypi_users"]]
-
-

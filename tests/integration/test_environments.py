@@ -5,7 +5,7 @@ inventories/dev and inventories/prod; tearing dev down leaves prod whole.
 """
 import json
 
-from .conftest import record_timing
+from .helpers import record_timing
 from .test_stacks import SSH_CIDR, _by_tag, _check_gone, _rules, _sg
 
 ENVIRONMENTS = {"dev": ("privatepypi-dev", "budget", "10.42.0.0/16"),

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .checks_backup import check_backup, check_backup_gone, stack_file_system
-from .conftest import record_timing, user_data_of
+from .helpers import record_timing, user_data_of
 from .test_stacks import _check_gone
 
 STACK = "pp-rest-it"

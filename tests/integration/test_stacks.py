@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 
 from .checks_backup import check_backup, check_backup_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
-from .conftest import REGION, passwords_in_vars, record_timing, user_data_of
+from .helpers import REGION, passwords_in_vars, record_timing, user_data_of
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
 SSH_CIDR = "192.0.2.0/28"

@@ -5,7 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 from passlib.hash import bcrypt
 
-from .conftest import record_timing
+from .helpers import record_timing
 
 STACK = "pp-users-it"
 PROFILE = "users"  # key of the timings table

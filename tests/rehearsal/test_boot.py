@@ -6,8 +6,6 @@ pip go through it; a replacement instance launched from the same template, on
 the same EFS stand-in, serves the same packages and takes the Elastic IP over.
 """
 
-import importlib.util
-import pathlib
 import re
 import subprocess
 import threading
@@ -15,10 +13,7 @@ import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("rehearse", ROOT / "scripts" / "rehearse.py")
-rehearse = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rehearse)
+from tests.support import rehearse
 
 
 @pytest.fixture(scope="module")

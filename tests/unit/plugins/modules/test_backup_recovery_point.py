@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """privatepypi.aws.backup_recovery_point_info and backup_recovery_point against moto's in-process AWS
-with the emulator's AWS Backup shim (scripts/emulator.py): real API calls, real assertions."""
+with the emulator's AWS Backup shim (tests/support/emulator.py): real API calls, real assertions."""
 
 from __future__ import absolute_import, division, print_function
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """privatepypi.aws.backup_restore_job against moto's in-process AWS with the emulator's AWS Backup
-shim (scripts/emulator.py: backup jobs, recovery points, restore jobs): real API calls, real assertions."""
+shim (tests/support/emulator.py: backup jobs, recovery points, restore jobs): real API calls, real assertions."""
 
 from __future__ import absolute_import, division, print_function
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2025, privatepypi developers
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: GPL-3.0-or-later
 """pypi_release: yank, un-yank and removal on a real store layout (files, sidecars, metadata files)."""
 
 from __future__ import absolute_import, division, print_function

@@ -13,10 +13,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import importlib.util
+import importlib
 import json
-import os
-import sys
 
 import pytest
 from ansible.module_utils import basic
@@ -31,9 +29,6 @@ except ImportError:  # ansible-core < 2.19
     def patch_module_args(args=None):
         with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
             yield
-
-
-EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'scripts', 'emulator.py')
 
 
 class AnsibleExitJson(Exception):
@@ -73,14 +68,9 @@ def run_module(module, args, check_mode=False, diff=False, fail=False):
 
 
 def load_emulator():
-    """Import scripts/emulator.py once: it adds what moto lacks (AWS Backup's recovery points and restore
-    jobs among them) to moto's classes."""
-    if 'privatepypi_emulator' not in sys.modules:  # its patches must not be applied twice
-        spec = importlib.util.spec_from_file_location('privatepypi_emulator', EMULATOR)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules['privatepypi_emulator'] = module
-    return sys.modules['privatepypi_emulator']
+    """The emulator's patches of moto (tests/support/emulator.py: AWS Backup's recovery points and restore jobs
+    among them), applied once: Python imports a module once."""
+    return importlib.import_module('ansible_collections.privatepypi.aws.tests.support.emulator')
 
 
 class FakeClock:

@@ -1,0 +1,252 @@
+# Copyright: (c) 2026, privatepypi developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Checks of the aws_stack role's inputs that span several fields, as filters.
+
+Each filter takes the settings it needs and returns a list of problems, one sentence each,
+empty when the input is acceptable. The role's preflight asserts on them before its first
+AWS call; rules about one field alone live in the role's meta/argument_specs.yml.
+Plain Python (ipaddress, re) so that they are unit tested in milliseconds.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+EMAIL = re.compile(r'^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$')
+USER = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$')
+# a password that starts like the public examples (Pass123..., Password123...) is refused
+EXAMPLE_PASSWORD = re.compile(r'^pass(word)?123', re.IGNORECASE)
+NUMBER = re.compile(r'^[0-9]+(\.[0-9]+)?$')
+WHOLE = re.compile(r'^[0-9]+$')
+PERCENT_ALARMS = ('cpu_high', 'swap_high', 'disk_root_high', 'disk_packages_high')
+NO_THRESHOLD_ALARMS = ('status_check_failed', 'instances_in_service_low', 'health_check_failed')
+BCRYPT_MAX_BYTES = 72
+
+
+def _is_list(value):
+    return isinstance(value, (list, tuple))
+
+
+def _int(value, default=None):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def _bool(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
+    return bool(value)
+
+
+def cidr_problem(key, cidr):
+    """Why cidr is not an IPv4 network address with a prefix length, or None."""
+    if not isinstance(cidr, str) or '/' not in cidr:
+        return f'{key}: {cidr} is not an IPv4 CIDR such as 203.0.113.0/24'
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return f'{key}: {cidr} is not an IPv4 CIDR such as 203.0.113.0/24'
+    # ipaddress accepts leading zeros and IPv6; AWS wants a plain dotted quad
+    if network.version != 4 or cidr.split('/')[0] != str(ipaddress.ip_address(cidr.split('/')[0])):
+        return f'{key}: {cidr} is not an IPv4 CIDR such as 203.0.113.0/24'
+    if str(network.network_address) != cidr.split('/')[0]:
+        return f'{key}: {cidr} has host bits set (write the network address)'
+    return None
+
+
+def network_problems(settings):
+    """CIDRs of the VPC, the subnets, the index and SSH; one subnet per availability zone.
+
+    settings: vpc_cidr, public_subnet_cidrs, private_subnet_cidrs, private_subnets, index_cidrs,
+    ssh_cidrs, az_count (the aws_stack_* variables without their prefix)."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('network_problems expects a mapping of the network settings')
+    problems = []
+    lists = {
+        'aws_stack_vpc_cidr': [settings.get('vpc_cidr')],
+        'aws_stack_public_subnet_cidrs': settings.get('public_subnet_cidrs'),
+        'aws_stack_private_subnet_cidrs': settings.get('private_subnet_cidrs'),
+        'aws_stack_index_cidrs': settings.get('index_cidrs'),
+        'aws_stack_ssh_cidrs': settings.get('ssh_cidrs'),
+    }
+    for key, values in lists.items():
+        if not _is_list(values):
+            problems.append(f'{key} must be a list of CIDRs')
+            continue
+        problems.extend(p for p in (cidr_problem(key, cidr) for cidr in values) if p)
+    az_count = _int(settings.get('az_count'), 0)
+    index_cidrs = lists['aws_stack_index_cidrs']
+    if _is_list(index_cidrs) and not index_cidrs:
+        problems.append('aws_stack_index_cidrs must name at least one network that may use the index')
+    if _is_list(lists['aws_stack_ssh_cidrs']) and '0.0.0.0/0' in lists['aws_stack_ssh_cidrs']:
+        problems.append('aws_stack_ssh_cidrs must not contain 0.0.0.0/0 (name your own network, or leave it empty '
+                        'and use SSM Session Manager)')
+    wanted = [('aws_stack_public_subnet_cidrs', True),
+              ('aws_stack_private_subnet_cidrs', _bool(settings.get('private_subnets')))]
+    for key, needed in wanted:
+        if needed and _is_list(lists[key]) and len(lists[key]) < az_count:
+            problems.append(f'{key} needs one CIDR per availability zone (aws_stack_az_count = {az_count})')
+    return problems
+
+
+def topology_problems(settings):
+    """The topology switches and instance counts of a profile, taken together.
+
+    settings: instance_count, instance_count_minimum, instance_count_maximum, elastic_ip_enabled,
+    instances_in_private_subnets, private_subnets, nat_gateway_enabled, load_balancer_enabled,
+    az_count, certificate_arn, bastion_enabled, ssh_cidrs, refresh_min_healthy_percentage,
+    refresh_max_healthy_percentage."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('topology_problems expects a mapping of the topology settings')
+    s = settings
+    count, low, high = (_int(s.get(k), 0) for k in ('instance_count', 'instance_count_minimum', 'instance_count_maximum'))
+    problems = []
+    if not low <= count <= high or low < 1:
+        problems.append(f'aws_stack_instance_count is {count} but this profile allows {low} to {high} instances '
+                        '(the professional profile runs at least 2, across two availability zones)')
+    if _bool(s.get('elastic_ip_enabled')) and high != 1:
+        problems.append('an Elastic IP can only serve 1 instance (aws_stack_instance_count_maximum must be 1)')
+    if _bool(s.get('instances_in_private_subnets')) and not (_bool(s.get('private_subnets'))
+                                                             and _bool(s.get('nat_gateway_enabled'))):
+        problems.append('instances in private subnets need aws_stack_private_subnets and aws_stack_nat_gateway_enabled')
+    if _bool(s.get('nat_gateway_enabled')) and not _bool(s.get('private_subnets')):
+        problems.append('a NAT gateway needs aws_stack_private_subnets')
+    if _bool(s.get('load_balancer_enabled')) and _int(s.get('az_count'), 0) < 2:
+        problems.append('a load balancer needs aws_stack_az_count >= 2')
+    if _int(s.get('az_count'), 0) < 1:
+        problems.append('aws_stack_az_count must be 1 or more')
+    if s.get('certificate_arn') and not _bool(s.get('load_balancer_enabled')):
+        problems.append('a certificate ARN needs the load balancer')
+    if _bool(s.get('bastion_enabled')) and not s.get('ssh_cidrs'):
+        problems.append('a bastion needs aws_stack_ssh_cidrs')
+    least = _int(s.get('refresh_min_healthy_percentage'), -1)
+    most = _int(s.get('refresh_max_healthy_percentage'), -1)
+    if not 0 <= least <= 100 or not 100 <= most <= 200 or most - least > 100:
+        problems.append('an instance refresh keeps aws_stack_refresh_min_healthy_percentage (0-100) to '
+                        'aws_stack_refresh_max_healthy_percentage (100-200, at most 100 above the minimum) of the instances')
+    return problems
+
+
+def _alarm_problems(key, alarm):
+    problems = []
+    period = str(alarm.get('period', ''))
+    evaluations = str(alarm.get('evaluation_periods', ''))
+    if not WHOLE.match(period) or not (int(period) in (10, 30) or (int(period) > 0 and int(period) % 60 == 0)):
+        problems.append(f'alarm {key}: period {period} must be 10, 30 or a multiple of 60 seconds')
+    elif not WHOLE.match(evaluations) or int(evaluations) < 1 or int(evaluations) * int(period) > 86400:
+        problems.append(f'alarm {key}: evaluation_periods {evaluations} must be 1 or more, and cover a day at most')
+    threshold = alarm.get('threshold')
+    if key in NO_THRESHOLD_ALARMS:
+        if threshold is not None:
+            problems.append(f'alarm {key} takes no threshold')
+    elif isinstance(threshold, bool) or not NUMBER.match(str(threshold)) or float(threshold) <= 0:
+        problems.append(f"alarm {key}: threshold {'(none)' if threshold is None else threshold} must be a number above 0")
+    elif key in PERCENT_ALARMS and float(threshold) > 100:
+        problems.append(f'alarm {key}: threshold {threshold} is a percentage, at most 100')
+    return problems
+
+
+def alarm_settings(defaults, overrides):
+    """The alarm catalogue's settings with the user's overrides merged in, per alarm."""
+    merged = {key: dict(value) for key, value in (defaults or {}).items()}
+    for key, value in (overrides or {}).items():
+        merged[key] = dict(merged.get(key, {}), **value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def alerting_problems(settings):
+    """The alert addresses and the alarm overrides against the catalogue's settings (the health check's
+    failure threshold and the log retention are single-field choices of the role's argument spec).
+
+    settings: alert_emails, alarms (the user's overrides), alarm_defaults (the catalogue's settings)."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('alerting_problems expects a mapping of the alerting settings')
+    problems = []
+    emails = settings.get('alert_emails')
+    if not _is_list(emails):
+        problems.append('aws_stack_alert_emails must be a list of e-mail addresses')
+    elif not emails:
+        problems.append('aws_stack_alert_emails is empty (name at least one address, or set aws_stack_contact_email)')
+    else:
+        problems.extend(f"alert e-mail '{address}' is not an address like ops@example.com"
+                        for address in emails if not isinstance(address, str) or not EMAIL.match(address))
+    defaults = settings.get('alarm_defaults') or {}
+    overrides = settings.get('alarms')
+    if not isinstance(overrides, Mapping):
+        problems.append('aws_stack_alarms must be a mapping like {cpu_high: {threshold: 90}}')
+    else:
+        for key, alarm in sorted(alarm_settings(defaults, overrides).items()):
+            if key not in defaults:
+                problems.append(f"aws_stack_alarms names an unknown alarm {key} (known: {', '.join(defaults)})")
+            elif not isinstance(alarm, Mapping):
+                problems.append(f'alarm {key} must be a mapping of threshold, period and evaluation_periods')
+            else:
+                problems.extend(_alarm_problems(key, alarm))
+    return problems
+
+
+def backup_problems(settings):
+    """The AWS Backup schedule: six cron fields in UTC with '?' as day-of-month or day-of-week.
+
+    settings: schedule, retention_days."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('backup_problems expects a mapping of the backup settings')
+    problems = []
+    schedule = settings.get('schedule')
+    match = re.match(r'^cron\((.*)\)$', schedule) if isinstance(schedule, str) else None
+    fields = match.group(1).split() if match else []
+    if len(fields) != 6 or '?' not in (fields[2], fields[4]):
+        problems.append(f"aws_stack_backup_schedule '{schedule}' must be an AWS Backup cron expression of six fields "
+                        "in UTC with '?' as day-of-month or day-of-week, like cron(0 6 * * ? *) (daily at 06:00 UTC)")
+    days = settings.get('retention_days')
+    if isinstance(days, bool) or _int(days, 0) < 1 or not WHOLE.match(str(days).strip()):
+        problems.append(f"aws_stack_backup_retention_days '{days}' must be a whole number of days above 0")
+    return problems
+
+
+def user_problems(users, min_length=12, forbidden=(), max_users=50):
+    """The index users from the vault: names, duplicates, example, short and over-long passwords.
+    The problems name users, never passwords."""
+    if not _is_list(users):
+        return ['aws_stack_users (pypi_users) must be a list of {name, password}']
+    if not users:
+        return ['no users given']
+    problems, names = [], []
+    min_length = _int(min_length, 12)
+    for number, user in enumerate(users, start=1):
+        name = user.get('name', '') if isinstance(user, Mapping) else ''
+        password = str((user.get('password') or '') if isinstance(user, Mapping) else '')
+        if not isinstance(name, str) or not USER.match(name):
+            problems.append(f'user #{number} needs a name of letters, digits, ".", "_", "@" or "-"')
+        elif name in names:
+            problems.append(f'user {name} is listed twice')
+        elif password in (forbidden or ()) or EXAMPLE_PASSWORD.match(password):
+            problems.append(f'user {name} has the publicly documented example password')
+        elif len(password) < min_length:
+            problems.append(f'user {name} has an empty or short password (fewer than {min_length} characters)')
+        elif len(password.encode('utf-8')) > BCRYPT_MAX_BYTES:
+            problems.append(f'user {name} has a password longer than {BCRYPT_MAX_BYTES} bytes (bcrypt limit)')
+        names.append(name)
+    if len(users) > _int(max_users, 50):
+        problems.append(f'{len(users)} users are more than the {max_users} that fit in one SSM parameter')
+    return problems
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'network_problems': network_problems,
+            'topology_problems': topology_problems,
+            'alerting_problems': alerting_problems,
+            'backup_problems': backup_problems,
+            'user_problems': user_problems,
+        }

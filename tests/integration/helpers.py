@@ -1,0 +1,58 @@
+"""What the integration tests share besides fixtures: reading a launch template's user data back,
+recording timings, the test passwords. Fixtures are in conftest.py; tests import these from here.
+"""
+import base64
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+VARS_FILE = "tests/integration/vars.yml"
+TIMINGS = {}
+
+
+def _decoded_cloud_config(text):
+    """The cloud-config text plus the decoded content of every write_files entry."""
+    import gzip
+
+    import yaml
+    parts = [text]
+    for entry in (yaml.safe_load(text) or {}).get("write_files", []):
+        content, encoding = entry.get("content", ""), entry.get("encoding", "")
+        raw = content.encode()
+        if encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
+            raw = base64.b64decode(raw)
+        if encoding.startswith(("gz", "gzip")):
+            raw = gzip.decompress(raw)
+        parts.append(raw.decode())
+    return "\n".join(parts)
+
+
+def user_data_of(aws, template_name):
+    """Launch template data of the latest version and its user data, decoded all the way."""
+    version = aws("ec2").describe_launch_template_versions(
+        LaunchTemplateName=template_name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    data = version["LaunchTemplateData"]
+    raw = base64.b64decode(data.get("UserData", ""))
+    if raw[:2] == b"\x1f\x8b":  # gzip-compressed, as cloud-init accepts it
+        import gzip
+        raw = gzip.decompress(raw)
+    return data, _decoded_cloud_config(raw.decode())
+
+
+TIMINGS_DIR = ROOT / "tests" / "output" / "timings"
+
+
+def record_timing(profile, phase, seconds):
+    TIMINGS.setdefault(profile, {})[phase] = round(seconds, 1)
+    # The tests run in several pytest-xdist workers: each keeps its own file, the summary merges them.
+    TIMINGS_DIR.mkdir(parents=True, exist_ok=True)
+    (TIMINGS_DIR / f"{os.getpid()}.json").write_text(json.dumps(TIMINGS))
+
+
+
+def passwords_in_vars():
+    import yaml
+    data = yaml.safe_load((ROOT / VARS_FILE).read_text())
+    return [u["password"] for u in data["pypi_users"]]

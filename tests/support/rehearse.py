@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Rehearses the AWS stack on this machine, end to end.
+
+site.yml provisions the stack against the local AWS emulator; then the launch
+template's user data, read back from the emulator as AWS would hand it to an
+instance, boots a Debian 12 systemd container through cloud-init. A host folder
+stands in for EFS, a metadata stand-in answers IMDSv2, and the instance's SSM
+and EC2 calls go to the emulator.
+
+  python -m tests.support.rehearse up [--profile budget]   provision, boot, upload and install a demo package
+  python -m tests.support.rehearse replace                 boot a second instance on the same "EFS" (port 8081)
+  python -m tests.support.rehearse down                    tear the stack down, remove the containers
+(from the checkout's root; scripts/demo.sh runs it)
+"""
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+STATE = ROOT / ".cache" / "rehearsal"
+GATEWAY = "172.28.0.1"  # the project's Docker network (scripts/start-dockerd.sh)
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "5000"))
+IMDS_PORT = EMULATOR_PORT + 1
+EMULATOR_URL = f"http://{GATEWAY}:{EMULATOR_PORT}"
+IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
+REGION = "us-east-1"
+STACK = "privatepypi-rehearsal"
+IMAGE = "privatepypi/debian12-cloud:latest"
+PYTHON = sys.executable
+REFRESH_INTERVAL = "10s"
+
+
+def log(message):
+    print("rehearse: " + message, flush=True)
+
+
+def run(*command, **kwargs):
+    return subprocess.run([str(c) for c in command], check=True, cwd=ROOT, **kwargs)
+
+
+def aws(service):
+    return boto3.client(service, endpoint_url=EMULATOR_URL, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def password(name):
+    """A user's password, generated once and kept in .cache (mode 0600)."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    path = STATE / ("password" if name == "demo" else "password-" + name)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def users(names=("demo",)):
+    return [{"name": name, "password": password(name)} for name in names]
+
+
+def write_vars(user_names):
+    path = STATE / "vars.json"
+    path.write_text(json.dumps({
+        "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL,
+        # what the emulator cannot do: the agents' download, the launch template's own tags, an ALB attribute
+        "aws_stack_instance_agents_enabled": False, "aws_stack_launch_template_tags_enabled": False,
+        "aws_stack_alb_drop_invalid_header_fields": False,
+        "aws_access_key": "testing", "aws_secret_key": "testing",
+        "aws_stack_name": STACK, "aws_stack_contact_email": "ops@example.com",
+        "aws_stack_index_cidrs": ["127.0.0.0/8", "172.28.0.0/24"],
+        "pypi_users": users(user_names),
+        # The instances ask the metadata stand-in instead of 169.254.169.254.
+        "pypiserver_imds_endpoint": IMDS_URL,
+        # Shorter than the default 2 minutes, so the user tests wait less.
+        "aws_stack_htpasswd_refresh_interval": REFRESH_INTERVAL,
+    }))
+    path.chmod(0o600)
+    return path
+
+
+def playbook(playbook_path, profile, extra=(), user_names=("demo",), full_output=False):
+    started = time.monotonic()
+    result = subprocess.run(["ansible-playbook", playbook_path, "-e", "profile=" + profile,
+                             "-e", "@" + str(write_vars(user_names)), *extra],
+                            cwd=ROOT, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"{playbook_path} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
+    recap = result.stdout if full_output else result.stdout[result.stdout.rfind("PLAY RECAP"):]
+    return time.monotonic() - started, recap
+
+
+def emulator_running():
+    """True while the emulator answers: the process is alive and its cheap probe replies."""
+    return subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
+                          capture_output=True).returncode == 0
+
+
+def removed_by(output):
+    """The tasks of a playbook's output that changed something, with their items: for a teardown,
+    what it removed (e.g. 'Delete the AutoScalingGroup and its instances')."""
+    removed, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.rfind("]")].split(" : ")[-1]
+        elif line.startswith("changed:") and task:
+            item = line.partition("(item=")[2].rpartition(")")[0]
+            entry = task + (f" ({item})" if item else "")
+            if entry not in removed:
+                removed.append(entry)
+    return removed
+
+
+def start_emulator():
+    run("scripts/emulator.sh", "start", EMULATOR_PORT, stdout=subprocess.DEVNULL)
+
+
+def start_imds():
+    STATE.mkdir(parents=True, exist_ok=True)
+    instances = STATE / "instances.json"
+    if not instances.exists():
+        instances.write_text("{}")
+    pidfile = STATE / "imds.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), 0)
+            return
+        except (OSError, ValueError):
+            pass
+    process = subprocess.Popen([PYTHON, "-m", "tests.support.imds_standin", "--listen", GATEWAY,
+                                "--port", str(IMDS_PORT), "--instances", instances, "--region", REGION],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(process.pid))
+
+
+def launch_template_user_data():
+    ec2 = aws("ec2")
+    templates = ec2.describe_launch_templates(
+        Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["LaunchTemplates"] or \
+        [t for t in ec2.describe_launch_templates()["LaunchTemplates"] if t["LaunchTemplateName"].startswith(STACK)]
+    template = templates[0]
+    version = ec2.describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    raw = base64.b64decode(version["LaunchTemplateData"]["UserData"])
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw, template
+
+
+def asg_instance_ids():
+    groups = aws("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    return [i["InstanceId"] for g in groups if g["AutoScalingGroupName"].startswith(STACK) for i in g["Instances"]]
+
+
+def register_instance(ip, instance_id):
+    path = STATE / "instances.json"
+    mapping = json.loads(path.read_text())
+    mapping[ip] = instance_id
+    path.write_text(json.dumps(mapping))
+
+
+def boot(name, ip, instance_id, port, efs=None):
+    """Boots a container from the launch template's user data, with the folder efs (default: the
+    stack's EFS stand-in) as its package file system; returns seconds to a healthy server."""
+    user_data, _ = launch_template_user_data()
+    seed = STATE / name / "seed"
+    seed.mkdir(parents=True, exist_ok=True)
+    (seed / "user-data").write_bytes(user_data)
+    (seed / "meta-data").write_text(f"instance-id: {instance_id}\nlocal-hostname: {name}\n")
+    efs = efs or STATE / "efs"
+    efs.mkdir(exist_ok=True)
+    register_instance(ip, instance_id)
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    started = time.monotonic()
+    run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", "privatepypi", "--ip", ip,
+        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
+        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
+        "-v", f"{efs}:/var/pypi", "-p", f"127.0.0.1:{port}:8080", IMAGE,
+        stdout=subprocess.DEVNULL)
+    deadline = started + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(1)
+    subprocess.run(["docker", "exec", name, "cloud-init", "status", "--long"])
+    raise SystemExit(f"{name} did not become healthy within 300 s")
+
+
+def upload_and_install(port, version="1.0.0"):
+    upload(port, version)
+    install(port, version)
+
+
+def set_users(profile, names):
+    """Changes the index users the way an admin does (playbooks/users.yml): the SSM parameter
+    only, no relaunch; the instances' timer picks it up."""
+    seconds, recap = playbook("playbooks/users.yml", profile, user_names=names)
+    return seconds, recap
+
+
+def upload(port, version, user=None):
+    """twine upload of the demo package's wheel and sdist, unless the index already has them."""
+    user = user or users()[0]
+    index = f"http://127.0.0.1:{port}"
+    dist = STATE / "dist"
+    files = run(PYTHON, "scripts/demo_package.py", dist, "--version", version,
+                capture_output=True, text=True).stdout.split()
+    listed = project_page(port)
+    if f"privatepypi_demo-{version}-py3-none-any.whl" not in listed:
+        run(PYTHON, "-m", "twine", "upload", "--non-interactive", "--repository-url", index + "/",
+            "-u", user["name"], "-p", user["password"], *files, stdout=subprocess.DEVNULL)
+
+
+def status(port, path, user):
+    """HTTP status of a GET with the user's Basic credentials (none when user is None)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if user:
+        request.add_header("Authorization", "Basic " + base64.b64encode(
+            "{name}:{password}".format(**user).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def project_page(port):
+    user = users()[0]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/simple/privatepypi-demo/")
+    request.add_header("Authorization", "Basic " + base64.b64encode(
+        "{name}:{password}".format(**user).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return ""
+        raise
+
+
+def wait_listed(port, version, seconds=5.0):
+    """Seconds until the index on port lists the version's wheel; fails after `seconds`."""
+    started = time.monotonic()
+    while f"privatepypi_demo-{version}-py3-none-any.whl" not in project_page(port):
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"version {version} not listed on port {port} within {seconds} s")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def install(port, version):
+    """pip install through the index into a fresh venv, once the index lists the version."""
+    user = users()[0]
+    wait_listed(port, version)
+    venv = STATE / f"venv-{port}"
+    shutil.rmtree(venv, ignore_errors=True)
+    run(PYTHON, "-m", "venv", venv)
+    run(venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--index-url",
+        "http://{}:{}@127.0.0.1:{}/simple/".format(user["name"], user["password"], port),
+        f"privatepypi-demo=={version}")
+    imported = run(venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
+                   capture_output=True, text=True).stdout.strip()
+    if imported != version:
+        raise SystemExit(f"installed {imported} instead of {version}")
+
+
+def up(profile):
+    start_emulator()
+    start_imds()
+    seconds, recap = playbook("site.yml", profile)
+    log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
+    instance_id = asg_instance_ids()[0]
+    healthy = boot("privatepypi-instance-1", "172.28.0.11", instance_id, 8080)
+    log(f"instance {instance_id} booted from the launch template's user data, healthy after {healthy:.0f} s")
+    upload_and_install(8080)
+    password_file = STATE / "password"
+    print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
+    print("  pip install --index-url http://demo@127.0.0.1:8080/simple/ privatepypi-demo")
+    print("  twine upload --repository-url http://127.0.0.1:8080/ -u demo dist/*")
+    print("Take it down: scripts/demo.sh down")
+    return {"provision_seconds": seconds, "boot_seconds": healthy, "instance_id": instance_id}
+
+
+def replace():
+    """A second instance launched from the same template, on the same EFS stand-in, as the
+    AutoScalingGroup launches a replacement. The first keeps running, so the two also show
+    that what one instance receives the other lists."""
+    _, template = launch_template_user_data()
+    instance_id = aws("ec2").run_instances(
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
+        MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    healthy = boot("privatepypi-instance-2", "172.28.0.12", instance_id, 8081)
+    log(f"replacement {instance_id} healthy after {healthy:.0f} s")
+    return {"boot_seconds": healthy, "instance_id": instance_id}
+
+
+RESTORE_DIR = "aws-backup-restore_2026-11-25T06-00-00-000Z"
+
+
+def boot_on_restored_copy():
+    """A third instance on a restored package file system, laid out as AWS Backup restores one
+    into a new file system: the whole tree, owners and modes kept, in a directory
+    aws-backup-restore_<time> at its root (playbooks/restore.yml then puts the stack on it)."""
+    restored = STATE / "efs-restored"
+    shutil.rmtree(restored, ignore_errors=True)
+    restored.mkdir()
+    run("cp", "-a", STATE / "efs", restored / RESTORE_DIR)
+    instance_id = asg_instance_ids()[0]
+    healthy = boot("privatepypi-instance-3", "172.28.0.13", instance_id, 8082, efs=restored)
+    log(f"instance on the restored copy healthy after {healthy:.0f} s")
+    return {"boot_seconds": healthy, "root": sorted(p.name for p in restored.iterdir())}
+
+
+def down(profile):
+    for name in ("privatepypi-instance-1", "privatepypi-instance-2", "privatepypi-instance-3"):
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    if emulator_running():
+        seconds, output = playbook("playbooks/teardown.yml", profile, full_output=True)
+        removed = removed_by(output)
+        log(f"teardown of {STACK}: {seconds:.0f} s, " + (
+            "removed:\n  " + "\n  ".join(removed) if removed else "nothing was left to remove"))
+    else:
+        log(f"emulator not running on port {EMULATOR_PORT}: no stack to tear down (its state went with it)")
+    pidfile = STATE / "imds.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), 15)
+        except (OSError, ValueError):
+            pass
+        pidfile.unlink()
+    run("scripts/emulator.sh", "stop", EMULATOR_PORT)
+    # Containers wrote the EFS stand-in as root-owned service users: remove it as root.
+    shutil.rmtree(STATE / "efs", ignore_errors=True)
+    shutil.rmtree(STATE / "efs-restored", ignore_errors=True)
+    (STATE / "instances.json").unlink(missing_ok=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "replace", "down"])
+    parser.add_argument("--profile", default="budget")
+    args = parser.parse_args()
+    if args.action == "up":
+        up(args.profile)
+    elif args.action == "replace":
+        replace()
+    else:
+        down(args.profile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The aws_stack role's cross-field input checks (privatepypi.aws stack_checks filters), in milliseconds."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.privatepypi.aws.plugins.filter import stack_checks as checks
+
+NETWORK = {'vpc_cidr': '10.42.0.0/16', 'public_subnet_cidrs': ['10.42.0.0/24', '10.42.1.0/24'],
+           'private_subnet_cidrs': ['10.42.10.0/24', '10.42.11.0/24'], 'private_subnets': True,
+           'index_cidrs': ['0.0.0.0/0'], 'ssh_cidrs': [], 'az_count': 2}
+TOPOLOGY = {'instance_count': 2, 'instance_count_minimum': 2, 'instance_count_maximum': 4, 'elastic_ip_enabled': False,
+            'instances_in_private_subnets': True, 'private_subnets': True, 'nat_gateway_enabled': True,
+            'load_balancer_enabled': True, 'az_count': 2, 'certificate_arn': '', 'bastion_enabled': False,
+            'ssh_cidrs': [], 'refresh_min_healthy_percentage': 50, 'refresh_max_healthy_percentage': 150}
+ALARMS = {'cpu_high': {'threshold': 80, 'period': 300, 'evaluation_periods': 3},
+          'status_check_failed': {'period': 60, 'evaluation_periods': 2}}
+ALERTING = {'alert_emails': ['ops@example.com'], 'alarms': {}, 'alarm_defaults': ALARMS}
+
+
+def with_(base, **changes):
+    return dict(base, **changes)
+
+
+def test_the_profiles_defaults_pass():
+    assert checks.network_problems(NETWORK) == []
+    assert checks.topology_problems(TOPOLOGY) == []
+    assert checks.alerting_problems(ALERTING) == []
+    assert checks.backup_problems({'schedule': 'cron(0 6 * * ? *)', 'retention_days': 365}) == []
+
+
+@pytest.mark.parametrize('cidr', ['10.0.0.300/24', '10.0.0.0', '10.0.0.0/33', 'fe80::/64', '010.0.0.0/8', 'x/8', 42])
+def test_malformed_cidrs_are_named(cidr):
+    assert checks.network_problems(with_(NETWORK, index_cidrs=[cidr])) == [
+        f'aws_stack_index_cidrs: {cidr} is not an IPv4 CIDR such as 203.0.113.0/24']
+
+
+def test_host_bits_are_refused_and_a_host_route_is_fine():
+    assert checks.network_problems(with_(NETWORK, ssh_cidrs=['192.0.2.1/24'])) == [
+        'aws_stack_ssh_cidrs: 192.0.2.1/24 has host bits set (write the network address)']
+    assert checks.network_problems(with_(NETWORK, ssh_cidrs=['192.0.2.1/32'])) == []
+
+
+def test_network_rules_across_fields():
+    problems = checks.network_problems(with_(NETWORK, index_cidrs=[], ssh_cidrs=['0.0.0.0/0'], az_count=3,
+                                             vpc_cidr=['10.0.0.0/16']))
+    assert problems == [
+        'aws_stack_vpc_cidr: [\'10.0.0.0/16\'] is not an IPv4 CIDR such as 203.0.113.0/24',
+        'aws_stack_index_cidrs must name at least one network that may use the index',
+        'aws_stack_ssh_cidrs must not contain 0.0.0.0/0 (name your own network, or leave it empty and use SSM Session Manager)',
+        'aws_stack_public_subnet_cidrs needs one CIDR per availability zone (aws_stack_az_count = 3)',
+        'aws_stack_private_subnet_cidrs needs one CIDR per availability zone (aws_stack_az_count = 3)',
+    ]
+    # private subnets switched off: their list is not counted
+    assert checks.network_problems(with_(NETWORK, private_subnets=False, private_subnet_cidrs=[])) == []
+    assert checks.network_problems(with_(NETWORK, index_cidrs='0.0.0.0/0')) == [
+        'aws_stack_index_cidrs must be a list of CIDRs']
+
+
+def test_instance_counts():
+    assert checks.topology_problems(with_(TOPOLOGY, instance_count=1))[0].startswith(
+        'aws_stack_instance_count is 1 but this profile allows 2 to 4 instances')
+    assert checks.topology_problems(with_(TOPOLOGY, instance_count='3')) == []
+
+
+@pytest.mark.parametrize('changes, problem', [
+    ({'elastic_ip_enabled': True}, 'an Elastic IP can only serve 1 instance'),
+    ({'nat_gateway_enabled': False}, 'instances in private subnets need'),
+    ({'private_subnets': False, 'instances_in_private_subnets': False}, 'a NAT gateway needs'),
+    ({'az_count': 1}, 'a load balancer needs aws_stack_az_count >= 2'),
+    ({'load_balancer_enabled': False, 'certificate_arn': 'arn:aws:acm:eu-central-1:123456789012:certificate/1'},
+     'a certificate ARN needs the load balancer'),
+    ({'bastion_enabled': True}, 'a bastion needs aws_stack_ssh_cidrs'),
+    ({'refresh_min_healthy_percentage': 101}, 'an instance refresh keeps'),
+    ({'refresh_max_healthy_percentage': 99}, 'an instance refresh keeps'),
+    ({'refresh_min_healthy_percentage': 0, 'refresh_max_healthy_percentage': 200}, 'an instance refresh keeps'),
+])
+def test_topology_rules(changes, problem):
+    problems = checks.topology_problems(with_(TOPOLOGY, **changes))
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+@pytest.mark.parametrize('alarms, problem', [
+    ({'cpu_hgh': {'threshold': 1}}, 'aws_stack_alarms names an unknown alarm cpu_hgh (known: cpu_high, status_check_failed)'),
+    ({'cpu_high': 90}, 'alarm cpu_high must be a mapping of threshold, period and evaluation_periods'),
+    ({'cpu_high': {'period': 45}}, 'alarm cpu_high: period 45 must be 10, 30 or a multiple of 60 seconds'),
+    ({'cpu_high': {'evaluation_periods': 0}}, 'alarm cpu_high: evaluation_periods 0 must be 1 or more'),
+    ({'cpu_high': {'evaluation_periods': 289}}, 'alarm cpu_high: evaluation_periods 289 must be 1 or more, and cover a day'),
+    ({'cpu_high': {'threshold': 0}}, 'alarm cpu_high: threshold 0 must be a number above 0'),
+    ({'cpu_high': {'threshold': 'ninety'}}, 'alarm cpu_high: threshold ninety must be a number above 0'),
+    ({'cpu_high': {'threshold': 101}}, 'alarm cpu_high: threshold 101 is a percentage, at most 100'),
+    ({'status_check_failed': {'threshold': 1}}, 'alarm status_check_failed takes no threshold'),
+])
+def test_alarm_overrides(alarms, problem):
+    problems = checks.alerting_problems(with_(ALERTING, alarms=alarms))
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_alarm_override_merges_into_the_catalogue():
+    merged = checks.alarm_settings(ALARMS, {'cpu_high': {'threshold': 90}})
+    assert merged['cpu_high'] == {'threshold': 90, 'period': 300, 'evaluation_periods': 3}
+    assert ALARMS['cpu_high']['threshold'] == 80
+
+
+@pytest.mark.parametrize('changes, problem', [
+    ({'alert_emails': []}, 'aws_stack_alert_emails is empty'),
+    ({'alert_emails': 'ops@example.com'}, 'aws_stack_alert_emails must be a list'),
+    ({'alert_emails': ['ops@example.com', 'on-call@@example']},
+     "alert e-mail 'on-call@@example' is not an address like ops@example.com"),
+    ({'alarms': []}, 'aws_stack_alarms must be a mapping'),
+])
+def test_alerting_rules(changes, problem):
+    problems = checks.alerting_problems(with_(ALERTING, **changes))
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+@pytest.mark.parametrize('schedule, days, count', [
+    ('cron(0 6 * * ? *)', 365, 0), ('cron(0 6 ? * MON *)', '30', 0), ('cron(0 6 * * * *)', 1, 1),
+    ('0 6 * * ? *', 1, 1), ('cron(0 6 * * ?)', 1, 1), ('cron(0 6 * * ? *)', 0, 1), ('cron(0 6 * * ? *)', '1.5', 1),
+    (None, True, 2),
+])
+def test_backup_schedule(schedule, days, count):
+    assert len(checks.backup_problems({'schedule': schedule, 'retention_days': days})) == count
+
+
+def test_users_never_reveal_passwords():
+    users = [{'name': 'alice', 'password': 'short-pw'}, {'name': 'bob', 'password': 'Pass123-whatever'},
+             {'name': 'alice', 'password': 'a-long-enough-password'}, {'name': 'bad name', 'password': 'x' * 20},
+             {'name': 'carol', 'password': 'é' * 40}, {'name': 'dave', 'password': 'Pass123-change-me!'},
+             {'name': 'erin', 'password': None}]
+    problems = checks.user_problems(users, 12, ['Pass123-change-me!'], 50)
+    assert problems == [
+        'user alice has an empty or short password (fewer than 12 characters)',
+        'user bob has the publicly documented example password',
+        'user alice is listed twice',
+        'user #4 needs a name of letters, digits, ".", "_", "@" or "-"',
+        'user carol has a password longer than 72 bytes (bcrypt limit)',
+        'user dave has the publicly documented example password',
+        'user erin has an empty or short password (fewer than 12 characters)',
+    ]
+    assert not any(u['password'] and u['password'] in ' '.join(problems) for u in users)
+
+
+def test_user_list_shape_and_size():
+    assert checks.user_problems({'name': 'alice'}) == ['aws_stack_users (pypi_users) must be a list of {name, password}']
+    assert checks.user_problems([]) == ['no users given']
+    many = [{'name': f'u{i}', 'password': 'a-long-enough-password'} for i in range(3)]
+    assert checks.user_problems(many, max_users=2) == ['3 users are more than the 2 that fit in one SSM parameter']
+
+
+@pytest.mark.parametrize('name', ['network_problems', 'topology_problems', 'alerting_problems', 'backup_problems'])
+def test_settings_must_be_a_mapping(name):
+    with pytest.raises(AnsibleFilterError):
+        checks.FilterModule().filters()[name](['not', 'a', 'mapping'])
