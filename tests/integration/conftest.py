@@ -7,7 +7,6 @@ the one endpoint variable aws_endpoint_url.
 """
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -17,12 +16,9 @@ import urllib.request
 import boto3
 import pytest
 
-from .helpers import REGION, ROOT, TIMINGS_DIR, VARS_FILE
+from .helpers import REGION, ROOT, TIMINGS_DIR, VARS_FILE, VENV_BIN, Run
 
-VENV_BIN = ROOT / ".venv" / "bin"
 HOST = os.environ.get("EMULATOR_HOST", "172.28.0.1")
-RECAP_RE = re.compile(
-    r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
 def _free_port():
@@ -61,17 +57,6 @@ def aws(emulator):
             cache[service] = session.client(service, endpoint_url=emulator)
         return cache[service]
     return client
-
-
-class Run:
-    def __init__(self, proc, seconds):
-        self.rc, self.out, self.seconds = proc.returncode, proc.stdout, seconds
-        recaps = RECAP_RE.findall(self.out)
-        last = recaps[-1] if recaps else ("0", "0", "0", "0")
-        self.ok, self.changed, self.unreachable, self.failed = (int(x) for x in last)
-
-    def __repr__(self):
-        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}"
 
 
 @pytest.fixture(scope="session")

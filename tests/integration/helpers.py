@@ -4,12 +4,27 @@ recording timings, the test passwords. Fixtures are in conftest.py; tests import
 import base64
 import json
 import os
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 VARS_FILE = "tests/integration/vars.yml"
 TIMINGS = {}
+VENV_BIN = ROOT / ".venv" / "bin"
+RECAP_RE = re.compile(
+    r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+class Run:
+    def __init__(self, proc, seconds):
+        self.rc, self.out, self.seconds = proc.returncode, proc.stdout, seconds
+        recaps = RECAP_RE.findall(self.out)
+        last = recaps[-1] if recaps else ("0", "0", "0", "0")
+        self.ok, self.changed, self.unreachable, self.failed = (int(x) for x in last)
+
+    def __repr__(self):
+        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}"
 
 
 def _decoded_cloud_config(text):

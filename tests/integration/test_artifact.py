@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from .conftest import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing
+from .helpers import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing
 from .test_stacks import _by_tag, _check_gone
 
 STACK = "pp-artifact-it"
