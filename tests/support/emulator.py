@@ -55,8 +55,8 @@ from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE  # noqa: E402
 from moto.efs import urls as efs_urls  # noqa: E402
 from moto.efs.responses import EFSResponse  # noqa: E402
 from moto.server import main  # noqa: E402
-from moto.ssm.models import Command as SsmCommand  # noqa: E402
 from moto.ssm.exceptions import ValidationException as SsmValidationException  # noqa: E402
+from moto.ssm.models import Command as SsmCommand  # noqa: E402
 from moto.ssm.models import Parameter, ParameterDict, SimpleSystemManagerBackend  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}

@@ -26,7 +26,8 @@ def catalogue():
 
 def agent_config():
     """The pypiserver role's CloudWatch agent configuration, rendered as the role renders it."""
-    env = jinja2.Environment()
+    # JSON, not HTML: rendered without escaping, as Ansible renders templates
+    env = jinja2.Environment()  # noqa: S701
     env.filters['to_json'] = json.dumps
     template = env.from_string((ROOT / 'roles' / 'pypiserver' / 'templates' / 'amazon-cloudwatch-agent.json.j2').read_text())
     return json.loads(template.render(pypiserver_cloudwatch_namespace='CWAgent', pypiserver_packages_dir=PACKAGES_DIR,
