@@ -25,9 +25,14 @@ USER = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$')
 EXAMPLE_PASSWORD = re.compile(r'^pass(word)?123', re.IGNORECASE)
 NUMBER = re.compile(r'^[0-9]+(\.[0-9]+)?$')
 WHOLE = re.compile(r'^[0-9]+$')
-PERCENT_ALARMS = ('cpu_high', 'swap_high', 'disk_root_high', 'disk_packages_high')
+PERCENT_ALARMS = ('cpu_high', 'memory_high', 'disk_root_high')
 NO_THRESHOLD_ALARMS = ('status_check_failed', 'instances_in_service_low', 'health_check_failed')
 BCRYPT_MAX_BYTES = 72
+# One htpasswd line: the name, ':', a 60-character bcrypt hash ($2y$12$ + 53) and a newline.
+HTPASSWD_LINE_OVERHEAD = 62
+# SSM's Advanced tier holds 8,192 characters (Standard 4,096; the role stores the users with
+# Intelligent-Tiering, which picks Advanced only when the value needs it).
+SSM_ADVANCED_MAX_CHARS = 8192
 
 
 def _is_list(value):
@@ -213,7 +218,7 @@ def backup_problems(settings):
     return problems
 
 
-def user_problems(users, min_length=12, forbidden=(), max_users=50):
+def user_problems(users, min_length=12, forbidden=(), max_users=130, max_chars=SSM_ADVANCED_MAX_CHARS):
     """The index users from the vault: names, duplicates, example, short and over-long passwords.
     The problems name users, never passwords."""
     if not _is_list(users):
@@ -236,8 +241,13 @@ def user_problems(users, min_length=12, forbidden=(), max_users=50):
         elif len(password.encode('utf-8')) > BCRYPT_MAX_BYTES:
             problems.append(f'user {name} has a password longer than {BCRYPT_MAX_BYTES} bytes (bcrypt limit)')
         names.append(name)
-    if len(users) > _int(max_users, 50):
+    if len(users) > _int(max_users, 130):
         problems.append(f'{len(users)} users are more than the {max_users} that fit in one SSM parameter')
+    size = sum(len(n) + HTPASSWD_LINE_OVERHEAD for n in names if isinstance(n, str))
+    if size > _int(max_chars, SSM_ADVANCED_MAX_CHARS):
+        problems.append(f'{len(users)} users need {size} characters in the users parameter, more than the {max_chars} '
+                        f"that SSM's Advanced tier holds (each user takes its name plus {HTPASSWD_LINE_OVERHEAD}: "
+                        "':', a 60-character bcrypt hash and a newline); use fewer users or shorter names")
     return problems
 
 

@@ -19,6 +19,9 @@ description:
     DNS, and returns the CNAME record that proves the domain is yours; or deletes it.
   - The certificate is found again by its C(Name) tag (O(name_tag)) and its domain name, so a
     second run reuses it and reports no change.
+  - Only a certificate that is V(PENDING_VALIDATION) or V(ISSUED) is reused; one whose validation
+    failed or timed out, or that expired or is inactive, is left alone and a new one is requested.
+    O(state=absent) deletes every certificate with the tag, whatever its status.
   - C(community.aws.acm_certificate) only imports certificates; this module requests them.
   - With O(wait_issued=true) the module waits until ACM has issued the certificate, which it does
     once the validation record is published in the domain's authoritative DNS.
@@ -146,20 +149,25 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 STATUSES = ['PENDING_VALIDATION', 'ISSUED', 'INACTIVE', 'EXPIRED', 'VALIDATION_TIMED_OUT', 'FAILED']
+# Only these can still become or be a usable certificate: one whose validation FAILED or
+# TIMED_OUT (72 hours without the DNS record), EXPIRED or INACTIVE stays so forever, and
+# reusing it would keep a stack without a certificate on every run. A new one is requested.
+LIVE_STATUSES = ['PENDING_VALIDATION', 'ISSUED']
 POLL_SECONDS = 5
 
 
-def find_certificate(client, domain_name, name_tag):
-    """ARN of the certificate for domain_name (any, when None) tagged Name=name_tag, or None."""
+def find_certificates(client, domain_name, name_tag, statuses):
+    """ARNs of the certificates for domain_name (any, when None) tagged Name=name_tag in one of statuses."""
     paginator = client.get_paginator('list_certificates')
-    summaries = paginator.paginate(CertificateStatuses=STATUSES).build_full_result().get('CertificateSummaryList', [])
+    summaries = paginator.paginate(CertificateStatuses=statuses).build_full_result().get('CertificateSummaryList', [])
+    found = []
     for summary in summaries:
         if domain_name and summary.get('DomainName') != domain_name:
             continue
         tags = client.list_tags_for_certificate(aws_retry=True, CertificateArn=summary['CertificateArn']).get('Tags', [])
         if {'Key': 'Name', 'Value': name_tag} in tags:
-            return summary['CertificateArn']
-    return None
+            found.append(summary['CertificateArn'])
+    return found
 
 
 def records_of(certificate):
@@ -183,11 +191,14 @@ def wait_for(module, client, arn, ready, what):
         time.sleep(POLL_SECONDS)
 
 
-def request(module, client):
+def request(module, client, dead=()):
     params = module.params
     tags = dict(params['tags'] or {}, Name=params['name_tag'])
-    # the same token for the same name and domain: a retried request returns the same certificate
-    token = hashlib.sha256(f"{params['name_tag']}/{params['domain_name']}".encode()).hexdigest()[:32]
+    # the same token for the same name, domain and dead certificates: a retried request returns the
+    # same certificate; after a certificate failed, a new token (ACM keeps a token for an hour and
+    # would hand the failed certificate back)
+    seed = '/'.join([params['name_tag'], params['domain_name']] + sorted(dead))
+    token = hashlib.sha256(seed.encode()).hexdigest()[:32]
     return client.request_certificate(
         aws_retry=True,
         DomainName=params['domain_name'],
@@ -222,16 +233,21 @@ def main():
     client = module.client('acm', retry_decorator=AWSRetry.jittered_backoff())
     result = dict(changed=False, certificate_arn='', status='', validation_records=[])
     try:
-        arn = find_certificate(client, params['domain_name'], params['name_tag'])
+        # absent removes every certificate with the tag (dead ones too); present reuses a live one only
+        arns = find_certificates(client, params['domain_name'], params['name_tag'], STATUSES)
+        live = find_certificates(client, params['domain_name'], params['name_tag'], LIVE_STATUSES) if arns else []
+        dead = [a for a in arns if a not in live]
+        arn = ((arns if params['state'] == 'absent' else live) or [None])[0]
         before = {}
         if arn:
             current = client.describe_certificate(aws_retry=True, CertificateArn=arn)['Certificate']
             before = view(arn, current.get('DomainName'), current.get('Status'))
         after = before
         if params['state'] == 'absent':
-            if arn:
+            if arns:
                 if not module.check_mode:
-                    client.delete_certificate(aws_retry=True, CertificateArn=arn)
+                    for dead_or_alive in arns:
+                        client.delete_certificate(aws_retry=True, CertificateArn=dead_or_alive)
                 result['changed'] = True
                 after = {}
         elif not arn and module.check_mode:
@@ -239,7 +255,7 @@ def main():
             after = view('', params['domain_name'], 'PENDING_VALIDATION')
         else:
             if not arn:
-                arn = request(module, client)
+                arn = request(module, client, dead)
                 result['changed'] = True
             # ACM fills the validation record in a few seconds after the request
             certificate = wait_for(module, client, arn, records_of, 'no DNS validation record')

@@ -23,6 +23,11 @@ Filled gaps:
   preferences and reported Successful at once (the emulator's instances are not real machines).
 - EC2 DeleteLaunchTemplateVersions (amazon.aws.ec2_launch_template calls it before deleting a
   template with several versions): answered per version as AWS does; the versions go with the template.
+
+Made as strict as AWS (moto is kinder; each shim names the AWS limit it models):
+- SSM PutParameter refuses a value longer than its tier allows (Standard 4,096 characters,
+  Advanced 8,192) with AWS's ValidationException text, refuses an Advanced -> Standard downgrade,
+  and resolves Intelligent-Tiering to the tier the value needs; moto 5.2.5 stores any length.
 """
 import json
 import sys
@@ -50,8 +55,9 @@ from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE  # noqa: E402
 from moto.efs import urls as efs_urls  # noqa: E402
 from moto.efs.responses import EFSResponse  # noqa: E402
 from moto.server import main  # noqa: E402
+from moto.ssm.exceptions import ValidationException as SsmValidationException  # noqa: E402
 from moto.ssm.models import Command as SsmCommand  # noqa: E402
-from moto.ssm.models import Parameter, ParameterDict  # noqa: E402
+from moto.ssm.models import Parameter, ParameterDict, SimpleSystemManagerBackend  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 
@@ -466,6 +472,43 @@ def _check_loading_status(self, key):
 
 
 ParameterDict._check_loading_status = _check_loading_status
+
+# --------------------------------------------------------------------------- SSM parameter size per tier
+# AWS Systems Manager User Guide, "Managing parameter tiers": a Standard parameter value holds at most
+# 4 KB (4,096 characters), an Advanced one 8 KB (8,192). PutParameter over the limit fails with
+# ValidationException; an update without Tier keeps the parameter's tier; an Advanced parameter
+# cannot be turned back into a Standard one; Intelligent-Tiering stores Standard when the value
+# fits and Advanced otherwise (and never downgrades). moto 5.2.5 stores any length in any tier.
+SSM_TIER_MAX_CHARS = {"Standard": 4096, "Advanced": 8192}
+SSM_STANDARD_TOO_LONG = (
+    "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
+    "parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see "
+    "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
+SSM_NO_DOWNGRADE = (
+    "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter "
+    "tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as "
+    "a standard parameter.")
+_orig_put_parameter = SimpleSystemManagerBackend.put_parameter
+
+
+def _put_parameter(self, name, description, value, parameter_type, *args, tier=None, **kwargs):
+    history = self._parameters.get(name) if name in self._parameters else None
+    previous = history[-1].tier if history else None
+    effective = tier or previous or self.default_parameter_tier
+    if effective == "Intelligent-Tiering":
+        effective = "Advanced" if previous == "Advanced" or len(value or "") > 4096 else "Standard"
+    if previous == "Advanced" and effective == "Standard":
+        raise SsmValidationException(SSM_NO_DOWNGRADE)
+    if value and len(value) > SSM_TIER_MAX_CHARS.get(effective, 4096):
+        if effective == "Standard":
+            raise SsmValidationException(SSM_STANDARD_TOO_LONG)
+        raise SsmValidationException(
+            "1 validation error detected: Value at 'value' failed to satisfy constraint: "
+            "Member must have length less than or equal to 8192.")
+    return _orig_put_parameter(self, name, description, value, parameter_type, *args, tier=effective, **kwargs)
+
+
+SimpleSystemManagerBackend.put_parameter = _put_parameter
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -153,6 +153,21 @@ def test_user_list_shape_and_size():
     assert checks.user_problems(many, max_users=2) == ['3 users are more than the 2 that fit in one SSM parameter']
 
 
+def test_users_must_fit_an_advanced_ssm_parameter():
+    def users(count, length):
+        return [{'name': f'u{i:03d}'.ljust(length, 'x'), 'password': 'a-long-enough-password'} for i in range(count)]
+    # 80 users with 40-character names: 80 * 102 = 8,160 characters, Advanced holds them
+    assert checks.user_problems(users(80, 40)) == []
+    # 50 users with 25-character names: 4,350 characters, over Standard, fine for Advanced
+    assert checks.user_problems(users(50, 25)) == []
+    # 100 users with 40-character names: 10,200 characters
+    problems = checks.user_problems(users(100, 40))
+    assert len(problems) == 1 and problems[0].startswith(
+        "100 users need 10200 characters in the users parameter, more than the 8192 that SSM's Advanced tier holds")
+    assert checks.user_problems(users(81, 40)) != []
+    assert checks.user_problems(users(3, 10), max_chars=200) != [] and checks.user_problems(users(2, 10), max_chars=200) == []
+
+
 @pytest.mark.parametrize('name', ['network_problems', 'topology_problems', 'alerting_problems', 'backup_problems'])
 def test_settings_must_be_a_mapping(name):
     with pytest.raises(AnsibleFilterError):

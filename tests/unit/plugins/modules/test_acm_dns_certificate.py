@@ -94,3 +94,36 @@ def test_delete_and_delete_again(acm):
 def test_present_needs_a_domain_name():
     result = run({'domain_name': None}, fail=True)
     assert 'domain_name' in result['msg']
+
+
+def force_status(arn, status):
+    """Puts moto's certificate into a status ACM reaches on its own (validation failed or timed out)."""
+    from moto.acm.models import acm_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    acm_backends[DEFAULT_ACCOUNT_ID][REGION]._certificates[arn].status = status
+
+
+@pytest.mark.parametrize('status', ['FAILED', 'VALIDATION_TIMED_OUT', 'EXPIRED', 'INACTIVE'])
+def test_a_failed_or_timed_out_certificate_is_not_reused(acm, status):
+    dead = run()['certificate_arn']
+    force_status(dead, status)
+    fresh = run()
+    assert fresh['changed'] is True and fresh['certificate_arn'] != dead
+    assert fresh['status'] in ('PENDING_VALIDATION', 'ISSUED')
+    again = run()
+    assert again['changed'] is False and again['certificate_arn'] == fresh['certificate_arn']
+
+
+def test_a_pending_certificate_is_reused(acm, monkeypatch):
+    monkeypatch.setattr(moto_settings, 'ACM_VALIDATION_WAIT', 3600)
+    first = run()
+    assert first['status'] == 'PENDING_VALIDATION'
+    second = run()
+    assert second['changed'] is False and second['certificate_arn'] == first['certificate_arn']
+
+
+def test_absent_deletes_a_failed_certificate_too(acm):
+    arn = run()['certificate_arn']
+    force_status(arn, 'FAILED')
+    assert run({'state': 'absent'})['changed'] is True
+    assert certificates(acm) == []
