@@ -131,7 +131,7 @@ def clean_env(home, **extra):
         PIP_CONFIG_FILE=os.devnull,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PIP_NO_INPUT="1",
-        UV_NO_CONFIG="1",
+        # uv.toml is looked up under XDG_CONFIG_HOME (empty here); project files are read.
         UV_PYTHON_DOWNLOADS="never",
         UV_CACHE_DIR=str(home / ".cache/uv"),
         PDM_CHECK_UPDATE="false",
@@ -162,11 +162,12 @@ class Workspace:
         self.path = path
         self.server = server
         self.home = path / "home"
-        self.env = clean_env(self.home)
+        # Safety net: a client that is given no index still asks this one, never a public one.
+        self.env = clean_env(self.home, PIP_INDEX_URL=server.simple, UV_DEFAULT_INDEX=server.simple)
         self.venv = path / "venv"
 
     def make_venv(self):
-        must(run([CLIENT_BIN / "uv", "venv", "--quiet", "--python", BASE_PYTHON, self.venv], self.env), "uv venv")
+        must(run([CLIENT_BIN / "uv", "venv", "--quiet", "--clear", "--python", BASE_PYTHON, self.venv], self.env), "uv venv")
         return self.venv
 
     def installed(self, venv=None):
