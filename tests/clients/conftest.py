@@ -74,9 +74,9 @@ class Server:
         creds = urllib.parse.quote(user or self.user, safe="") + ":" + urllib.parse.quote(password or self.password, safe="")
         return self.simple.replace("://", f"://{creds}@", 1)
 
-    def request(self, path, accept=None, auth=True, method="GET", headers=None):
+    def request(self, path, accept=None, auth=True, method="GET", headers=None, body=None):
         """(status, headers, body) of one request; never raises on an HTTP status."""
-        req = urllib.request.Request(self.url + path if path.startswith("/") else path, method=method)
+        req = urllib.request.Request(self.url + path if path.startswith("/") else path, method=method, data=body)
         if auth:
             token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             req.add_header("Authorization", "Basic " + token)
