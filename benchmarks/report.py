@@ -335,7 +335,7 @@ def main(run):
         others = [s for s in ("a", "c", "c0") if s in servers]
         if "b" in servers and others:
             w("")
-            heads = [("a", "b÷a"), ("c", "b÷c"), ("c0", "b÷c0 (info)")]
+            heads = [("a", "b÷a"), ("c", "b÷c"), ("c0", "b÷c0 (ceiling)")]
             heads = [(s, h) for s, h in heads if s in others]
             w("| ratio of (b) to | " + " | ".join(h for _, h in heads) + " |")
             w("|---|" + "--:|" * len(heads))
