@@ -91,6 +91,8 @@ def cmd_time(args):
             runs.append(run)
             print(f"  {args.label:<10} cold {client} install run {i + 1}: {wall:6.2f} s ({len(got)} distributions, exit {rc})",
                   flush=True)
+            if wall > args.slow:  # a server this slow is not repeated: the run would take too long
+                break
         ok = [r["wall_s"] for r in runs if r["exit"] == 0]
         result["clients"][client] = {"runs": runs, "median_s": statistics.median(ok) if ok else None}
     with open(args.out, "w") as fh:
@@ -172,7 +174,16 @@ def classify(entries, got):
 
 def cmd_count(args):
     result = {"requirement": args.requirement, "clients": {}}
+    timed = {}
+    if args.timed and os.path.exists(args.timed):
+        with open(args.timed) as fh:
+            timed = json.load(fh).get("clients", {})
     for client in args.clients.split(","):
+        median = (timed.get(client) or {}).get("median_s")
+        if median is not None and median > args.slow:
+            result["clients"][client] = {"skipped": f"a timed cold install took {median:.0f} s"}
+            print(f"  {args.label:<10} {client}: not counted, a timed cold install took {median:.0f} s", flush=True)
+            continue
         counter = _Counter()
         server = _proxy(args.upstream, counter)
         port = server.server_address[1]
@@ -206,10 +217,13 @@ def main(argv=None):
         p.add_argument("--tmp", default=None)
         p.add_argument("--max-seconds", type=int, default=300)
         p.add_argument("--out", required=True)
+        p.add_argument("--slow", type=float, default=30.0,
+                       help="time: no further runs after one this long; count: skip clients whose timed median is longer")
         if name == "time":
             p.add_argument("--runs", type=int, default=3)
         else:
             p.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT the index URL points at")
+            p.add_argument("--timed", default="", help="the JSON written by `time` for this server")
     args = ap.parse_args(argv)
     {"time": cmd_time, "count": cmd_count}[args.cmd](args)
 

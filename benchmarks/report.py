@@ -171,6 +171,9 @@ def installs_section(w, res, n, servers, meta):
         w("|---|---|--:|--:|--:|--:|--:|--|")
         for s in servers:
             for client, c in ((counts.get(s) or {}).get("clients") or {}).items():
+                if c.get("skipped"):
+                    w(f"| {SERVERS[s]} | {client} | not counted: {c['skipped']} | | | | | |")
+                    continue
                 k = c.get("kinds", {})
 
                 def cell(kind, k=k):

@@ -226,7 +226,8 @@ installs() {
   fg "$PY" "$BENCH/installs.py" time --index-url "$index" --bindir "$CLIENTS_BIN" --runs "$INSTALL_RUNS" \
     --label "$s" --tmp "$RUN" --out "$RUN/results/install-$n-$s.json" || true
   fg "$PY" "$BENCH/installs.py" count --index-url "$index" --upstream "http://127.0.0.1:$port" \
-    --bindir "$CLIENTS_BIN" --label "$s" --tmp "$RUN" --out "$RUN/results/count-$n-$s.json" || true
+    --bindir "$CLIENTS_BIN" --label "$s" --tmp "$RUN" --timed "$RUN/results/install-$n-$s.json" \
+    --out "$RUN/results/count-$n-$s.json" || true
 }
 
 deploy_role() {  # name copy-of-data

@@ -10,6 +10,8 @@ these; any other deployment works the same):
   CLIENTS_CONTAINER   the server's container (access log); log tests skip without it
   CLIENTS_INVENTORY   an inventory whose group `pypiservers` holds that server, for
                       playbooks/release.yml (yank tests skip without it)
+  CLIENTS_RELEASE_PLAYBOOK, CLIENTS_COLLECTIONS_PATH   optional: another checkout's
+                      release.yml and collection path (default: this checkout's)
 
 Network: every client is pointed at CLIENTS_INDEX_URL only, with its own empty
 HOME, caches and configuration, so nothing reaches another index.

@@ -6,6 +6,7 @@ restores it.
 """
 
 import os
+import pathlib
 import re
 import subprocess
 import time
@@ -14,23 +15,25 @@ import pytest
 from conftest import ROOT
 from pypi_simple import ACCEPT_HTML_ONLY, PyPISimple
 
-PLAYBOOK = ROOT / "playbooks/release.yml"
+# Overridable to try another checkout's playbook (e.g. a branch's, extracted read-only).
+PLAYBOOK = pathlib.Path(os.environ.get("CLIENTS_RELEASE_PLAYBOOK") or ROOT / "playbooks/release.yml")
 REASON = "broken build, use 1.0.0"
 
 
 def release(server, state, reason=None, check=False):
     if not server.inventory:
         pytest.skip("CLIENTS_INVENTORY is not set: yanking goes through playbooks/release.yml")
-    assert PLAYBOOK.exists(), f"{PLAYBOOK.relative_to(ROOT)} does not exist: no yank playbook in this checkout"
+    assert PLAYBOOK.exists(), f"{PLAYBOOK} does not exist: no yank playbook in this checkout"
     cmd = [str(ROOT / ".venv/bin/ansible-playbook"), str(PLAYBOOK), "-i", server.inventory,
            "-e", "release_project=cc-yank", "-e", "release_version=1.1.0", "-e", f"release_state={state}"]
     if reason:
         cmd += ["-e", f"release_reason={reason}"]
     if check:
         cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("CLIENTS_COLLECTIONS_PATH") or str(ROOT / ".collections"),
                ANSIBLE_FORCE_COLOR="0", PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}")
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, cwd=PLAYBOOK.parent.parent, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"release.yml release_state={state} failed (rc {proc.returncode}):\n{out[-4000:]}"
     changed = [int(n) for n in re.findall(r"changed=(\d+)", out)]
