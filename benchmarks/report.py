@@ -156,10 +156,10 @@ def installs_section(w, res, n, servers, meta):
             if b is None or c0 is None:
                 continue
             within = b / c0 <= TARGET
-            faster = all(p is None or b < p for p in peers.values())
-            verdicts.append(f"{client}: (b) is {b / c0:.2f}× the ceiling ({'within' if within else '**not** within'} "
-                            f"{TARGET}×), {'faster than' if faster else '**not** faster than'} "
-                            + " and ".join(SERVERS[s] for s in peers))
+            against = [f"{'faster' if p is not None and b < p else '**not** faster'} than {SERVERS[s]} "
+                       f"({'–' if p is None else f'{p:.2f} s'})" for s, p in peers.items()]
+            verdicts.append(f"{client}: (b) {b:.2f} s is {b / c0:.2f}× the ceiling "
+                            f"({'within' if within else '**not** within'} {TARGET}×), " + ", ".join(against))
         if verdicts:
             w("")
             w("Targets: " + "; ".join(verdicts) + ".")
