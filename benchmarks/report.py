@@ -204,7 +204,8 @@ def scale_section(w, res, meta):
     w("|---|--:|")
     store = sc.get("store_bytes") or 0
     w(f"| files in the store | {sc['files']:,} ({store / 1e6:,.0f} MB) |")
-    w(f"| first render, from the renderer's start until the last project's page is served | {sc.get('first_render_s')} s |")
+    w(f"| first render of the existing store (no pages, renderer started): last project's page served after | "
+      f"{sc.get('first_render_s')} s |")
     w(f"| first render: renderer CPU, bytes it read | {sc.get('first_render_cpu_s')} s, "
       f"{(sc.get('first_render_read_bytes') or 0) / 1e6:,.0f} MB |")
     for label, f in (sc.get("freshness") or {}).items():
@@ -224,7 +225,7 @@ def main(run):
     meta = load(os.path.join(run, "meta.json")) or {}
     res = os.path.join(run, "results")
     servers = [s for s in SERVERS if s in meta.get("servers", "a,b,c0,d").split(",")]
-    sizes = [int(x) for x in str(meta.get("projects", "")).split(",") if x]
+    sizes = [int(x) for x in str(meta.get("projects", "")).split(",") if x and int(x) > 0]
     out = []
     w = out.append
 

@@ -271,6 +271,7 @@ cat >"$RUN/meta.json" <<EOF
 EOF
 
 for N in ${PROJECTS//,/ }; do
+  ((N > 0)) || continue  # --projects 0: only the render-at-scale measurement
   log "data set: $N projects x 5 wheels + the tree-app dependency tree"
   DATA=$WORK/data-$N
   python3 "$BENCH/make_dataset.py" --projects "$N" --out "$DATA" --simple --tree

@@ -100,3 +100,40 @@ def test_counting_proxy_forwards_and_counts(upstream):
     finally:
         proxy.shutdown()
     assert counter.entries == [("GET", "/simple/x/", 200, 1234, None)]
+
+
+@pytest.fixture(scope="module")
+def static_index(tmp_path_factory):
+    """The tree data set served by Python's static file server on 127.0.0.1 (PEP 503 pages)."""
+    import functools
+
+    out = tmp_path_factory.mktemp("tree")
+    make_dataset.main(["--projects", "0", "--tree", "--simple", "--out", str(out)])
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_cold_install_timing_and_counting_with_real_clients(static_index, tmp_path):
+    bindir = str(pathlib.Path(sys.executable).parent)
+    timed = tmp_path / "time.json"
+    installs.main(["time", "--index-url", static_index + "/simple/", "--bindir", bindir, "--runs", "1",
+                   "--clients", "uv", "--tmp", str(tmp_path), "--out", str(timed)])
+    import json
+
+    result = json.loads(timed.read_text())["clients"]["uv"]
+    assert result["runs"][0]["exit"] == 0 and result["runs"][0]["installed"] == 30, result
+    counted = tmp_path / "count.json"
+    installs.main(["count", "--index-url", static_index + "/simple/", "--upstream", static_index, "--bindir", bindir,
+                   "--clients", "pip", "--tmp", str(tmp_path), "--out", str(counted)])
+    pip = json.loads(counted.read_text())["clients"]["pip"]
+    assert pip["exit"] == 0 and len(pip["installed"]) == 30
+    # PEP 503 pages without data-requires-python: pip downloads each newest version it cannot use
+    assert len(pip["wheels_not_installed"]) == 10, pip["wheels_not_installed"]
+    assert pip["kinds"]["page"]["requests"] == 30
