@@ -5,6 +5,7 @@ is pinned with ==, a second run changes nothing; making it available again
 restores it.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -24,10 +25,11 @@ def release(server, state, reason=None, check=False):
     if not server.inventory:
         pytest.skip("CLIENTS_INVENTORY is not set: yanking goes through playbooks/release.yml")
     assert PLAYBOOK.exists(), f"{PLAYBOOK} does not exist: no yank playbook in this checkout"
-    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), str(PLAYBOOK), "-i", server.inventory,
-           "-e", "release_project=cc-yank", "-e", "release_version=1.1.0", "-e", f"release_state={state}"]
+    extra = {"release_project": "cc-yank", "release_version": "1.1.0", "release_state": state}
     if reason:
-        cmd += ["-e", f"release_reason={reason}"]
+        extra["release_reason"] = reason
+    # JSON: -e k=v would split a reason with spaces
+    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), str(PLAYBOOK), "-i", server.inventory, "-e", json.dumps(extra)]
     if check:
         cmd.append("--check")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
