@@ -197,6 +197,10 @@ def scale_section(w, res, meta):
     if fail:
         w("")
         w(f"**failed**: {fail[:600]}")
+    note = read_text(os.path.join(res, "note-scale.txt"))
+    if note:
+        w("")
+        w(f"Note: {note}.")
     if not sc:
         return
     w("")
