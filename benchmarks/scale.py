@@ -95,8 +95,9 @@ def first_pass(container, timeout):
     """Wait until pypiserver-index's CPU use settles; (seconds, cpu seconds, bytes read)."""
     t0 = time.monotonic()
     last, still = None, 0
-    pid = unit(container, "MainPID")
     while time.monotonic() - t0 < timeout:
+        # re-read: a renderer killed by its watchdog comes back with another pid (and counts anew)
+        pid = unit(container, "MainPID")
         cpu = cpu_seconds(container, pid)
         if cpu is not None and last is not None and cpu - last < 0.02:
             still += 1
