@@ -9,6 +9,8 @@
          the CPU used during the run by the server's container, by wrk, by the
          docker-proxy of the published port, and by everything else on the
          machine ("foreign": other people's jobs on a shared machine).
+  devpi-load  wait until devpi-server answers, then upload the data set's files
+         whose names start with --prefix to its index root/bench with twine.
   pip    time `pip download --no-deps` of N packages with a cold cache (a fresh
          cache and destination directory per run, pip's configuration and
          environment ignored), repeated --runs times.
@@ -278,6 +280,34 @@ def run_pip(args):
         json.dump({"packages": packages, "runs": runs}, fh, indent=1)
 
 
+# ----------------------------------------------------------------- devpi-load
+DEVPI_ROOT_PASSWORD = "bench-root-password"  # noqa: S105 (set by benchmarks/devpi/install.sh; a throwaway container on loopback)
+
+
+def devpi_load(args):
+    base = args.base.rstrip("/")
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            status, _ = _get(base + "/+api", "")
+            if status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"devpi-load: {base}/+api did not answer within {args.wait} s")
+        time.sleep(1)
+    files = sorted(os.path.join(args.files, f) for f in os.listdir(args.files) if f.startswith(args.prefix))
+    t0 = time.monotonic()
+    proc = _start([args.twine, "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
+                   base + "/root/bench/", "-u", "root", "-p", DEVPI_ROOT_PASSWORD, *files],
+                  env={k: v for k, v in os.environ.items() if not k.startswith("TWINE_")})
+    out = proc.communicate()[0].decode("utf-8", "replace")
+    if proc.returncode:
+        sys.exit(f"devpi-load: twine failed:\n{out[-1500:]}")
+    print(f"devpi-load: {len(files)} files uploaded in {time.monotonic() - t0:.1f} s")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -312,13 +342,20 @@ def main():
     q.add_argument("--max-seconds", type=int, default=300)
     q.add_argument("--out", required=True)
 
+    d = sub.add_parser("devpi-load")
+    d.add_argument("--base", required=True)
+    d.add_argument("--twine", required=True)
+    d.add_argument("--files", required=True, help="directory of the data set's files")
+    d.add_argument("--prefix", default="")
+    d.add_argument("--wait", type=int, default=120)
+
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     if args.cmd == "wrk" and args.loadavg is None:
         with open("/proc/loadavg") as fh:
             args.loadavg = float(fh.read().split()[0])
-    {"probe": probe, "wrk": run_wrk, "pip": run_pip}[args.cmd](args)
+    {"probe": probe, "wrk": run_wrk, "pip": run_pip, "devpi-load": devpi_load}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ import statistics
 import sys
 
 SERVERS = {
-    "a": "(a) baseline",
+    "c0": "(c0) ceiling: static, no auth",
     "b": "(b) role",
-    "c": "(c) limit",
-    "c0": "(c0) no auth, info",
+    "a": "(a) pypiserver",
+    "d": "(d) devpi",
+    "c": "(c) static + bcrypt/request",
 }
+TARGET = 1.2  # our cold installs within this factor of the ceiling
 ENDPOINTS = {"simple": "`/simple/`", "project": "`/simple/<project>/`", "file": "file download"}
 FEW_SAMPLES = 100  # below this, wrk's p99 is about the slowest request
 NOISY_CORES = 0.25  # other processes' CPU during a measurement, in cores
@@ -105,11 +107,129 @@ def pip_stats(res):
     }
 
 
+def installs_section(w, res, n, servers, meta):
+    times = {s: load(os.path.join(res, f"install-{n}-{s}.json")) for s in servers}
+    counts = {s: load(os.path.join(res, f"count-{n}-{s}.json")) for s in servers}
+    if not any(times.values()) and not any(counts.values()):
+        return
+    ceiling = read_text(os.path.join(res, f"ceiling-source-{n}.txt"))
+    w("")
+    w(f"### Cold installs of `tree-app` (30 projects × 4 versions, every third newest version needs "
+      f"Python >= 3.99): median of {meta.get('install_runs', '?')} runs, fresh venv and empty cache each")
+    if ceiling:
+        w("")
+        w(f"(c0) served {ceiling}.")
+    w("")
+    w("| server | uv pip install s | ÷ ceiling | pip install s | ÷ ceiling | installed |")
+    w("|---|--:|--:|--:|--:|--:|")
+
+    def med(s, client):
+        t = times.get(s) or {}
+        return ((t.get("clients") or {}).get(client) or {}).get("median_s")
+
+    for s in servers:
+        if s == "c":
+            continue
+        t = times.get(s)
+        if not t:
+            w(f"| {SERVERS[s]} | – | – | – | – | – |")
+            continue
+        cells = []
+        for client in ("uv", "pip"):
+            m = med(s, client)
+            cells.append("–" if m is None else f"{m:.2f}")
+            cells.append(fmt_ratio(ratio(m, med("c0", client))))
+        runs = [r for c in t["clients"].values() for r in c["runs"]]
+        installed = max((r.get("installed", 0) for r in runs), default=0)
+        w(f"| {SERVERS[s]} | " + " | ".join(cells) + f" | {installed} |")
+    for s in servers:
+        for client, c in ((times.get(s) or {}).get("clients") or {}).items():
+            err = next((r["error"] for r in c["runs"] if r.get("error")), None)
+            if err:
+                w("")
+                w(f"{SERVERS[s]} {client} error: `{err.strip().splitlines()[-1][:300]}`")
+    if "b" in servers and "c0" in servers:
+        verdicts = []
+        for client in ("uv", "pip"):
+            b, c0 = med("b", client), med("c0", client)
+            peers = {s: med(s, client) for s in ("a", "d") if s in servers}
+            if b is None or c0 is None:
+                continue
+            within = b / c0 <= TARGET
+            against = [f"{'faster' if p is not None and b < p else '**not** faster'} than {SERVERS[s]} "
+                       f"({'–' if p is None else f'{p:.2f} s'})" for s, p in peers.items()]
+            verdicts.append(f"{client}: (b) {b:.2f} s is {b / c0:.2f}× the ceiling "
+                            f"({'within' if within else '**not** within'} {TARGET}×), " + ", ".join(against))
+        if verdicts:
+            w("")
+            w("Targets: " + "; ".join(verdicts) + ".")
+    if any(counts.values()):
+        w("")
+        w("One cold install through a counting proxy on 127.0.0.1 (response bytes as the client received them):")
+        w("")
+        w("| server | client | pages | metadata files | wheels (whole) | wheels (Range) | total MB | wheels fetched, not installed |")
+        w("|---|---|--:|--:|--:|--:|--:|--|")
+        for s in servers:
+            for client, c in ((counts.get(s) or {}).get("clients") or {}).items():
+                if c.get("skipped"):
+                    w(f"| {SERVERS[s]} | {client} | not counted: {c['skipped']} | | | | | |")
+                    continue
+                k = c.get("kinds", {})
+
+                def cell(kind, k=k):
+                    v = k.get(kind)
+                    return "0" if not v else f"{v['requests']}× {v['bytes'] / 1e3:,.0f} kB"
+                total = sum(v["bytes"] for v in k.values()) / 1e6
+                needless = c.get("wheels_not_installed") or []
+                shown = ", ".join(x.split("-py3")[0] for x in needless[:4]) + (" …" if len(needless) > 4 else "")
+                status = "" if not c.get("exit") else " (install failed)"
+                w(f"| {SERVERS[s]} | {client}{status} | {cell('page')} | {cell('metadata')} | {cell('wheel')} | "
+                  f"{cell('wheel (range)')} | {total:.2f} | {len(needless)}{': ' + shown if needless else ''} |")
+
+
+def scale_section(w, res, meta):
+    sc = load(os.path.join(res, "scale.json"))
+    fail = read_text(os.path.join(res, "fail-scale.txt"))
+    if not sc and not fail:
+        return
+    w("")
+    w(f"## Render at scale: the role (b) on {meta.get('scale', '?')} files")
+    if fail:
+        w("")
+        w(f"**failed**: {fail[:600]}")
+    note = read_text(os.path.join(res, "note-scale.txt"))
+    if note:
+        w("")
+        w(f"Note: {note}.")
+    if not sc:
+        return
+    w("")
+    w("| measurement | value |")
+    w("|---|--:|")
+    store = sc.get("store_bytes") or 0
+    w(f"| files in the store | {sc['files']:,} ({store / 1e6:,.0f} MB) |")
+    w(f"| first render of the existing store (no pages, renderer started): last project's page served after | "
+      f"{sc.get('first_render_s')} s |")
+    w(f"| first render: renderer CPU, bytes it read | {sc.get('first_render_cpu_s')} s, "
+      f"{(sc.get('first_render_read_bytes') or 0) / 1e6:,.0f} MB |")
+    for label, f in (sc.get("freshness") or {}).items():
+        value = f.get("error") or f"{f.get('listed_after_s')} s" + ("" if f.get("sha256_ok") else " (**sha256 missing**)")
+        w(f"| one upload ({label}) listed on the instance that took it after (target 1 s) | {value} |")
+    r = sc.get("restart") or {}
+    w(f"| renderer restart: first pass done after | {r.get('first_pass_s')} s |")
+    w(f"| renderer restart: CPU, bytes read (re-hashing the store reads all of it) | {r.get('cpu_s')} s, "
+      f"{(r.get('read_bytes') or 0) / 1e6:,.0f} MB |")
+    w(f"| pages correct while it restarted | {r.get('pages_ok_during')} |")
+    if sc.get("first_render_log"):
+        w("")
+        w("Renderer log: " + "; ".join(f"`{x}`" for x in sc["first_render_log"]))
+
+
 def main(run):
     meta = load(os.path.join(run, "meta.json")) or {}
     res = os.path.join(run, "results")
-    servers = [s for s in SERVERS if s in meta.get("servers", "a,b,c,c0").split(",")]
-    sizes = [int(x) for x in str(meta.get("projects", "")).split(",") if x]
+    servers = [s for s in SERVERS if s in meta.get("servers", "a,b,c0,d").split(",")]
+    sizes = [int(x) for x in str(meta.get("projects", "")).split(",") if x and int(x) > 0]
     out = []
     w = out.append
 
@@ -129,16 +249,20 @@ def main(run):
           f"(median of 5, before the run; load average then: {meta.get('loadavg', '?')}): "
           "every request that checks the password with bcrypt costs that much CPU.")
     w("")
-    w("- **(a) baseline**: pypiserver 2.4.2 as in its own systemd example: "
+    w("- **(c0) the ceiling**: nginx (Debian 12) serving the very pages and files (b) rendered and "
+      "stored (copied out of (b) after its run), with no authentication at all: the limit of serving "
+      "these bytes on this machine.")
+    w("- **(d) devpi**: devpi-server 6.20.3 from PyPI with its defaults, holding the tree-app data "
+      "only (uploaded with twine); devpi has no read authentication without the devpi-lockdown "
+      "plugin behind nginx, so it serves reads anonymously (an advantage).")
+    w("- **(a) pypiserver**: pypiserver 2.4.2 as in its own systemd example: "
       "`pypi-server run -p 8080 -a update,download -P htpasswd --disable-fallback DIR`, "
       "default server (no WSGI server installed), passlib 1.7.4.")
     w("- **(b) role**: `privatepypi.aws.pypiserver` with its defaults (one user), deployed by "
       "`benchmarks/deploy.yml`.")
-    w("- **(c) limit**: nginx (Debian 12) serving the same wheels and pre-rendered PEP 503 pages "
-      "from disk, `auth_basic` with a hash made like (b)'s (passlib `HtpasswdFile`, bcrypt, "
-      "cost 12): one bcrypt per request, no credential cache.")
-    if "c0" in servers:
-        w("- **(c0) informational, not the limit**: the same nginx without any auth.")
+    if "c" in servers:
+        w("- **(c)**: (c0) with `auth_basic` and a hash made like (b)'s (bcrypt cost 12): one bcrypt "
+          "per request, no credential cache.")
     w("")
     w("Ratios: req/s as b÷x (above 1: (b) serves more); p50, p99 and pip time as b÷x "
       "(below 1: (b) is faster).")
@@ -214,10 +338,12 @@ def main(run):
                     w("")
                     w(f"{SERVERS[s]} pip error: `" + pips[s]["error"].strip().splitlines()[-1][:300] + "`")
 
+        installs_section(w, res, n, servers, meta)
+
         others = [s for s in ("a", "c", "c0") if s in servers]
         if "b" in servers and others:
             w("")
-            heads = [("a", "b÷a"), ("c", "b÷c"), ("c0", "b÷c0 (info)")]
+            heads = [("a", "b÷a"), ("c", "b÷c"), ("c0", "b÷c0 (ceiling)")]
             heads = [(s, h) for s, h in heads if s in others]
             w("| ratio of (b) to | " + " | ".join(h for _, h in heads) + " |")
             w("|---|" + "--:|" * len(heads))
@@ -233,6 +359,8 @@ def main(run):
             cells = [fmt_ratio(ratio(bp and bp["median"], pips.get(s) and pips[s]["median"]))
                      for s, _ in heads]
             w("| pip download time | " + " | ".join(cells) + " |")
+
+    scale_section(w, res, meta)
 
     total = read_text(os.path.join(res, "total-seconds.txt"))
     if total:

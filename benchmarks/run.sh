@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# The benchmark of issue 5: on this one machine, side by side,
-#   (a)  baseline: pypiserver 2.4.2 as in its own systemd example
-#        (pypi-server run -p 8080 -a update,download -P htpasswd --disable-fallback DIR)
+# The speed benchmark (issues 5 and 8): on this one machine, side by side,
+#   (c0) the ceiling: nginx serving the same static pages and files as (b), copied
+#        from (b) after it rendered them, with NO authentication at all
 #   (b)  this collection's default deployment of privatepypi.aws.pypiserver
-#   (c)  limit: nginx serving the same files and pre-rendered PEP 503 pages, basic
-#        auth with the hash scheme and cost (b) ships (passlib bcrypt, cost 12)
-#   (c0) informational, NOT the limit: the same nginx without auth
+#   (a)  peer: pypiserver 2.4.2 as in its own systemd example
+#        (pypi-server run -p 8080 -a update,download -P htpasswd --disable-fallback DIR)
+#   (d)  peer: devpi-server 6.20.3 (no read auth: devpi needs a plugin and nginx for it)
+#   (c)  optional: (c0) with nginx's auth_basic, one bcrypt (cost 12) per request
 # each in its own container of the project's Debian 12 systemd image, one server
-# running at a time. For each data set size (projects x 5 wheels) it measures
-# with wrk (2 threads, 8 connections) /simple/, /simple/<project>/ and one wheel
-# download, and the wall time of a cold-cache `pip download --no-deps` of 20
-# packages, then prints Markdown tables and the ratios b/a and b/c.
+# running at a time. The data set is N projects x 5 wheels plus a dependency tree
+# (tree-app: 30 projects x 4 versions, some needing Python >= 3.99). Measured:
+#   - wrk (2 threads, 8 connections) on /simple/, /simple/<project>/ and one wheel
+#     (a, b, c, c0), and a cold `pip download --no-deps` of 20 packages;
+#   - what users feel: the wall time of a cold `uv pip install tree-app` and a cold
+#     `pip install tree-app` (fresh venv, empty cache; clients of .venv-clients),
+#     and, through a counting proxy, the bytes and requests of one cold install
+#     and the wheels fetched that were not installed (a, b, c0, d);
+#   - render at scale: the role on a store of --scale files: first render, one new
+#     upload listed after how long, a restart of the renderer (time, CPU, bytes read).
+# Markdown tables and the ratios to the ceiling are printed at the end.
 #
-# Usage: benchmarks/run.sh [--projects 1000,100] [--duration 10] [--servers a,b,c,c0]
-#                          [--pip-runs 3] [--keep]
-# Needs scripts/setup.sh first (docker, wrk, the image, .venv). Load goes only to
-# 127.0.0.1 (ports published on loopback). Containers are removed at exit.
+# Usage: benchmarks/run.sh [--quick] [--projects 1000] [--duration 10] [--servers a,b,c0,d]
+#                          [--pip-runs 3] [--install-runs 3] [--scale 100000] [--keep]
+#   --quick: --projects 100 --duration 5 --pip-runs 1 --install-runs 1 --scale 0
+# Needs scripts/setup.sh first (docker, wrk, the image, .venv, .venv-clients). Load
+# goes only to 127.0.0.1 (ports published on loopback). Containers are removed at exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,10 +32,13 @@ BENCH=$ROOT/benchmarks
 WORK=${BENCH_WORK:-/var/tmp/privatepypi-bench}
 IMAGE=${TEST_IMAGE:-privatepypi/debian12-systemd:latest}
 PY=$ROOT/.venv/bin/python
-PROJECTS=1000,100
+PROJECTS=1000
 DURATION=10
-SERVERS=a,b,c,c0
+SERVERS=a,b,c0,d
 PIP_RUNS=3
+INSTALL_RUNS=3
+SCALE=100000
+CLIENTS_BIN=$ROOT/.venv-clients/bin
 PIP_PACKAGES=20
 KEEP=0
 DEPLOY_TIMEOUT=${BENCH_DEPLOY_TIMEOUT:-900}
@@ -38,6 +50,9 @@ while (($#)); do
     --duration) DURATION=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
     --pip-runs) PIP_RUNS=$2; shift 2 ;;
+    --install-runs) INSTALL_RUNS=$2; shift 2 ;;
+    --scale) SCALE=$2; shift 2 ;;
+    --quick) PROJECTS=100; DURATION=5; PIP_RUNS=1; INSTALL_RUNS=1; SCALE=0; shift ;;
     --keep) KEEP=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage 2 >&2 ;;
@@ -50,8 +65,14 @@ fi
 if ! [[ $PIP_RUNS =~ ^[0-9]+$ ]] || ((PIP_RUNS > 10)); then
   echo "run.sh: --pip-runs takes 0..10" >&2; exit 2
 fi
+if ! [[ $INSTALL_RUNS =~ ^[0-9]+$ ]] || ((INSTALL_RUNS > 10)); then
+  echo "run.sh: --install-runs takes 0..10" >&2; exit 2
+fi
+if ! [[ $SCALE =~ ^[0-9]+$ ]] || ((SCALE > 500000)); then
+  echo "run.sh: --scale takes a number of files, 0..500000 (0: skip)" >&2; exit 2
+fi
 for s in ${SERVERS//,/ }; do
-  case $s in a|b|c|c0) ;; *) echo "run.sh: --servers takes a list of a,b,c,c0" >&2; exit 2 ;; esac
+  case $s in a|b|c|c0|d) ;; *) echo "run.sh: --servers takes a list of a,b,c,c0,d" >&2; exit 2 ;; esac
 done
 want() { [[ ,$SERVERS, == *,$1,* ]]; }
 
@@ -60,6 +81,7 @@ missing=()
 command -v docker >/dev/null || missing+=(docker)
 command -v wrk >/dev/null || missing+=(wrk)
 [ -x "$PY" ] || missing+=(.venv)
+[ -x "$CLIENTS_BIN/uv" ] || missing+=(.venv-clients)
 if ((${#missing[@]} == 0)); then
   docker info >/dev/null 2>&1 || missing+=("a running dockerd")
   docker image inspect "$IMAGE" >/dev/null 2>&1 || missing+=("image $IMAGE")
@@ -84,7 +106,7 @@ cleanup() {
     echo "run.sh: --keep: containers left running (docker ps --filter label=$LABEL)" >&2
   else
     docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -f >/dev/null 2>&1 || true
-    rm -rf "$RUN"/b-*-pypi
+    rm -rf "$RUN"/b-*-pypi "$RUN"/b-*-pages "$RUN/s-pypi"
   fi
   rm -f "$RUN/deploy-vars.json"
   exit "$rc"
@@ -149,6 +171,7 @@ ensure_image() {  # name dir -> echoes image tag
 }
 want a && IMG_A=$(ensure_image baseline "$BENCH/baseline")
 { want c || want c0; } && IMG_C=$(ensure_image limit "$BENCH/limit")
+want d && IMG_D=$(ensure_image devpi "$BENCH/devpi")
 
 # The checkout as the collection privatepypi.aws, for the FQCN role name.
 COLL=$WORK/collections
@@ -192,6 +215,19 @@ measure() {
       --index-url "http://${creds}127.0.0.1:$port/simple/" --packages "$PIP_LIST" \
       --label "$s" --out "$RUN/results/pip-$n-$s.json" || true
   fi
+  [ "$s" = c ] || installs "$n" "$s" "http://${creds}127.0.0.1:$port/simple/" "$port"
+}
+
+# installs SIZE SERVER INDEX-URL PORT: cold uv and pip installs of tree-app, timed,
+# then one of each through the counting proxy.
+installs() {
+  local n=$1 s=$2 index=$3 port=$4
+  ((INSTALL_RUNS > 0)) || return 0
+  fg "$PY" "$BENCH/installs.py" time --index-url "$index" --bindir "$CLIENTS_BIN" --runs "$INSTALL_RUNS" \
+    --label "$s" --tmp "$RUN" --out "$RUN/results/install-$n-$s.json" || true
+  fg "$PY" "$BENCH/installs.py" count --index-url "$index" --upstream "http://127.0.0.1:$port" \
+    --bindir "$CLIENTS_BIN" --label "$s" --tmp "$RUN" --timed "$RUN/results/install-$n-$s.json" \
+    --out "$RUN/results/count-$n-$s.json" || true
 }
 
 deploy_role() {  # name copy-of-data
@@ -226,7 +262,8 @@ EOF
 )
 cat >"$RUN/meta.json" <<EOF
 {"run_id": "$RUN_ID", "projects": "$PROJECTS", "duration": $DURATION, "servers": "$SERVERS",
- "pip_runs": $PIP_RUNS, "pip_packages": $PIP_PACKAGES,
+ "pip_runs": $PIP_RUNS, "pip_packages": $PIP_PACKAGES, "install_runs": $INSTALL_RUNS, "scale": $SCALE,
+ "uv": "$("$CLIENTS_BIN/uv" --version 2>/dev/null)", "pip": "$("$CLIENTS_BIN/pip" --version 2>/dev/null | cut -d' ' -f1-2)",
  "wrk": "wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')",
  "nproc": $(nproc), "kernel": "$(uname -r)", "bcrypt_ms": $BCRYPT_MS,
  "loadavg": "$(cut -d' ' -f1-3 /proc/loadavg)",
@@ -234,9 +271,10 @@ cat >"$RUN/meta.json" <<EOF
 EOF
 
 for N in ${PROJECTS//,/ }; do
-  log "data set: $N projects x 5 wheels"
+  ((N > 0)) || continue  # --projects 0: only the render-at-scale measurement
+  log "data set: $N projects x 5 wheels + the tree-app dependency tree"
   DATA=$WORK/data-$N
-  python3 "$BENCH/make_dataset.py" --projects "$N" --out "$DATA" --simple
+  python3 "$BENCH/make_dataset.py" --projects "$N" --out "$DATA" --simple --tree
   PROJECT=$(printf 'bench-pkg-%04d' $(((N + 1) / 2)))
   PIP_LIST=$(python3 -c 'import sys; n, k = int(sys.argv[1]), int(sys.argv[2]); print(",".join(sorted({"bench-pkg-%04d" % (1 + i * n // k) for i in range(k)})))' "$N" "$PIP_PACKAGES")
   echo "{\"project\": \"$PROJECT\", \"pip_packages\": \"$PIP_LIST\"}" >"$RUN/results/dataset-$N.json"
@@ -262,26 +300,81 @@ for N in ${PROJECTS//,/ }; do
       docker exec "$ct" sh -c 'cut -d: -f2 /etc/pypiserver/htpasswd | cut -c1-7' \
         >"$RUN/results/hash-$N-b.txt" 2>/dev/null || true
       measure "$N" b "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(b) failed after deploy" >"$RUN/results/fail-$N-b.txt"
+      # The ceiling serves exactly what (b) rendered: its pages and its store (with any sidecar files).
+      rm -rf "$RUN/b-$N-pages" && mkdir -p "$RUN/b-$N-pages" \
+        && docker cp "$ct:/var/cache/pypiserver/pages/simple" "$RUN/b-$N-pages/simple" \
+        && chmod -R a+rX "$RUN/b-$N-pages" "$RUN/b-$N-pypi" || rm -rf "$RUN/b-$N-pages"
     else
       log "(b) deployment FAILED; last lines of $RUN/deploy-$N.log:"
       grep -E 'fatal:|FAILED|ERROR|msg' "$RUN/deploy-$N.log" | tail -15 || tail -30 "$RUN/deploy-$N.log"
       { echo "deployment failed:"; grep -E 'fatal:|ERROR' "$RUN/deploy-$N.log" | tail -3; } \
         >"$RUN/results/fail-$N-b.txt"
     fi
-    stop "$ct"; ((KEEP)) || rm -rf "$RUN/b-$N-pypi"
+    stop "$ct"
   fi
 
   if want c || want c0; then
     ct=ppb-$RUN_ID-$N-c
-    log "(c) limit: nginx, static pages, basic auth bcrypt cost 12; (c0) same without auth"
+    pages=$DATA/simple store=$DATA/packages origin="make_dataset.py's PEP 503 pages (no (b) in this run)"
+    if [ -d "$RUN/b-$N-pages/simple" ]; then
+      pages=$RUN/b-$N-pages/simple store=$RUN/b-$N-pypi origin="(b)'s rendered pages and store"
+    fi
+    echo "$origin" >"$RUN/results/ceiling-source-$N.txt"
+    log "(c0) ceiling: nginx, no auth, serving $origin; (c) the same with bcrypt per request"
     start "$ct" "$IMG_C" -p 127.0.0.1::8080 -p 127.0.0.1::8081 \
-      -v "$DATA/packages":/srv/bench/packages:ro -v "$DATA/simple":/srv/bench/simple:ro \
+      -v "$store":/srv/bench/packages:ro -v "$pages":/srv/bench/simple:ro \
       -v "$RUN/htpasswd":/etc/bench/htpasswd:ro
     want c && { measure "$N" c "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(c) failed" >"$RUN/results/fail-$N-c.txt"; }
     want c0 && { measure "$N" c0 "$ct" "$(host_port "$ct" 8081)" "" || echo "(c0) failed" >"$RUN/results/fail-$N-c0.txt"; }
     stop "$ct"
   fi
+  ((KEEP)) || rm -rf "$RUN/b-$N-pypi" "$RUN/b-$N-pages"
+
+  if want d; then
+    ct=ppb-$RUN_ID-$N-d
+    log "(d) devpi-server: the tree only (uploading $N x 5 files through its API would take minutes)"
+    start "$ct" "$IMG_D" -p 127.0.0.1::3141
+    port=$(host_port "$ct" 3141)
+    if booted "$ct" && fg "$PY" "$BENCH/measure.py" devpi-load --base "http://127.0.0.1:$port" \
+        --twine "$CLIENTS_BIN/twine" --files "$DATA/packages" --prefix tree_ >"$RUN/devpi-load-$N.log" 2>&1; then
+      installs "$N" d "http://127.0.0.1:$port/root/bench/+simple/" "$port"
+    else
+      { echo "devpi did not take the data set:"; tail -5 "$RUN/devpi-load-$N.log"; } >"$RUN/results/fail-$N-d.txt"
+    fi
+    stop "$ct"
+  fi
 done
+
+if ((SCALE > 0)) && want b; then
+  SP=$(((SCALE + 4) / 5))
+  log "render at scale: the role on $SP projects x 5 wheels ($((SP * 5)) files)"
+  DATA=$WORK/data-scale-$SP
+  python3 "$BENCH/make_dataset.py" --projects "$SP" --out "$DATA"
+  ct=ppb-$RUN_ID-scale
+  rm -rf "$RUN/s-pypi"; cp -a "$DATA/packages" "$RUN/s-pypi"
+  start "$ct" "$IMAGE" -p 127.0.0.1::8080 -v "$RUN/s-pypi":/var/pypi
+  # The role's last task waits (bounded) for /health; on a large existing store that may answer
+  # "not ready" until the first render is done. Services are up by then: measure anyway, and say so.
+  deployed=0
+  if booted "$ct"; then
+    if fg deploy_role "$ct" >"$RUN/deploy-scale.log" 2>&1; then
+      deployed=1
+    elif grep -E '^TASK \[' "$RUN/deploy-scale.log" | tail -1 | grep -q 'answers its health check'; then
+      deployed=1
+      echo "the role's deployment stopped at its bounded wait for /health (not ready yet); measured from there" \
+        >"$RUN/results/note-scale.txt"
+    fi
+  fi
+  if ((deployed)); then
+    fg "$PY" "$BENCH/scale.py" --container "$ct" --base "http://127.0.0.1:$(host_port "$ct" 8080)" \
+      --user "$BENCH_USER" --password "$BENCH_PASSWORD" --projects "$SP" --twine "$CLIENTS_BIN/twine" \
+      --tmp "$RUN" --store-bytes "$(du -sb "$RUN/s-pypi" | cut -f1)" --out "$RUN/results/scale.json" \
+      || echo "scale measurement failed" >"$RUN/results/fail-scale.txt"
+  else
+    { echo "deployment failed:"; grep -E 'fatal:|ERROR' "$RUN/deploy-scale.log" | tail -3; } >"$RUN/results/fail-scale.txt"
+  fi
+  stop "$ct"; ((KEEP)) || rm -rf "$RUN/s-pypi"
+fi
 
 echo "$(($(date +%s) - started))" >"$RUN/results/total-seconds.txt"
 python3 "$BENCH/report.py" "$RUN" >"$WORK/results.md"

@@ -23,6 +23,15 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements.txt .venv/.requirements.tx
   cp requirements.txt .venv/.requirements.txt
 fi
 
+# The package clients the client-compatibility tests drive (tests/clients), in a venv of
+# their own: poetry's and pdm's dependencies must not move the toolchain's pins above.
+if [ ! -x .venv-clients/bin/python ] || ! cmp -s tests/clients/requirements.txt .venv-clients/.requirements.txt; then
+  echo "setup: building .venv-clients"
+  python3 -m venv .venv-clients
+  .venv-clients/bin/pip install -q -r tests/clients/requirements.txt
+  cp tests/clients/requirements.txt .venv-clients/.requirements.txt
+fi
+
 # Link this checkout in as the collection privatepypi.aws (ansible.cfg's collections_path).
 mkdir -p .collections/ansible_collections/privatepypi
 ln -sfn ../../.. .collections/ansible_collections/privatepypi/aws
