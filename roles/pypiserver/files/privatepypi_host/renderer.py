@@ -203,6 +203,7 @@ class Renderer:
         dirty.update(e[2]["project"] for e in old.values())
         changed, self._retry = 0, set()
         for project in dirty & projects.keys():
+            heartbeat()  # a first render writes every page: minutes on a large store
             if self._write_pages(os.path.join(self.output, project), project_pages(project, projects[project])):
                 changed += 1
             else:

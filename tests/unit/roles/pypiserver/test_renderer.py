@@ -77,6 +77,27 @@ def test_restart_reads_sidecars_not_files(store_root, tmp_path, monkeypatch):
     assert r.counts == (1, 1)
 
 
+def test_first_render_keeps_the_watchdog_fed_while_writing_pages(store_root, tmp_path, monkeypatch):
+    """A restart on a large store writes every page again: systemd's watchdog must hear from it between pages."""
+    for name in ("alpha", "beta", "gamma"):
+        make_wheel(store_root, name=name)
+    render(store_root, tmp_path / "pages")  # sidecars written
+    events = []
+    restarted = renderer.Renderer(store_root, str(tmp_path / "pages2"))
+    write_pages = restarted._write_pages
+
+    def recording_write_pages(directory, *args, **kwargs):
+        events.append("page")
+        return write_pages(directory, *args, **kwargs)
+
+    monkeypatch.setattr(restarted, "_write_pages", recording_write_pages)
+    restarted.render(heartbeat=lambda: events.append("beat"))
+    assert restarted.counts == (3, 3)
+    assert events.count("page") == 4  # three projects and the root
+    project_pages = events[:-1]  # the root page comes last, right after the last project's
+    assert "page,page" not in ",".join(project_pages), f"pages written without a heartbeat between them: {events}"
+
+
 def test_hostile_store(store_root, tmp_path, monkeypatch, caplog):
     good = make_wheel(store_root, name="good")
     make_wheel(store_root, name="unreadable")
