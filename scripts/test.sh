@@ -12,7 +12,14 @@ stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(lint unit sanity molecule integration rehearsal)
 timings=()
 
+# molecule (through ansible-compat) installs the checkout under test into ~/.ansible/collections;
+# ansible-lint looks there before ansible.cfg's collections_path, so a copy left by an earlier run
+# would shadow this checkout's modules. The checkout is reached through .collections only.
+forget_installed_copy() {
+  rm -rf "${HOME}/.ansible/collections/ansible_collections/privatepypi/aws"
+}
 stage_lint() {
+  forget_installed_copy
   yamllint -s .
   ruff check .
   ansible-lint --profile production --offline
@@ -40,6 +47,7 @@ stage_sanity() {
 }
 stage_molecule() {
   molecule test --all
+  forget_installed_copy
 }
 stage_integration() {
   # two workers, each with its own emulator: most of the time is spent waiting on playbooks
