@@ -10,6 +10,21 @@ import pytest
 from conftest import APP_TREE, BASE_PYTHON, CLIENT_BIN, must, run
 
 
+def consumer_project(ws, requires_python, client_settings):
+    """A project that depends on cc-app, followed by one client's own index settings (TOML)."""
+    project = ws.path / "consumer"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        name = "consumer"
+        version = "0.1.0"
+        requires-python = "{requires_python}"
+        dependencies = ["cc-app"]
+
+        """) + textwrap.dedent(client_settings))
+    return project
+
+
 def test_pip_with_credentials_in_the_url(ws, corpus):
     ws.make_venv()
     must(ws.pip("install", "--no-cache-dir", "--index-url", ws.server.simple_with_credentials(), "cc-app"),
@@ -66,15 +81,7 @@ def test_uv_with_keyring(ws, corpus):
 
 
 def test_uv_project_with_index_credentials_from_the_environment(ws, corpus):
-    project = ws.path / "consumer"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0.1.0"
-        requires-python = ">=3.11"
-        dependencies = ["cc-app"]
-
+    project = consumer_project(ws, ">=3.11", f"""\
         [tool.uv]
         package = false
 
@@ -82,7 +89,7 @@ def test_uv_project_with_index_credentials_from_the_environment(ws, corpus):
         name = "private"
         url = "{ws.server.simple}"
         default = true
-        """))
+        """)
     del ws.env["UV_DEFAULT_INDEX"]  # the project's own index setting is what is tested here
     ws.env.update(UV_INDEX_PRIVATE_USERNAME=ws.server.user, UV_INDEX_PRIVATE_PASSWORD=ws.server.password)
     must(ws.uv("sync", "--python", BASE_PYTHON, cwd=project), "uv sync with UV_INDEX_PRIVATE_USERNAME/PASSWORD")
@@ -92,15 +99,7 @@ def test_uv_project_with_index_credentials_from_the_environment(ws, corpus):
 
 
 def test_poetry(ws, corpus):
-    project = ws.path / "consumer"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0.1.0"
-        requires-python = ">=3.11,<4"
-        dependencies = ["cc-app"]
-
+    project = consumer_project(ws, ">=3.11,<4", f"""\
         [tool.poetry]
         package-mode = false
 
@@ -108,7 +107,7 @@ def test_poetry(ws, corpus):
         name = "private"
         url = "{ws.server.simple}"
         priority = "primary"
-        """))
+        """)
     ws.env.update(POETRY_HTTP_BASIC_PRIVATE_USERNAME=ws.server.user, POETRY_HTTP_BASIC_PRIVATE_PASSWORD=ws.server.password,
                   POETRY_CACHE_DIR=str(ws.home / ".cache/poetry"), POETRY_KEYRING_ENABLED="false",
                   POETRY_VIRTUALENVS_PREFER_ACTIVE_PYTHON="false")
@@ -119,24 +118,16 @@ def test_poetry(ws, corpus):
 
 
 def test_pdm(ws, corpus):
-    project = ws.path / "consumer"
-    project.mkdir()
     # pdm expands ${VAR} in source URLs, so the password stays out of the file.
     url = ws.server.simple.replace("://", "://${CC_INDEX_USER}:${CC_INDEX_PASSWORD}@", 1)
-    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0.1.0"
-        requires-python = ">=3.11"
-        dependencies = ["cc-app"]
-
+    project = consumer_project(ws, ">=3.11", f"""\
         [tool.pdm]
         distribution = false
 
         [[tool.pdm.source]]
         name = "pypi"
         url = "{url}"
-        """))
+        """)
     ws.env.update(CC_INDEX_USER=ws.server.user, CC_INDEX_PASSWORD=ws.server.password,
                   PDM_CACHE_DIR=str(ws.home / ".cache/pdm"))
     must(run([CLIENT_BIN / "pdm", "use", "--first", BASE_PYTHON], ws.env, cwd=project), "pdm use")
