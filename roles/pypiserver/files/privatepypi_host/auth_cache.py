@@ -17,6 +17,8 @@ import time
 
 from passlib.apache import HtpasswdFile
 
+from privatepypi_host import notify
+
 LOG = logging.getLogger("pypiserver-auth")
 ALLOW = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
 DENY = (b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"pypiserver\"\r\n"
@@ -122,6 +124,7 @@ async def main():
     server = await asyncio.start_server(
         lambda r, w: serve_connection(verifier, r, w), args.listen, args.port, limit=16384)
     LOG.info("listening on %s:%d", args.listen, args.port)
+    notify("READY=1")  # nginx starts after this: no request meets a closed port
     async with server:
         await server.serve_forever()
 

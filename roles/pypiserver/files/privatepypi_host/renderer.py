@@ -4,19 +4,17 @@ Polled, not watched: inotify misses files other NFS clients write; directory mti
 """
 
 import argparse
-import contextlib
 import gzip
 import html
 import json
 import logging
 import os
 import shutil
-import socket
 import time
 
 from packaging.version import InvalidVersion, Version
 
-from privatepypi_host import store
+from privatepypi_host import notify, store
 
 LOG = logging.getLogger("pypiserver-index")
 FULL_RESCAN_SECONDS = 60
@@ -24,16 +22,6 @@ HEARTBEAT_SECONDS = 5
 API_VERSION = "1.1"
 PAGE = ('<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="' + API_VERSION + '">\n'
         "    <title>{title}</title>\n  </head>\n  <body>\n    <h1>{title}</h1>\n{links}  </body>\n</html>\n")
-
-
-def notify(message):
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
-        sock.sendto(message.encode(), address)
 
 
 def _version_key(version):

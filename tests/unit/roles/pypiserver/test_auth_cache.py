@@ -61,3 +61,32 @@ def test_server_allows_denies_and_forgets_on_change(tmp_path):
     assert results == [b"HTTP/1.1 204 No Content"] + [b"HTTP/1.1 401 Unauthorized"] * 3
     assert cached == b"HTTP/1.1 204 No Content" and cached_seconds < 0.05
     assert after == b"HTTP/1.1 401 Unauthorized"
+
+
+def test_ready_only_once_listening(tmp_path):
+    """Type=notify: systemd starts nginx (ordered after this unit) only when the port answers."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import FILES
+
+    make_htpasswd(tmp_path / "htpasswd", {"alice": "right-password"})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(address)
+        systemd.settimeout(20)
+        env = dict(os.environ, NOTIFY_SOCKET=address, PYTHONPATH=FILES)
+        proc = subprocess.Popen([sys.executable, "-m", "privatepypi_host.auth_cache", "--htpasswd",
+                                 str(tmp_path / "htpasswd"), "--port", str(port)], env=env)
+        try:
+            assert systemd.recv(100) == b"READY=1"
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as client:
+                client.sendall(b"GET /_auth HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert client.recv(100).startswith(b"HTTP/1.1 401")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
