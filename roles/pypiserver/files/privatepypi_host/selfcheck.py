@@ -1,0 +1,99 @@
+"""Self-check of an instance, run by a timer: does the index answer its health endpoint?
+
+A failed check starts whatever of the index is down (the package mount comes with it), so a
+late file system or a crashed service heals by itself. Only after a grace period from boot and
+several failed checks in a row does the instance report itself Unhealthy to its
+AutoScalingGroup (EC2 health checks alone never see a dead index), which replaces it.
+Standard library only, run by the system python3: it must work when the venv does not.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from privatepypi_host import fetch_bundle
+
+STATE = "/run/pypiserver-selfcheck.json"
+
+
+def healthy(url, timeout=10):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback http URL from the unit
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def uptime():
+    with open("/proc/uptime", encoding="ascii") as f:
+        return float(f.read().split()[0])
+
+
+def load(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"failures": 0, "reported": False}
+
+
+def save(path, state):
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(state, f)
+    os.replace(temporary, path)
+
+
+def check(url, state, grace, failures, seconds_up, probe=healthy):
+    """One check: returns (new state, action) where action is 'ok', 'repair' or 'report'."""
+    if probe(url):
+        return {"failures": 0, "reported": False}, "ok"
+    state = {"failures": state.get("failures", 0) + 1, "reported": state.get("reported", False)}
+    if seconds_up >= grace and state["failures"] >= failures and not state["reported"]:
+        return state, "report"
+    return state, "repair"
+
+
+def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subprocess.run, seconds_up=uptime):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--grace", type=float, default=900)
+    parser.add_argument("--failures", type=int, default=4)
+    parser.add_argument("--state", default=STATE)
+    parser.add_argument("--repair", action="append", default=[], help="unit to start when the check fails")
+    parser.add_argument("--autoscaling-group", default="")
+    parser.add_argument("--region", default="")
+    parser.add_argument("--endpoint-url", type=fetch_bundle.http_endpoint, default=None)
+    parser.add_argument("--imds", type=fetch_bundle.http_endpoint, default=fetch_bundle.IMDS)
+    args = parser.parse_args(argv)
+    if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        parser.error("--url must be a loopback http URL")
+
+    state, action = check(args.url, load(args.state), args.grace, args.failures, seconds_up(), probe)
+    if action == "report":
+        reason = f"{args.url} failed {state['failures']} checks in a row"
+        if args.autoscaling_group:
+            try:
+                report(args.autoscaling_group, args.region, args.endpoint_url, args.imds, reason)
+                state["reported"] = True
+            except (OSError, ValueError) as error:
+                fetch_bundle.log(f"could not report: {error}")  # next check tries again
+        else:
+            fetch_bundle.log(f"unhealthy ({reason}), no AutoScalingGroup to report to")
+    if action != "ok" and args.repair:
+        # --no-block: a mount that hangs must not hold the check; the next one sees the result
+        run(["systemctl", "start", "--no-block", *args.repair], check=False)
+        fetch_bundle.log(f"check {state['failures']} failed: starting {' '.join(args.repair)}")
+    save(args.state, state)
+    # 0 even when failing: the verdict is in the state file and the journal, and a unit that
+    # ends in "failed" must not be what decides whether its timer keeps firing
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

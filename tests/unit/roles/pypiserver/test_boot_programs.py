@@ -1,0 +1,294 @@
+"""fetch_bundle.py and selfcheck.py: the instance's stdlib AWS client and its self-check.
+
+Signatures are compared with botocore's own SigV4 signer; the bundle is fetched and the health
+report sent over HTTP to a moto server, with credentials from a local IMDSv2 stand-in.
+"""
+
+import datetime
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import tarfile
+import threading
+
+import boto3
+import botocore.auth
+import pytest
+
+moto_server = pytest.importorskip("moto.server")
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from privatepypi_host import fetch_bundle, selfcheck
+
+REGION = "eu-west-1"
+CREDENTIALS = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
+
+
+def _botocore_signature(method, url, service, body, headers, now, monkeypatch):
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now)  # botocore's clock at our instant
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(Credentials(*CREDENTIALS), service, REGION)
+    signer.add_auth(request)
+    return request.headers["Authorization"]
+
+
+@pytest.mark.parametrize(("method", "url", "service", "body", "headers"), [
+    ("GET", "https://b.s3.eu-west-1.amazonaws.com/bootstrap/0123abcd.tar.gz", "s3", b"", {}),
+    ("GET", "http://127.0.0.1:5000/bucket/bootstrap/a%20b+c.tar.gz", "s3", b"", {}),
+    ("POST", "https://autoscaling.eu-west-1.amazonaws.com/", "autoscaling",
+     b"Action=SetInstanceHealth&HealthStatus=Unhealthy&InstanceId=i-1",
+     {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}),
+    ("GET", "https://ssm.eu-west-1.amazonaws.com/?b=2&a=1&c=x%2Fy", "ssm", b"", {}),
+])
+def test_signature_matches_botocore(method, url, service, body, headers, monkeypatch):
+    now = datetime.datetime(2026, 11, 28, 5, 30, 0, tzinfo=datetime.timezone.utc)
+    ours = fetch_bundle.sign(method, url, REGION, service, CREDENTIALS, body, headers, now=now)
+    assert ours["authorization"] == _botocore_signature(method, url, service, body, headers, now, monkeypatch)
+    assert ours["x-amz-security-token"] == "session-token"
+
+
+def test_retry_backs_off_then_gives_up():
+    clock = {"now": 0.0}
+    pauses, calls = [], []
+
+    def sleep(seconds):
+        pauses.append(seconds)
+        clock["now"] += seconds
+
+    def failing():
+        calls.append(clock["now"])
+        raise OSError("name or service not known")
+
+    with pytest.raises(OSError):
+        fetch_bundle.retry(failing, "mount", 100, sleep=sleep, clock=lambda: clock["now"])
+    assert len(calls) == len(pauses) + 1
+    assert 5 <= len(calls) <= 10  # 2, 4, 8, 16, 30, 30 s ... not a tight loop near the deadline
+    assert 1.6 <= pauses[0] <= 2 and 3.2 <= pauses[1] <= 4 and 6.4 <= pauses[2] <= 8  # doubling, with jitter
+    assert max(pauses) <= 30 and clock["now"] == 100  # the last attempt at the deadline, not after
+    # success after transient failures returns the value
+    answers = iter([OSError("x"), OSError("y"), "done"])
+
+    def flaky():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert fetch_bundle.retry(flaky, "fetch", 100, sleep=sleep, clock=lambda: clock["now"]) == "done"
+
+
+def _bundle(members):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, content, kind in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.mode = 0o755 if name.endswith("bootstrap") else 0o644
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/etc/shadow"
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return gzip.compress(raw.getvalue())
+
+
+def test_unpack_writes_files_with_modes(tmp_path):
+    data = _bundle([("etc/systemd/system/a.service", b"[Unit]\n", tarfile.REGTYPE),
+                    ("usr/local/sbin/pypiserver-bootstrap", b"#!/bin/bash\n", tarfile.REGTYPE)])
+    written = fetch_bundle.unpack(data, tmp_path)
+    assert sorted(written) == [str(tmp_path / "etc/systemd/system/a.service"),
+                               str(tmp_path / "usr/local/sbin/pypiserver-bootstrap")]
+    assert (tmp_path / "usr/local/sbin/pypiserver-bootstrap").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "etc/systemd/system/a.service").read_bytes() == b"[Unit]\n"
+
+
+@pytest.mark.parametrize("member", [
+    ("../escape", b"x", tarfile.REGTYPE),
+    ("/etc/passwd", b"x", tarfile.REGTYPE),
+    ("etc/link", b"", tarfile.SYMTYPE),
+])
+def test_unpack_refuses_anything_but_plain_relative_files(tmp_path, member):
+    data = _bundle([("etc/first", b"first", tarfile.REGTYPE), member])
+    with pytest.raises(fetch_bundle.BundleRefused):
+        fetch_bundle.unpack(data, tmp_path / "root")
+    assert not (tmp_path / "root").exists()  # refused before the first file is written
+
+
+class Metadata(http.server.BaseHTTPRequestHandler):
+    """IMDSv2: a token first, then the instance id and the role's credentials."""
+
+    instance_id = "i-unset"
+
+    def do_PUT(self):  # noqa: N802
+        self._answer(b"token-1" if self.path == "/latest/api/token" else None)
+
+    def do_GET(self):  # noqa: N802
+        if self.headers.get("X-aws-ec2-metadata-token") != "token-1":
+            self._answer(None, 401)
+            return
+        answers = {
+            "/latest/meta-data/instance-id": self.instance_id,
+            "/latest/meta-data/iam/security-credentials/": "stack-instance",
+            "/latest/meta-data/iam/security-credentials/stack-instance": json.dumps(
+                {"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "testing"}),
+        }
+        answer = answers.get(self.path)
+        self._answer(answer.encode() if answer else None)
+
+    def _answer(self, body, status=200):
+        status = status if body is not None else (status if status != 200 else 404)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def endpoints():
+    """A moto server (S3, EC2, Auto Scaling over HTTP) and an IMDSv2 stand-in."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    imds = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metadata)
+    threading.Thread(target=imds.serve_forever, daemon=True).start()
+    try:
+        yield {"aws": f"http://{host}:{port}", "imds": f"http://127.0.0.1:{imds.server_port}"}
+    finally:
+        imds.shutdown()
+        server.stop()
+
+
+def _client(endpoints, service):
+    return boto3.client(service, endpoint_url=endpoints["aws"], region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def test_fetch_verifies_unpacks_and_runs_the_bootstrap(endpoints, tmp_path):
+    s3 = _client(endpoints, "s3")
+    s3.create_bucket(Bucket="stack-boot", CreateBucketConfiguration={"LocationConstraint": REGION})
+    marker = tmp_path / "ran"
+    data = _bundle([("usr/local/sbin/pypiserver-bootstrap", f"#!/bin/sh\ntouch {marker}\n".encode(), tarfile.REGTYPE)])
+    digest = hashlib.sha256(data).hexdigest()
+    s3.put_object(Bucket="stack-boot", Key=f"bootstrap/{digest}.tar.gz", Body=data)
+    root = tmp_path / "root"
+    args = ["fetch", "--bucket", "stack-boot", "--key", f"bootstrap/{digest}.tar.gz", "--sha256", digest,
+            "--region", REGION, "--endpoint-url", endpoints["aws"], "--imds", endpoints["imds"], "--root", str(root)]
+    assert fetch_bundle.main(args) == 0
+    assert (root / "usr/local/sbin/pypiserver-bootstrap").read_bytes().startswith(b"#!/bin/sh")
+    # --then runs the unpacked program in place of the fetcher (exec): in a child here
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fetch_bundle.main([*args, "--then", str(root / "usr/local/sbin/pypiserver-bootstrap")])
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and marker.exists()
+
+
+def test_fetch_refuses_a_bundle_with_another_digest(endpoints, tmp_path, capsys):
+    s3 = _client(endpoints, "s3")
+    s3.create_bucket(Bucket="stack-boot-2", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="stack-boot-2", Key="bootstrap/x.tar.gz", Body=_bundle([("etc/a", b"a", tarfile.REGTYPE)]))
+    code = fetch_bundle.main(["fetch", "--bucket", "stack-boot-2", "--key", "bootstrap/x.tar.gz", "--sha256", "0" * 64,
+                              "--region", REGION, "--endpoint-url", endpoints["aws"], "--imds", endpoints["imds"],
+                              "--root", str(tmp_path / "root"), "--timeout", "0"])
+    assert code == 1
+    assert "the user data names 0000" in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.fixture
+def group(endpoints):
+    """An AutoScalingGroup with one instance, which the metadata stand-in says we are."""
+    ec2, autoscaling = _client(endpoints, "ec2"), _client(endpoints, "autoscaling")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    name = f"stack-asg-{os.urandom(3).hex()}"
+    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, MaxSize=1, DesiredCapacity=1,
+                                          LaunchTemplate={"LaunchTemplateId": template},
+                                          AvailabilityZones=[REGION + "a"])
+    instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    Metadata.instance_id = instance
+    return {"name": name, "instance": instance, "client": autoscaling}
+
+
+def _health(group):
+    return group["client"].describe_auto_scaling_instances(InstanceIds=[group["instance"]])[
+        "AutoScalingInstances"][0]["HealthStatus"].upper()  # AWS answers HEALTHY, moto Healthy
+
+
+def test_unhealthy_report_reaches_the_group(endpoints, group):
+    assert _health(group) == "HEALTHY"
+    assert fetch_bundle.main(["unhealthy", "--autoscaling-group", group["name"], "--region", REGION,
+                              "--endpoint-url", endpoints["aws"], "--imds", endpoints["imds"],
+                              "--reason", "test"]) == 0
+    assert _health(group) == "UNHEALTHY"
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(self.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_selfcheck_repairs_within_grace_and_reports_only_after_the_threshold(endpoints, group, health, tmp_path):
+    url = f"http://127.0.0.1:{health.server_port}/health"
+    state = str(tmp_path / "state.json")
+    started = []
+    common = ["--url", url, "--state", state, "--grace", "300", "--failures", "3",
+              "--autoscaling-group", group["name"], "--region", REGION, "--endpoint-url", endpoints["aws"],
+              "--imds", endpoints["imds"], "--repair", "pypiserver.service"]
+
+    def run(command, check):
+        started.append(command)
+
+    Health.status = 200
+    assert selfcheck.main(common, run=run, seconds_up=lambda: 10) == 0
+    assert started == [] and json.load(open(state)) == {"failures": 0, "reported": False}
+    Health.status = 503
+    for _ in range(5):  # within the grace: repairs, never reports
+        selfcheck.main(common, run=run, seconds_up=lambda: 100)
+    assert started[-1] == ["systemctl", "start", "--no-block", "pypiserver.service"]
+    assert _health(group) == "HEALTHY"
+    Health.status = 200  # one good answer resets the count
+    selfcheck.main(common, run=run, seconds_up=lambda: 400)
+    Health.status = 503
+    for _ in range(2):  # after the grace, below the threshold
+        selfcheck.main(common, run=run, seconds_up=lambda: 400)
+    assert _health(group) == "HEALTHY"
+    selfcheck.main(common, run=run, seconds_up=lambda: 400)  # the third in a row
+    assert _health(group) == "UNHEALTHY"
+    assert json.load(open(state)) == {"failures": 3, "reported": True}
+
+
+def test_selfcheck_refuses_a_url_off_the_host():
+    with pytest.raises(SystemExit):
+        selfcheck.main(["--url", "http://169.254.169.254/latest/", "--state", "/dev/null"])
