@@ -1,16 +1,21 @@
-"""The launch template's user data, rendered by the role exactly as on AWS, fits EC2's limit.
+"""The launch template's user data and its bootstrap bundle, rendered by the role exactly as on AWS.
 
-Runs the role's user_data tasks through ansible-playbook on localhost with every feature
-that adds to the user data switched on (both agents, htpasswd from SSM, Elastic IP claim,
-EFS), then checks the gzip size against EC2's 16 KB and that every host program is
-written byte for byte as the role's file (the same bytes the SSH path copies).
+Runs the role's user_data tasks through ansible-playbook on localhost with every feature switched
+on (both agents, htpasswd from SSM, Elastic IP claim, EFS over TLS, the self-check), and, in the
+same play, the SSH path's own modules (copy for programs, template for the rest) into a scratch
+tree. The bundle must hold exactly those files, byte for byte, plus the boot script; the user
+data must stay far under EC2's 16 KB, carry no host program but the fetcher, and be reproducible.
 """
 
+import base64
 import gzip
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 import yaml
@@ -26,10 +31,33 @@ PLAYBOOK = """
     - ansible.builtin.include_role:
         name: privatepypi.aws.pypiserver
         tasks_from: user_data
+        public: true
     - ansible.builtin.copy:
         content: "{{ pypiserver_user_data }}"
-        dest: "{{ out }}"
+        dest: "{{ out }}/user-data"
         mode: "0600"
+    - ansible.builtin.copy:
+        content: "{{ pypiserver_bootstrap_bundle | to_json }}"
+        dest: "{{ out }}/bundle.json"
+        mode: "0600"
+    # the SSH path (tasks/configure.yml): the same list, installed by copy and template
+    - when: ssh
+      block:
+        - ansible.builtin.file:
+            path: "{{ out }}/ssh{{ item.dest | dirname }}"
+            state: directory
+            mode: "0755"
+          loop: "{{ _pypiserver_enabled_files }}"
+        - ansible.builtin.copy:
+            src: "{{ role }}/files/{{ item.src }}"
+            dest: "{{ out }}/ssh{{ item.dest }}"
+            mode: "{{ item.mode }}"
+          loop: "{{ _pypiserver_enabled_files | selectattr('kind', 'defined') | list }}"
+        - ansible.builtin.template:
+            src: "{{ role }}/templates/{{ item.src }}"
+            dest: "{{ out }}/ssh{{ item.dest }}"
+            mode: "{{ item.mode }}"
+          loop: "{{ _pypiserver_enabled_files | rejectattr('kind', 'defined') | list }}"
 """
 
 AWS_VARS = {
@@ -41,40 +69,132 @@ AWS_VARS = {
     "pypiserver_efs_filesystem_id": "fs-0123456789abcdef0",
     "pypiserver_cloudwatch_agent_enabled": True,
     "pypiserver_ssm_agent_enabled": True,
+    "pypiserver_bootstrap_bucket": "prod-boot-123456789012-eu-west-1",
+    "pypiserver_autoscaling_group": "prod-asg",
 }
 
 
-@pytest.fixture(scope="module")
-def user_data(tmp_path_factory):
+def render(work, extra=None, ssh=True):
     import conftest as unit_conftest  # noqa: F401 - tests/unit/conftest.py put the collection on sys.path
 
     collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "privatepypi", "aws")))
-    work = tmp_path_factory.mktemp("user-data")
+    work.mkdir(parents=True, exist_ok=True)
     (work / "play.yml").write_text(PLAYBOOK)
-    out = work / "user-data.yml"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING="false",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
     result = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(work / "play.yml"),
-         "-e", json.dumps(dict(AWS_VARS, out=str(out)))],
-        env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out.read_bytes()
+         "-e", json.dumps(dict(AWS_VARS, out=str(work), role=ROLE, ssh=ssh, **(extra or {})))],
+        env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+    bundle = json.loads((work / "bundle.json").read_text())
+    return (work / "user-data").read_bytes(), bundle
 
 
-def test_gzip_size_under_ec2_limit(user_data):
-    size = len(gzip.compress(user_data, 9))
-    print(f"user data: {len(user_data)} bytes, {size} bytes gzip")
-    assert size < EC2_USER_DATA_LIMIT
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    work = tmp_path_factory.mktemp("user-data")
+    user_data, bundle = render(work)
+    data = base64.b64decode(bundle["content_base64"])
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        members = {"/" + m.name: (m, archive.extractfile(m).read()) for m in archive.getmembers()}
+    return {"user_data": user_data, "bundle": bundle, "data": data, "members": members, "ssh": work / "ssh"}
 
 
-def test_host_programs_are_written_byte_for_byte(user_data):
+def test_user_data_is_far_under_the_ec2_limit(rendered):
+    size = len(gzip.compress(rendered["user_data"], 9))
+    print(f"user data: {len(rendered['user_data'])} bytes, {size} bytes gzip; "
+          f"bundle: {rendered['bundle']['size']} bytes, {len(rendered['members'])} files")
+    # the fetcher and a handful of settings: a third of the limit at most, whatever the host programs grow to
+    assert size < EC2_USER_DATA_LIMIT / 3
+
+
+def test_user_data_fetches_the_bundle_by_key_and_digest(rendered):
+    user_data = rendered["user_data"]
     assert user_data.startswith(b"#cloud-config\n")
-    files = {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}
-    programs = os.path.join(ROLE, "files", "privatepypi_host")
-    for name in sorted(os.listdir(programs)):
-        if name.endswith(".py"):
-            with open(os.path.join(programs, name), encoding="utf-8") as f:
-                assert files[f"/opt/pypiserver/privatepypi_host/{name}"] == f.read(), name
-    assert "Type=notify" in files["/etc/systemd/system/pypiserver-index.service"]
-    assert "libnginx-mod-http-lua" in yaml.safe_load(user_data)["packages"]
+    document = yaml.safe_load(user_data)
+    assert set(document) == {"write_files", "runcmd"}  # no packages, no host file but the fetcher
+    fetcher = os.path.join(ROLE, "files", "privatepypi_host", "fetch_bundle.py")
+    with open(fetcher, encoding="utf-8") as f:
+        assert document["write_files"] == [{"path": "/opt/pypiserver/privatepypi_host/fetch_bundle.py", "content": f.read()}]
+    command = document["runcmd"][0]
+    digest = hashlib.sha256(rendered["data"]).hexdigest()
+    assert rendered["bundle"]["sha256"] == digest
+    assert rendered["bundle"]["key"] == f"bootstrap/{digest}.tar.gz"
+    options = dict(zip(command[3::2], command[4::2]))
+    assert command[:3] == ["python3", "/opt/pypiserver/privatepypi_host/fetch_bundle.py", "fetch"]
+    assert options == {"--bucket": "prod-boot-123456789012-eu-west-1", "--key": f"bootstrap/{digest}.tar.gz",
+                       "--sha256": digest, "--region": "eu-west-1", "--imds": "http://169.254.169.254",
+                       "--timeout": "900", "--autoscaling-group": "prod-asg",
+                       "--then": "/usr/local/sbin/pypiserver-bootstrap"}
+
+
+def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
+    ssh = {}
+    for directory, _, names in os.walk(rendered["ssh"]):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                ssh["/" + os.path.relpath(path, rendered["ssh"])] = (os.stat(path).st_mode & 0o7777, f.read())
+    members = dict(rendered["members"])
+    boot = members.pop("/usr/local/sbin/pypiserver-bootstrap")
+    assert boot[0].mode == 0o755 and boot[1].startswith(b"#!/bin/bash\n")
+    assert sorted(members) == sorted(ssh)
+    for path, (member, content) in members.items():
+        assert content == ssh[path][1], path
+        assert member.mode == ssh[path][0], path
+        assert (member.uid, member.gid, member.mtime) == (0, 0, 0), path
+    # everything issue 9 and 10 put on a host is in it
+    for program in os.listdir(os.path.join(ROLE, "files", "privatepypi_host")):
+        if program.endswith(".py"):
+            assert f"/opt/pypiserver/privatepypi_host/{program}" in members, program
+    assert "Type=notify" in members["/etc/systemd/system/pypiserver-index.service"][1].decode()
+    assert b"libnginx-mod-http-lua" in boot[1] and b"stunnel4" in boot[1]
+
+
+def test_no_secret_in_the_bundle(rendered):
+    for path, (_, content) in rendered["members"].items():
+        assert b"$2b$" not in content and b"$2y$" not in content, path
+        assert b"aws_secret_access_key" not in content.lower(), path
+
+
+def test_the_boot_enables_every_unit_before_it_starts_one(rendered):
+    script = rendered["members"]["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+    lines = script.splitlines()
+    enable = next(i for i, line in enumerate(lines) if line.startswith("systemctl enable "))
+    starts = [i for i, line in enumerate(lines) if line.startswith(("systemctl start", "systemctl restart"))
+              or "systemctl start " in line and "mountpoint" in line]
+    assert starts and min(starts) > enable
+    enabled = lines[enable].split()[2:]
+    for unit in ("var-pypi.mount", "pypiserver-efs-tunnel.service", "pypiserver.service", "nginx.service",
+                 "pypiserver-selfcheck.timer", "pypiserver-eip.service", "pypiserver-htpasswd.timer"):
+        assert unit in enabled, unit
+    # the agents run in their own unit, the SSM agent first, and never block the index
+    assert "systemd-run --unit=pypiserver-agents" in script
+    assert script.index("amazon-ssm-agent") < script.index("amazon-cloudwatch-agent")
+    assert "debian_amd64/amazon-ssm-agent.deb" in script
+
+
+def test_encrypted_mount_goes_through_the_local_tunnel(rendered):
+    members = rendered["members"]
+    mount = members["/etc/systemd/system/var-pypi.mount"][1].decode()
+    assert "What=127.0.0.1:/\n" in mount and "Type=nfs4\n" in mount
+    assert "Requires=pypiserver-efs-tunnel.service" in mount
+    options = dict(o.partition("=")[::2] for o in mount.split("Options=")[1].split()[0].split(","))
+    assert options["port"] == "20049" and options["nfsvers"] == "4.1" and "noresvport" in options
+    tunnel = members["/etc/pypiserver/efs-tunnel.conf"][1].decode()
+    assert "accept = 127.0.0.1:20049" in tunnel
+    assert "connect = fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com:2049" in tunnel
+    assert "checkHost = fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com" in tunnel
+    assert "verifyChain = yes" in tunnel and "CAfile = /etc/pypiserver/efs-ca.pem" in tunnel
+    assert members["/etc/pypiserver/efs-ca.pem"][1].count(b"BEGIN CERTIFICATE") == 5
+
+
+def test_same_inputs_same_user_data_and_arm64_changes_it(rendered, tmp_path):
+    again, bundle = render(tmp_path / "again", ssh=False)
+    assert again == rendered["user_data"] and bundle["sha256"] == rendered["bundle"]["sha256"]
+    arm, arm_bundle = render(tmp_path / "arm", {"pypiserver_cpu_architecture": "arm64"}, ssh=False)
+    assert arm != rendered["user_data"] and arm_bundle["sha256"] != rendered["bundle"]["sha256"]
+    script = tarfile.open(fileobj=io.BytesIO(base64.b64decode(arm_bundle["content_base64"])), mode="r:gz")
+    boot = script.extractfile("usr/local/sbin/pypiserver-bootstrap").read().decode()
+    assert "debian_arm64/amazon-ssm-agent.deb" in boot and "debian/arm64/latest/amazon-cloudwatch-agent.deb" in boot
