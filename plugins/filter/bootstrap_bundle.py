@@ -29,7 +29,7 @@ def bootstrap_bundle(files, prefix="bootstrap/"):
             raise AnsibleFilterError(f"bootstrap_bundle: each file needs path, mode and content, got {entry!r}")
         path = str(entry["path"])
         name = posixpath.normpath(path).lstrip("/")
-        if not path.startswith("/") or name.startswith("..") or name in ("", "."):
+        if not path.startswith("/") or ".." in path.split("/") or name in ("", "."):
             raise AnsibleFilterError(f"bootstrap_bundle: {path!r} is not an absolute file path")
         if name in members:
             raise AnsibleFilterError(f"bootstrap_bundle: {path} is listed twice")

@@ -103,7 +103,7 @@ def sign(method, url, region, service, credentials, body=b"", headers=None, now=
     """The headers that make a request with these credentials valid for AWS (SigV4).
     S3 signs the payload's hash too (x-amz-content-sha256)."""
     access_key, secret_key, session_token = credentials
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     date = amz_date[:8]
     parts = urllib.parse.urlsplit(url)
@@ -249,11 +249,12 @@ def main(argv=None):
                      f"fetching s3://{args.bucket}/{args.key}", args.timeout)
         files = unpack(data, args.root)
     except (OSError, ValueError, BundleRefused, tarfile.TarError) as error:
-        log(f"no bundle: {error}")
+        reason = f"bootstrap bundle: {error}"
+        log(reason)
         if args.autoscaling_group:
             try:
-                retry(lambda: set_unhealthy(args.autoscaling_group, args.region, args.endpoint_url, args.imds,
-                                            f"bootstrap bundle: {error}"), "health report", 120)
+                retry(lambda: set_unhealthy(args.autoscaling_group, args.region, args.endpoint_url, args.imds, reason),
+                      "health report", 120)
             except (OSError, ValueError) as report_error:
                 log(f"could not report: {report_error}")
         return 1

@@ -22,7 +22,6 @@ moto_server = pytest.importorskip("moto.server")
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
 from privatepypi_host import fetch_bundle, selfcheck
 
 REGION = "eu-west-1"
@@ -46,7 +45,7 @@ def _botocore_signature(method, url, service, body, headers, now, monkeypatch):
     ("GET", "https://ssm.eu-west-1.amazonaws.com/?b=2&a=1&c=x%2Fy", "ssm", b"", {}),
 ])
 def test_signature_matches_botocore(method, url, service, body, headers, monkeypatch):
-    now = datetime.datetime(2026, 11, 28, 5, 30, 0, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 11, 28, 5, 30, 0, tzinfo=datetime.UTC)
     ours = fetch_bundle.sign(method, url, REGION, service, CREDENTIALS, body, headers, now=now)
     assert ours["authorization"] == _botocore_signature(method, url, service, body, headers, now, monkeypatch)
     assert ours["x-amz-security-token"] == "session-token"

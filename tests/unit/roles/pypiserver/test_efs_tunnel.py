@@ -41,7 +41,7 @@ def _name(common_name):
 
 def _ca(directory, label):
     key = _key()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(_name(label)).issuer_name(_name(label))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
@@ -55,7 +55,7 @@ def _ca(directory, label):
 def _server_cert(directory, ca, host):
     ca_key, ca_cert, _ = ca
     key = _key()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(_name(host)).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
@@ -143,7 +143,7 @@ class Relay:
 
 
 def render(connect_port, accept_port, ca_file):
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True,
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True,  # noqa: S701 - a config file, not HTML
                                      undefined=jinja2.StrictUndefined)
     return environment.get_template("efs-tunnel.conf.j2").render(
         pypiserver_efs_tls_port=accept_port, _pypiserver_efs_dns_name=NAME, _pypiserver_efs_port=connect_port,

@@ -121,7 +121,7 @@ def test_user_data_fetches_the_bundle_by_key_and_digest(rendered):
     digest = hashlib.sha256(rendered["data"]).hexdigest()
     assert rendered["bundle"]["sha256"] == digest
     assert rendered["bundle"]["key"] == f"bootstrap/{digest}.tar.gz"
-    options = dict(zip(command[3::2], command[4::2]))
+    options = dict(zip(command[3::2], command[4::2], strict=True))
     assert command[:3] == ["python3", "/opt/pypiserver/privatepypi_host/fetch_bundle.py", "fetch"]
     assert options == {"--bucket": "prod-boot-123456789012-eu-west-1", "--key": f"bootstrap/{digest}.tar.gz",
                        "--sha256": digest, "--region": "eu-west-1", "--imds": "http://169.254.169.254",
