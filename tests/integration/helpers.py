@@ -44,8 +44,27 @@ def _decoded_cloud_config(text):
     return "\n".join(parts)
 
 
+def bundle_of(aws, text):
+    """The files of the bootstrap bundle a cloud-config names (fetch_bundle.py's --bucket, --key and
+    --sha256 in runcmd), read from the emulator's S3 and checked against that digest: {path: text}."""
+    import hashlib
+    import io
+    import tarfile
+
+    import yaml
+    for command in (yaml.safe_load(text) or {}).get("runcmd", []):
+        if isinstance(command, list) and "--bucket" in command:
+            options = dict(zip(command[3::2], command[4::2], strict=False))
+            data = aws("s3").get_object(Bucket=options["--bucket"], Key=options["--key"])["Body"].read()
+            assert hashlib.sha256(data).hexdigest() == options["--sha256"], "the bundle is not the one the user data names"
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+                return {"/" + m.name: archive.extractfile(m).read().decode() for m in archive.getmembers()}
+    return {}
+
+
 def user_data_of(aws, template_name):
-    """Launch template data of the latest version and its user data, decoded all the way."""
+    """Launch template data of the latest version and its user data, decoded all the way (with the
+    files of the bootstrap bundle it names)."""
     version = aws("ec2").describe_launch_template_versions(
         LaunchTemplateName=template_name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
     data = version["LaunchTemplateData"]
@@ -53,7 +72,8 @@ def user_data_of(aws, template_name):
     if raw[:2] == b"\x1f\x8b":  # gzip-compressed, as cloud-init accepts it
         import gzip
         raw = gzip.decompress(raw)
-    return data, _decoded_cloud_config(raw.decode())
+    text = raw.decode()
+    return data, "\n".join([_decoded_cloud_config(text), *bundle_of(aws, text).values()])
 
 
 TIMINGS_DIR = ROOT / "tests" / "output" / "timings"

@@ -5,6 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .checks_backup import check_backup, check_backup_gone
+from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
 from .helpers import REGION, passwords_in_vars, record_timing, user_data_of
 
@@ -80,8 +81,9 @@ def _check_common(aws, stack, run_output):
     assert data["SecurityGroupIds"] == [app_sg["GroupId"]]
     root = data["BlockDeviceMappings"][0]["Ebs"]
     assert root["Encrypted"] is True and root["VolumeType"] == "gp3"
-    assert user_data.strip() and fs[0]["FileSystemId"] in user_data
+    assert user_data.strip() and fs[0]["FileSystemId"] in user_data  # in the bundle the user data names
     _assert_no_secret(aws, stack, user_data)
+    check_bootstrap(aws, stack, fs[0]["FileSystemId"])
 
     # least-privilege role
     iam = aws("iam")
@@ -263,6 +265,7 @@ def test_stack_lifecycle(profile, aws, playbook):
     _check_gone(aws, stack)
     check_monitoring_gone(aws, stack)
     check_backup_gone(aws, stack)
+    check_bootstrap_gone(aws, stack)
 
     again = playbook("playbooks/teardown.yml", *td_args)
     record_timing(profile, "teardown-again", again.seconds)

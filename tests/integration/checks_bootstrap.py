@@ -1,0 +1,69 @@
+"""The bootstrap bucket and the EFS file system policy of a stack, as the emulator holds them."""
+
+import base64
+import gzip
+import json
+
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from .helpers import ROOT, bundle_of
+
+
+def _bucket(aws, stack):
+    return [b["Name"] for b in aws("s3").list_buckets()["Buckets"] if b["Name"].startswith(f"{stack}-boot-")]
+
+
+def check_bootstrap(aws, stack, file_system_id):
+    s3 = aws("s3")
+    names = _bucket(aws, stack)
+    assert len(names) == 1, names
+    bucket = names[0]
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    # TLS only on an https endpoint; the emulator is plain http (where AWS would refuse every
+    # request under that policy), so the bucket has none here and the statement is read from the role
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=bucket)
+    role_vars = yaml.safe_load((ROOT / "roles" / "aws_stack" / "vars" / "main.yml").read_text())
+    deny = role_vars["_aws_stack_bootstrap_bucket_policy"]["Statement"][0]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert tags["Stack"] == stack
+
+    # the user data is a fetcher and a key; the bundle under that key holds the host
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys and all(k.startswith("bootstrap/") and k.endswith(".tar.gz") for k in keys)
+    files = bundle_of(aws, _cloud_config(aws, stack))
+    assert "/usr/local/sbin/pypiserver-bootstrap" in files
+    assert f"connect = {file_system_id}.efs." in files["/etc/pypiserver/efs-tunnel.conf"]
+    assert "What=127.0.0.1:/" in files["/etc/systemd/system/var-pypi.mount"]
+    assert f"--autoscaling-group {stack}-asg" in files["/etc/systemd/system/pypiserver-selfcheck.service"]
+
+    # the instances may read bundles and report their own group's health, nothing wider
+    doc = aws("iam").get_role_policy(RoleName=f"{stack}-instance", PolicyName=f"{stack}-least-privilege")["PolicyDocument"]
+    by_sid = {s["Sid"]: s for s in (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]}
+    assert by_sid["ReadThisStacksBootstrapBundles"]["Resource"] == f"arn:aws:s3:::{bucket}/bootstrap/*"
+    assert by_sid["ReportHealthToThisStacksGroupOnly"]["Resource"].endswith(f":autoScalingGroupName/{stack}-asg")
+
+    # EFS refuses any client that does not come through TLS
+    efs_policy = json.loads(aws("efs").describe_file_system_policy(FileSystemId=file_system_id)["Policy"])
+    statements = {s["Sid"]: s for s in efs_policy["Statement"]}
+    assert statements["DenyWithoutTls"]["Effect"] == "Deny"
+    assert statements["DenyWithoutTls"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statements["MountAndWriteThroughMountTargetsOnly"]["Condition"] == {
+        "Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
+
+
+def _cloud_config(aws, stack):
+    version = aws("ec2").describe_launch_template_versions(
+        LaunchTemplateName=f"{stack}-lt", Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    raw = base64.b64decode(version["LaunchTemplateData"]["UserData"])
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
+
+
+def check_bootstrap_gone(aws, stack):
+    assert _bucket(aws, stack) == []
