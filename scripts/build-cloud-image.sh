@@ -15,6 +15,29 @@ docker run --name "$builder" "$BASE_IMAGE" bash -euc '
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cloud-init locales >/dev/null
   printf "datasource_list: [NoCloud]\nnetwork: {config: disabled}\nlocale: C.UTF-8\n" > /etc/cloud/cloud.cfg.d/90-rehearsal.cfg
+  # EFS stand-in: this kernel has no NFS client. mount -t nfs4 (the mount unit) runs this instead of
+  # nfs-common'"'"'s helper (diverted, so installing nfs-common keeps it): it needs the TLS tunnel
+  # listening on the port the unit names, and the store to have "appeared" (/srv/efs-gate/open,
+  # which the rehearsal creates at boot, later, or never); then it binds the host folder given
+  # as the store (/srv/efs-standin) on the mount point.
+  dpkg-divert --local --rename --divert /sbin/mount.nfs4.distrib --add /sbin/mount.nfs4 >/dev/null
+  cat > /sbin/mount.nfs4 <<"STANDIN"
+#!/bin/bash
+set -u
+target=$2 options=
+shift 2
+while [ $# -gt 0 ]; do [ "$1" = -o ] && options=${2:-}; shift; done
+echo "$(date +%s) $target $options" >> /run/efs-standin.log
+port=$(sed -n "s/.*port=\([0-9]*\).*/\1/p" <<<"$options")
+if [ -n "$port" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "mount.nfs4: Connection refused: no TLS tunnel on 127.0.0.1:$port" >&2; exit 32
+fi
+if [ ! -e /srv/efs-gate/open ]; then
+  echo "mount.nfs4: the file system does not answer yet (its DNS name does not resolve)" >&2; exit 32
+fi
+exec mount --bind /srv/efs-standin "$target"
+STANDIN
+  chmod 0755 /sbin/mount.nfs4
   apt-get clean; rm -rf /var/lib/apt/lists/*; touch -d @0 /var/lib/apt/lists
   rm -rf /var/lib/cloud/*'
 docker commit -c "LABEL recipe=$recipe" -c 'CMD ["/lib/systemd/systemd"]' "$builder" "$IMAGE" >/dev/null

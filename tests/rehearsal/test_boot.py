@@ -126,3 +126,81 @@ def test_restored_package_directory_is_served_as_before(stack):
     assert _listed_files(8082) == _listed_files(8080)
     assert "privatepypi_demo-1.2.0-py3-none-any.whl" in _listed_files(8082)
     rehearse.install(8082, "1.2.0")
+
+
+def _exec(container, *command):
+    return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True)
+
+
+def _until(what, check, limit, step=2.0):
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit, f"{what}: not within {limit} s"
+        time.sleep(step)
+    return time.monotonic() - started
+
+
+def test_agents_install_from_their_urls_without_holding_the_index(stack):
+    """The SSM and CloudWatch agents' install lines run (stand-in packages served through the
+    role's URL variables), in their own unit, while the index already serves."""
+    name = "privatepypi-instance-1"
+    _until("SSM agent active", lambda: _exec(name, "systemctl", "is-active", "amazon-ssm-agent").stdout.strip() == "active", 180)
+    _until("CloudWatch agent configured",
+           lambda: _exec(name, "test", "-e", "/var/tmp/amazon-cloudwatch-agent-ctl.args").returncode == 0, 120)
+    assert "-a fetch-config -m ec2 -s" in _exec(name, "cat", "/var/tmp/amazon-cloudwatch-agent-ctl.args").stdout
+    assert "adm" in _exec(name, "id", "-nG", "cwagent").stdout.split()
+    journal = _exec(name, "journalctl", "-u", "pypiserver-agents", "--no-pager", "-o", "cat").stdout
+    assert "amazon-ssm-agent" in journal
+
+
+def test_store_goes_through_the_tls_tunnel_and_the_selfcheck_runs(stack):
+    name = "privatepypi-instance-1"
+    assert _exec(name, "systemctl", "is-active", "pypiserver-efs-tunnel", "var-pypi.mount",
+                 "pypiserver-selfcheck.timer").stdout.split() == ["active"] * 3
+    mounts = _exec(name, "cat", "/run/efs-standin.log").stdout
+    assert "port=20049" in mounts and "nfsvers=4.1" in mounts
+    assert "127.0.0.1:20049" in _exec(name, "ss", "-ltn").stdout
+    _until("a self-check ran", lambda: _exec(name, "test", "-e", "/run/pypiserver-selfcheck.json").returncode == 0, 60)
+    assert '"failures": 0' in _exec(name, "cat", "/run/pypiserver-selfcheck.json").stdout
+
+
+@pytest.fixture(scope="module")
+def degraded(stack):
+    """Two more instances boot at once: one whose store answers only 60 s after the boot began
+    trying to mount it, one whose store never answers (rehearse.BOOT_RETRY_SECONDS of retries)."""
+    instance_id = rehearse.asg_instance_ids()[0]
+    started = time.monotonic()
+    rehearse.start("privatepypi-instance-4", "172.28.0.14", instance_id, 8083, store_appears=False)
+    rehearse.start("privatepypi-instance-5", "172.28.0.15", instance_id, 8084, store_appears=False)
+    yield {"instance_id": instance_id, "started": started}
+    for name in ("privatepypi-instance-4", "privatepypi-instance-5"):
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degraded):
+    name = "privatepypi-instance-4"
+    first = _until("a first mount attempt", lambda: _exec(name, "test", "-s", "/run/efs-standin.log").returncode == 0,
+                   300)
+    time.sleep(60)
+    assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
+    rehearse.open_store(name)
+    healthy = rehearse.wait_healthy(name, 8083, time.monotonic(), limit=240)
+    attempts = _exec(name, "journalctl", "-o", "cat", "--no-pager").stdout.count("EFS mount: attempt")
+    print(f"\nfirst mount attempt after {first:.0f} s; store opened 60 s later; healthy {healthy:.0f} s after that, "
+          f"{attempts} failed mount attempts before")
+    assert attempts >= 2
+    rehearse.install(8083, "1.0.0")
+
+
+def test_a_store_that_never_appears_reports_unhealthy_and_writes_nothing(degraded):
+    name = "privatepypi-instance-5"
+    seconds = _until("the instance reports itself unhealthy",
+                     lambda: "reporting this instance unhealthy" in _exec(name, "journalctl", "-o", "cat", "--no-pager").stdout,
+                     300 + rehearse.BOOT_RETRY_SECONDS, step=5)
+    print(f"\nstore never appeared: unhealthy reported {seconds:.0f} s after boot")
+    assert rehearse.health_status(degraded["instance_id"]) == "UNHEALTHY"
+    assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
+    assert _exec(name, "find", "/var/pypi", "-mindepth", "1").stdout == ""  # the root disk's directory stays empty
+    assert _exec(name, "stat", "-c", "%U", "/var/pypi").stdout.strip() == "root"
+    states = _exec(name, "systemctl", "is-active", "pypiserver", "pypiserver-index").stdout.split()
+    assert "active" not in states

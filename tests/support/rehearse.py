@@ -4,8 +4,11 @@
 site.yml provisions the stack against the local AWS emulator; then the launch
 template's user data, read back from the emulator as AWS would hand it to an
 instance, boots a Debian 12 systemd container through cloud-init. A host folder
-stands in for EFS, a metadata stand-in answers IMDSv2, and the instance's SSM
-and EC2 calls go to the emulator.
+stands in for EFS (a stand-in mount helper in the image binds it once its "gate" is
+open, so a store can appear late or never), a metadata stand-in answers IMDSv2, the
+instance fetches its bootstrap bundle from the emulator's S3 and sends its SSM, EC2 and
+Auto Scaling calls there, and the agents' packages are tiny stand-in .debs served from
+this machine through the role's package URL variables.
 
   python -m tests.support.rehearse up [--profile budget]   provision, boot, upload and install a demo package
   python -m tests.support.rehearse replace                 boot a second instance on the same "EFS" (port 8081)
@@ -41,6 +44,10 @@ STACK = "privatepypi-rehearsal"
 IMAGE = "privatepypi/debian12-cloud:latest"
 PYTHON = sys.executable
 REFRESH_INTERVAL = "10s"
+AGENTS_PORT = EMULATOR_PORT + 2
+AGENTS_URL = f"http://{GATEWAY}:{AGENTS_PORT}"
+# How long a rehearsal boot retries the mount and the downloads (the default is 15 minutes).
+BOOT_RETRY_SECONDS = 90
 
 
 def log(message):
@@ -74,8 +81,13 @@ def write_vars(user_names):
     path = STATE / "vars.json"
     path.write_text(json.dumps({
         "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL,
-        # what the emulator cannot do: the agents' download, the launch template's own tags, an ALB attribute
-        "aws_stack_instance_agents_enabled": False, "aws_stack_launch_template_tags_enabled": False,
+        # what the emulator cannot do: the launch template's own tags, an ALB attribute
+        "aws_stack_launch_template_tags_enabled": False,
+        # the agents come from stand-in packages served here (agent_debs()), so their install runs
+        "aws_stack_instance_agents_enabled": True,
+        "pypiserver_ssm_agent_package_url": AGENTS_URL + "/amazon-ssm-agent.deb",
+        "pypiserver_cloudwatch_agent_package_url": AGENTS_URL + "/amazon-cloudwatch-agent.deb",
+        "pypiserver_boot_retry_seconds": BOOT_RETRY_SECONDS,
         "aws_stack_alb_drop_invalid_header_fields": False,
         "aws_access_key": "testing", "aws_secret_key": "testing",
         "aws_stack_name": STACK, "aws_stack_contact_email": "ops@example.com",
@@ -144,6 +156,53 @@ def start_imds():
     pidfile.write_text(str(process.pid))
 
 
+AGENT_DEBS = {
+    # package: {path: (mode, content)} and a postinst; enough for the boot's install lines to run
+    "amazon-ssm-agent": ({
+        "lib/systemd/system/amazon-ssm-agent.service": (0o644, "[Unit]\nDescription=SSM agent (rehearsal stand-in)\n"
+                                                        "[Service]\nExecStart=/bin/sleep infinity\n"
+                                                        "[Install]\nWantedBy=multi-user.target\n"),
+    }, ""),
+    "amazon-cloudwatch-agent": ({
+        "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl": (
+            0o755, "#!/bin/sh\n# rehearsal stand-in: records its call, checks the configuration is JSON\n"
+                   "echo \"$@\" > /var/tmp/amazon-cloudwatch-agent-ctl.args\n"
+                   "exec python3 -m json.tool /opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json >/dev/null\n"),
+    }, "#!/bin/sh\ngetent passwd cwagent >/dev/null || useradd --system --no-create-home cwagent\n"),
+}
+
+
+def agent_debs():
+    """Builds the stand-in agent packages (dpkg-deb) and serves them on the project's network."""
+    directory = STATE / "agents"
+    for name, (files, postinst) in AGENT_DEBS.items():
+        root = directory / "build" / name
+        shutil.rmtree(root, ignore_errors=True)
+        for path, (mode, content) in files.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            target.chmod(mode)
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "DEBIAN" / "control").write_text(
+            f"Package: {name}\nVersion: 1.0-rehearsal\nArchitecture: all\nMaintainer: privatepypi rehearsal\n"
+            f"Description: stand-in for {name} (boot rehearsal)\n")
+        if postinst:
+            (root / "DEBIAN" / "postinst").write_text(postinst)
+            (root / "DEBIAN" / "postinst").chmod(0o755)
+        run("dpkg-deb", "--root-owner-group", "--build", root, directory / f"{name}.deb", stdout=subprocess.DEVNULL)
+    pidfile = STATE / "agents.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), 0)
+            return
+        except (OSError, ValueError):
+            pass
+    process = subprocess.Popen([PYTHON, "-m", "http.server", "--bind", GATEWAY, str(AGENTS_PORT)], cwd=directory,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(process.pid))
+
+
 def launch_template_user_data():
     ec2 = aws("ec2")
     templates = ec2.describe_launch_templates(
@@ -168,26 +227,40 @@ def register_instance(ip, instance_id):
     path.write_text(json.dumps(mapping))
 
 
-def boot(name, ip, instance_id, port, efs=None):
-    """Boots a container from the launch template's user data, with the folder efs (default: the
-    stack's EFS stand-in) as its package file system; returns seconds to a healthy server."""
+def start(name, ip, instance_id, port, efs=None, store_appears=True):
+    """Starts a container from the launch template's user data, with the folder efs (default: the
+    stack's EFS stand-in) as its package file system. The store answers from the start
+    (store_appears=True), or only once open_store(name) is called."""
     user_data, _ = launch_template_user_data()
     seed = STATE / name / "seed"
     seed.mkdir(parents=True, exist_ok=True)
     (seed / "user-data").write_bytes(user_data)
     (seed / "meta-data").write_text(f"instance-id: {instance_id}\nlocal-hostname: {name}\n")
+    gate = STATE / name / "efs-gate"
+    shutil.rmtree(gate, ignore_errors=True)
+    gate.mkdir(parents=True)
+    if store_appears:
+        open_store(name)
     efs = efs or STATE / "efs"
     efs.mkdir(exist_ok=True)
     register_instance(ip, instance_id)
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-    started = time.monotonic()
     run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", "privatepypi", "--ip", ip,
         "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
         "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
         "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
-        "-v", f"{efs}:/var/pypi", "-p", f"127.0.0.1:{port}:8080", IMAGE,
+        "-v", f"{efs}:/srv/efs-standin", "-v", f"{gate}:/srv/efs-gate:ro", "-p", f"127.0.0.1:{port}:8080", IMAGE,
         stdout=subprocess.DEVNULL)
-    deadline = started + 300
+
+
+def open_store(name):
+    """The instance's package file system starts to answer (as EFS does once its DNS name resolves)."""
+    (STATE / name / "efs-gate" / "open").touch()
+
+
+def wait_healthy(name, port, started, limit=300):
+    """Seconds from started until the instance on port answers /health; fails after limit."""
+    deadline = started + limit
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
@@ -197,7 +270,20 @@ def boot(name, ip, instance_id, port, efs=None):
             pass
         time.sleep(1)
     subprocess.run(["docker", "exec", name, "cloud-init", "status", "--long"])
-    raise SystemExit(f"{name} did not become healthy within 300 s")
+    raise SystemExit(f"{name} did not become healthy within {limit} s")
+
+
+def boot(name, ip, instance_id, port, efs=None):
+    """Boots a container from the launch template's user data; returns seconds to a healthy server."""
+    started = time.monotonic()
+    start(name, ip, instance_id, port, efs)
+    return wait_healthy(name, port, started)
+
+
+def health_status(instance_id):
+    """The instance's health as its AutoScalingGroup records it (AWS: HEALTHY/UNHEALTHY)."""
+    found = aws("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    return found[0]["HealthStatus"].upper() if found else None
 
 
 def upload_and_install(port, version="1.0.0"):
@@ -281,6 +367,7 @@ def install(port, version):
 def up(profile):
     start_emulator()
     start_imds()
+    agent_debs()
     seconds, recap = playbook("site.yml", profile)
     log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
     instance_id = asg_instance_ids()[0]
@@ -309,6 +396,7 @@ def replace():
 
 
 RESTORE_DIR = "aws-backup-restore_2026-11-25T06-00-00-000Z"
+INSTANCE_NAMES = [f"privatepypi-instance-{n}" for n in range(1, 6)]
 
 
 def boot_on_restored_copy():
@@ -326,7 +414,7 @@ def boot_on_restored_copy():
 
 
 def down(profile):
-    for name in ("privatepypi-instance-1", "privatepypi-instance-2", "privatepypi-instance-3"):
+    for name in INSTANCE_NAMES:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     if emulator_running():
         seconds, output = playbook("playbooks/teardown.yml", profile, full_output=True)
@@ -335,13 +423,13 @@ def down(profile):
             "removed:\n  " + "\n  ".join(removed) if removed else "nothing was left to remove"))
     else:
         log(f"emulator not running on port {EMULATOR_PORT}: no stack to tear down (its state went with it)")
-    pidfile = STATE / "imds.pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text()), 15)
-        except (OSError, ValueError):
-            pass
-        pidfile.unlink()
+    for pidfile in (STATE / "imds.pid", STATE / "agents.pid"):
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), 15)
+            except (OSError, ValueError):
+                pass
+            pidfile.unlink()
     run("scripts/emulator.sh", "stop", EMULATOR_PORT)
     # Containers wrote the EFS stand-in as root-owned service users: remove it as root.
     shutil.rmtree(STATE / "efs", ignore_errors=True)
