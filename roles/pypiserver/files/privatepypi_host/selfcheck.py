@@ -1,8 +1,9 @@
 """Self-check of an instance, run by a timer: does the index answer its health endpoint?
 
 A failed check starts whatever of the index is down (the package mount comes with it), so a
-late file system or a crashed service heals by itself. Only after a grace period from boot and
-several failed checks in a row does the instance report itself Unhealthy to its
+late file system or a crashed service heals by itself. Only after a grace period (counted from
+this boot's first check: the state lives in /run) and several failed checks in a row does the
+instance report itself Unhealthy to its
 AutoScalingGroup (EC2 health checks alone never see a dead index), which replaces it.
 Standard library only, run by the system python3: it must work when the venv does not.
 """
@@ -12,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -28,17 +30,15 @@ def healthy(url, timeout=10):
         return False
 
 
-def uptime():
-    with open("/proc/uptime", encoding="ascii") as f:
-        return float(f.read().split()[0])
-
-
-def load(path):
+def load(path, now):
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            state = json.load(f)
+        if isinstance(state, dict) and isinstance(state.get("since"), (int, float)):
+            return state
     except (OSError, ValueError):
-        return {"failures": 0, "reported": False}
+        pass
+    return {"since": now, "failures": 0, "reported": False}
 
 
 def save(path, state):
@@ -48,17 +48,17 @@ def save(path, state):
     os.replace(temporary, path)
 
 
-def check(url, state, grace, failures, seconds_up, probe=healthy):
+def check(url, state, grace, failures, now, probe=healthy):
     """One check: returns (new state, action) where action is 'ok', 'repair' or 'report'."""
     if probe(url):
-        return {"failures": 0, "reported": False}, "ok"
-    state = {"failures": state.get("failures", 0) + 1, "reported": state.get("reported", False)}
-    if seconds_up >= grace and state["failures"] >= failures and not state["reported"]:
+        return {"since": state["since"], "failures": 0, "reported": False}, "ok"
+    state = dict(state, failures=state.get("failures", 0) + 1)
+    if now - state["since"] >= grace and state["failures"] >= failures and not state.get("reported"):
         return state, "report"
     return state, "repair"
 
 
-def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subprocess.run, seconds_up=uptime):
+def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subprocess.run, clock=time.time):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--grace", type=float, default=900)
@@ -73,7 +73,8 @@ def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subpro
     if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
         parser.error("--url must be a loopback http URL")
 
-    state, action = check(args.url, load(args.state), args.grace, args.failures, seconds_up(), probe)
+    now = clock()
+    state, action = check(args.url, load(args.state, now), args.grace, args.failures, now, probe)
     if action == "report":
         reason = f"{args.url} failed {state['failures']} checks in a row"
         if args.autoscaling_group:

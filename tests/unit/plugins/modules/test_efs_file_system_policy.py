@@ -11,7 +11,6 @@ __metaclass__ = type
 import json
 
 import pytest
-
 from ansible_collections.privatepypi.aws.plugins.modules import efs_file_system_policy  # noqa: E402
 from ansible_collections.privatepypi.aws.tests.unit.plugins.modules.utils import run_module  # noqa: E402
 

@@ -270,22 +270,22 @@ def test_selfcheck_repairs_within_grace_and_reports_only_after_the_threshold(end
         started.append(command)
 
     Health.status = 200
-    assert selfcheck.main(common, run=run, seconds_up=lambda: 10) == 0
-    assert started == [] and json.load(open(state)) == {"failures": 0, "reported": False}
+    assert selfcheck.main(common, run=run, clock=lambda: 1000) == 0  # the first check of this boot: grace from here
+    assert started == [] and json.load(open(state)) == {"since": 1000, "failures": 0, "reported": False}
     Health.status = 503
     for _ in range(5):  # within the grace: repairs, never reports
-        selfcheck.main(common, run=run, seconds_up=lambda: 100)
+        selfcheck.main(common, run=run, clock=lambda: 1100)
     assert started[-1] == ["systemctl", "start", "--no-block", "pypiserver.service"]
     assert _health(group) == "HEALTHY"
     Health.status = 200  # one good answer resets the count
-    selfcheck.main(common, run=run, seconds_up=lambda: 400)
+    selfcheck.main(common, run=run, clock=lambda: 1400)
     Health.status = 503
     for _ in range(2):  # after the grace, below the threshold
-        selfcheck.main(common, run=run, seconds_up=lambda: 400)
+        selfcheck.main(common, run=run, clock=lambda: 1400)
     assert _health(group) == "HEALTHY"
-    selfcheck.main(common, run=run, seconds_up=lambda: 400)  # the third in a row
+    selfcheck.main(common, run=run, clock=lambda: 1400)  # the third in a row
     assert _health(group) == "UNHEALTHY"
-    assert json.load(open(state)) == {"failures": 3, "reported": True}
+    assert json.load(open(state)) == {"since": 1000, "failures": 3, "reported": True}
 
 
 def test_selfcheck_refuses_a_url_off_the_host():
