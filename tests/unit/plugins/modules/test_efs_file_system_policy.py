@@ -71,7 +71,7 @@ def test_a_different_policy_replaces_the_stored_one(efs):
 
 
 def test_absent_without_a_policy_is_no_change(efs):
-    _, fs_id = efs
+    fs_id = efs[1]
     assert run({'file_system_id': fs_id, 'state': 'absent'})['changed'] is False
 
 
@@ -81,7 +81,7 @@ def test_absent_without_a_policy_is_no_change(efs):
     ({'file_system_id': '../fs', 'policy': '{}'}, 'must look like fs-'),
 ])
 def test_refuses_bad_input_with_a_message(efs, args, message):
-    _, fs_id = efs
+    fs_id = efs[1]
     if args['file_system_id'] == 'fs-1':
         args = dict(args, file_system_id=fs_id)
     assert message in run(args, fail=True)['msg']

@@ -192,7 +192,7 @@ def test_fetch_verifies_unpacks_and_runs_the_bootstrap(endpoints, tmp_path):
             fetch_bundle.main([*args, "--then", str(root / "usr/local/sbin/pypiserver-bootstrap")])
         finally:
             os._exit(3)
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
     assert os.waitstatus_to_exitcode(status) == 0 and marker.exists()
 
 
@@ -273,14 +273,14 @@ def test_selfcheck_repairs_within_grace_and_reports_only_after_the_threshold(end
     assert selfcheck.main(common, run=run, clock=lambda: 1000) == 0  # the first check of this boot: grace from here
     assert started == [] and json.load(open(state)) == {"since": 1000, "failures": 0, "reported": False}
     Health.status = 503
-    for _ in range(5):  # within the grace: repairs, never reports
+    for _attempt in range(5):  # within the grace: repairs, never reports
         selfcheck.main(common, run=run, clock=lambda: 1100)
     assert started[-1] == ["systemctl", "start", "--no-block", "pypiserver.service"]
     assert _health(group) == "HEALTHY"
     Health.status = 200  # one good answer resets the count
     selfcheck.main(common, run=run, clock=lambda: 1400)
     Health.status = 503
-    for _ in range(2):  # after the grace, below the threshold
+    for _attempt in range(2):  # after the grace, below the threshold
         selfcheck.main(common, run=run, clock=lambda: 1400)
     assert _health(group) == "HEALTHY"
     selfcheck.main(common, run=run, clock=lambda: 1400)  # the third in a row

@@ -53,7 +53,7 @@ def _ca(directory, label):
 
 
 def _server_cert(directory, ca, host):
-    ca_key, ca_cert, _ = ca
+    ca_key, ca_cert = ca[:2]
     key = _key()
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(_name(host)).issuer_name(ca_cert.subject)
@@ -88,7 +88,7 @@ class EchoServer:
     def _serve(self):
         while True:
             try:
-                raw, _ = self.listener.accept()
+                raw = self.listener.accept()[0]
             except OSError:
                 return
             try:
@@ -131,7 +131,7 @@ class Relay:
     def _serve(self):
         while True:
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.target_port))
@@ -197,7 +197,7 @@ def test_bytes_cross_the_tunnel_encrypted(tmp_path, tunnel):
     server = EchoServer(*_server_cert(tmp_path, ca, NAME))
     relay = Relay(server.port)
     try:
-        port, _ = tunnel(relay.port, ca[2])
+        port = tunnel(relay.port, ca[2])[0]
         assert _exchange(port) == PAYLOAD
         assert b"".join(server.received) == PAYLOAD
         wire = bytes(relay.upstream)

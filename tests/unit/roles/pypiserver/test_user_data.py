@@ -131,7 +131,7 @@ def test_user_data_fetches_the_bundle_by_key_and_digest(rendered):
 
 def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
     ssh = {}
-    for directory, _, names in os.walk(rendered["ssh"]):
+    for directory, _subdirs, names in os.walk(rendered["ssh"]):
         for name in names:
             path = os.path.join(directory, name)
             with open(path, "rb") as f:
@@ -153,7 +153,7 @@ def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
 
 
 def test_no_secret_in_the_bundle(rendered):
-    for path, (_, content) in rendered["members"].items():
+    for path, (_member, content) in rendered["members"].items():
         assert b"$2b$" not in content and b"$2y$" not in content, path
         assert b"aws_secret_access_key" not in content.lower(), path
 
