@@ -169,6 +169,8 @@ def test_the_boot_enables_every_unit_before_it_starts_one(rendered):
     for unit in ("var-pypi.mount", "pypiserver-efs-tunnel.service", "pypiserver.service", "nginx.service",
                  "pypiserver-selfcheck.timer", "pypiserver-eip.service", "pypiserver-htpasswd.timer"):
         assert unit in enabled, unit
+    syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
     # the agents run in their own unit, the SSM agent first, and never block the index
     assert "systemd-run --unit=pypiserver-agents" in script
     assert script.index("amazon-ssm-agent") < script.index("amazon-cloudwatch-agent")
