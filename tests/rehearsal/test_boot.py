@@ -37,7 +37,8 @@ def test_user_data_has_no_secret(stack):
 
 def test_first_instance_serves_and_holds_the_elastic_ip(stack):
     print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s".format(stack["boot_seconds"], stack["provision_seconds"]))
-    assert stack["boot_seconds"] < 300
+    # apt and pip from the registries inside the container: 3-4 minutes on a busy shared 2-core machine
+    assert stack["boot_seconds"] < 600
     rehearse.install(8080, "1.0.0")
     addresses = rehearse.aws("ec2").describe_addresses()["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [stack["instance_id"]]
@@ -185,7 +186,7 @@ def degraded(stack):
 def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degraded):
     name = "privatepypi-instance-4"
     first = _until("a first mount attempt", lambda: _exec(name, "test", "-s", "/run/efs-standin.log").returncode == 0,
-                   300)
+                   600)
     time.sleep(30)
     assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
     rehearse.open_store(name)
@@ -201,7 +202,7 @@ def test_a_store_that_never_appears_reports_unhealthy_and_writes_nothing(degrade
     name = "privatepypi-instance-5"
     seconds = _until("the instance reports itself unhealthy",
                      lambda: "reporting this instance unhealthy" in _boot_log(name),
-                     300 + rehearse.BOOT_RETRY_SECONDS, step=5)
+                     600 + rehearse.BOOT_RETRY_SECONDS, step=5)
     print(f"\nstore never appeared: unhealthy reported {seconds:.0f} s after boot")
     assert rehearse.health_status(degraded["instance_id"]) == "UNHEALTHY"
     assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0

@@ -258,7 +258,7 @@ def open_store(name):
     (STATE / name / "efs-gate" / "open").touch()
 
 
-def wait_healthy(name, port, started, limit=300):
+def wait_healthy(name, port, started, limit=600):
     """Seconds from started until the instance on port answers /health; fails after limit."""
     deadline = started + limit
     while time.monotonic() < deadline:
