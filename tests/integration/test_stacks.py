@@ -83,18 +83,24 @@ def _check_common(aws, stack, run_output):
     assert user_data.strip() and fs[0]["FileSystemId"] in user_data
     _assert_no_secret(aws, stack, user_data)
 
-    # least-privilege role
+    # least-privilege role: scoped inline statements only, no AWS managed policy (which would grant
+    # reads of every parameter of the account and log writes on "*")
     iam = aws("iam")
-    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=f"{stack}-instance")["AttachedPolicies"]}
-    assert attached == {"AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"}
+    assert iam.list_attached_role_policies(RoleName=f"{stack}-instance")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName=f"{stack}-instance")["PolicyNames"] == [f"{stack}-least-privilege"]
     doc = iam.get_role_policy(RoleName=f"{stack}-instance", PolicyName=f"{stack}-least-privilege")["PolicyDocument"]
     doc = json.loads(doc) if isinstance(doc, str) else doc
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
-    assert by_sid["ReadOnlyThisStacksCredentials"]["Resource"].endswith(f":parameter/{stack}/htpasswd")
-    assert by_sid["ReadOnlyThisStacksCredentials"]["Action"] == "ssm:GetParameter"
-    assert by_sid["DecryptThroughSsmOnly"]["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+    parameters = by_sid["ReadOnlyThisStacksParameters"]
+    assert sorted(r.split(":parameter", 1)[1] for r in parameters["Resource"]) == [f"/{stack}", f"/{stack}/*"]
+    assert parameters["Action"] == ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    assert by_sid["DecryptThisStacksParametersThroughSsmOnly"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameters["Resource"][1]}}
     assert by_sid["MountThisStacksFileSystem"]["Resource"].endswith(f":file-system/{fs[0]['FileSystemId']}")
-    assert not any(s["Resource"] == "*" and s["Action"] != "ec2:DescribeAddresses" for s in doc["Statement"])
+    # the tests run without the agents (vars.yml): no statement of theirs, and nothing else on "*"
+    assert not {"SsmAgentSessionsAndCommands", "AgentMetricsIntoItsNamespaceOnly"} & set(by_sid)
+    assert not any("*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]) for s in doc["Statement"])
     profiles = iam.list_instance_profiles_for_role(RoleName=f"{stack}-instance")["InstanceProfiles"]
     assert [p["InstanceProfileName"] for p in profiles] == [f"{stack}-instance"]
     return vpc_id, app_sg, data, user_data
@@ -115,6 +121,12 @@ def _check_budget(aws, stack, run):
     doc = aws("iam").get_role_policy(RoleName=f"{stack}-instance", PolicyName=f"{stack}-least-privilege")["PolicyDocument"]
     statements = {s["Sid"]: s for s in (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]}
     assert statements["AssociateOnlyThisStacksAddress"]["Resource"].endswith(f":elastic-ip/{eips[0]['AllocationId']}")
+    onto = statements["AssociateOnlyToThisStacksInstances"]
+    assert onto["Condition"] == {"StringEquals": {"aws:ResourceTag/Stack": stack}}
+    assert sorted(r.rsplit(":", 1)[1] for r in onto["Resource"]) == ["instance/*", "network-interface/*"]
+    # ...which can match only because the launch template tags the interfaces it creates
+    specs = {s["ResourceType"]: _by_tag(s) for s in user_data_of(aws, f"{stack}-lt")[0]["TagSpecifications"]}
+    assert specs["network-interface"]["Stack"] == stack
     asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"][0]
     assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == (1, 1, 1)
     assert asg["VPCZoneIdentifier"] == subnets[0]["SubnetId"] and asg["HealthCheckType"] == "EC2"
