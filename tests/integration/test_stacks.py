@@ -31,6 +31,18 @@ def _rules(group):
                   for p in group["IpPermissions"])
 
 
+def _prefix_list_rules(aws, group):
+    """(from, to, prefix list names) per ingress permission that admits a prefix list."""
+    names = {p["PrefixListId"]: p["PrefixListName"] for p in aws("ec2").describe_managed_prefix_lists()["PrefixLists"]}
+    return sorted((p.get("FromPort"), p.get("ToPort"), tuple(sorted(names[r["PrefixListId"]] for r in p["PrefixListIds"])))
+                  for p in group["IpPermissions"] if p.get("PrefixListIds"))
+
+
+# the index CIDRs are narrowed (vars.yml) and alerting is on: Route53's health checkers are admitted
+# through AWS's prefix list, on the port the health check probes only
+ROUTE53_CHECKERS = f"com.amazonaws.{REGION}.route53-healthchecks"
+
+
 def _assert_no_secret(aws, stack, user_data):
     value = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
     for password in passwords_in_vars():
@@ -114,6 +126,7 @@ def _check_budget(aws, stack, run):
     assert not ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
     # 8080 from the configured CIDRs only; SSH only from the one network the test names
     assert _rules(app_sg) == [(22, 22, (SSH_CIDR,), ()), (8080, 8080, tuple(sorted(INDEX_CIDRS)), ())]
+    assert _prefix_list_rules(aws, app_sg) == [(8080, 8080, (ROUTE53_CHECKERS,))]
     # the Elastic IP: one, tagged, its allocation passed to the instance (which associates it itself)
     eips = ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Addresses"]
     assert len(eips) == 1 and _by_tag(eips[0])["Name"] == f"{stack}-eip"
@@ -153,6 +166,8 @@ def _check_professional(aws, stack, run):
 
     alb_sg = _sg(aws, vpc_id, f"{stack}-shared-alb")
     assert _rules(alb_sg) == [(80, 80, tuple(sorted(INDEX_CIDRS)), ()), (443, 443, tuple(sorted(INDEX_CIDRS)), ())]
+    assert _prefix_list_rules(aws, alb_sg) == [(443, 443, (ROUTE53_CHECKERS,))]  # HTTPS: the check probes 443
+    assert _prefix_list_rules(aws, app_sg) == []
     assert _rules(app_sg) == [(8080, 8080, (), (alb_sg["GroupId"],))]  # only the load balancer, no SSH
     assert "eipalloc-" not in user_data
 
