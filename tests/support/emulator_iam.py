@@ -11,8 +11,8 @@ import json
 import logging
 import re
 import uuid
-from xml.sax.saxutils import escape
 from urllib.parse import urlparse
+from xml.sax.saxutils import escape
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
