@@ -111,7 +111,7 @@ def test_the_instance_cannot_take_another_stacks_elastic_ip(instance_session, st
     message = _refused(lambda: ec2.associate_address(AllocationId=stack["other_eip"], InstanceId=stack["instance"]["InstanceId"],
                                                      AllowReassociation=True), "UnauthorizedOperation")
     assert f":elastic-ip/{stack['other_eip']}" in message
-    assert "InstanceId" not in aws("ec2").describe_addresses(AllocationIds=[stack["other_eip"]])["Addresses"][0]
+    assert not aws("ec2").describe_addresses(AllocationIds=[stack["other_eip"]])["Addresses"][0].get("InstanceId")
 
 
 def test_the_instance_cannot_move_its_address_onto_another_stacks_instance(instance_session, stack):
