@@ -170,3 +170,30 @@ def test_an_instance_without_a_profile_has_no_credentials(aws):
     ec2 = aws('ec2')
     launched = ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1)['Instances'][0]
     assert imds_standin.RoleCredentials(None, REGION).get(launched['InstanceId']) is None
+
+
+def test_botocore_takes_the_role_credentials_from_the_stand_in(instance, tmp_path, monkeypatch):
+    """What an instance's services do: botocore's own metadata provider (IMDSv2 token, role name,
+    credentials document) against the stand-in, on loopback."""
+    import http.server
+    import threading
+    instances = tmp_path / 'instances.json'
+    instances.write_text(json.dumps({'127.0.0.1': instance['id']}))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), imds_standin.make_handler(
+        str(instances), REGION, 'unused', imds_standin.RoleCredentials(None, REGION)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for key in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'):
+            monkeypatch.delenv(key)
+        monkeypatch.setenv('AWS_EC2_METADATA_SERVICE_ENDPOINT', f'http://127.0.0.1:{server.server_address[1]}')
+        monkeypatch.setenv('AWS_CONFIG_FILE', str(tmp_path / 'none'))
+        monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', str(tmp_path / 'none'))
+        session = boto3.session.Session(region_name=REGION)
+        credentials = session.get_credentials()
+        assert credentials.method == 'iam-role' and credentials.access_key.startswith('ASIA')
+        arn = session.client('sts').get_caller_identity()['Arn']
+        assert arn.endswith(f":assumed-role/a-instance/{instance['id']}")
+        assert _code(lambda: session.client('ssm').get_parameter(Name='/b/htpasswd')) == 'AccessDeniedException'
+    finally:
+        server.shutdown()
+        server.server_close()
