@@ -154,7 +154,7 @@ def test_credentials_are_renewed_before_they_expire(stack):
     assert source.get(instance_id)[2] == first  # still 10 minutes to go: the same credentials
     now[0] += datetime.timedelta(minutes=6)  # 4 minutes left: new ones, as IMDS hands them out
     renewed = source.get(instance_id)[2]
-    assert renewed["AccessKeyId"] != first["AccessKeyId"] and renewed["Expiration"] > first["Expiration"]
+    assert renewed["AccessKeyId"] != first["AccessKeyId"] and renewed["LastUpdated"] > first["LastUpdated"]
 
 
 def test_health_checkers_are_admitted_only_while_the_cidrs_are_narrowed(stack, aws, playbook):

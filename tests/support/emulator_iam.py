@@ -79,26 +79,34 @@ log = logging.getLogger("emulator.iam")
 IAM_PREFIX = {"monitoring": "cloudwatch"}
 
 
-class _Ec2Unauthorized(AccessDeniedError):
-    """EC2's refusal: HTTP 403, UnauthorizedOperation in EC2's own error document."""
+class _Refusal(AccessDeniedError):
+    """HTTP 403 with an XML error document shaped as the service's protocol has it."""
 
-    def __init__(self, message):
+    def __init__(self, code, message, document):
         super().__init__("", "")
-        self.error_type, self.message = "UnauthorizedOperation", message
-        self.description = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error>"
-                            f"<Code>UnauthorizedOperation</Code><Message>{escape(message)}</Message></Error></Errors>"
-                            f"<RequestID>{uuid.uuid4()}</RequestID></Response>")
+        self.error_type, self.message = code, message
+        request_id = uuid.uuid4()
+        self.description = '<?xml version="1.0" encoding="UTF-8"?>' + document.format(
+            code=code, message=escape(message), request_id=request_id)
+
+
+EC2_ERROR = ("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+             "<RequestID>{request_id}</RequestID></Response>")
+S3_ERROR = "<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+QUERY_ERROR = ("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+               "<RequestId>{request_id}</RequestId></ErrorResponse>")
 
 
 def denied(response, principal, action, resource):
-    """The refusal as the service words it: AWS's message, in the service's protocol."""
+    """The refusal as the service words it: AWS's message and error code, in the service's protocol."""
     message = f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
     if action.startswith("ec2:"):
-        return _Ec2Unauthorized("You are not authorized to perform this operation. " + message)
+        return _Refusal("UnauthorizedOperation", "You are not authorized to perform this operation. " + message, EC2_ERROR)
     if response.headers.get("X-Amz-Target"):  # JSON protocols (SSM, CloudWatch Logs, ...)
         return JsonRESTError("AccessDeniedException", message)
-    error = AccessDeniedError(principal, f"{action} on resource: {resource}")
-    return error
+    if action.startswith("s3:"):
+        return _Refusal("AccessDenied", message, S3_ERROR)
+    return _Refusal("AccessDenied", message, QUERY_ERROR)  # query protocols (IAM, STS, Auto Scaling, ...)
 
 
 def role_session(headers):

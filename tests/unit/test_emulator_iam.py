@@ -151,6 +151,15 @@ def test_launch_template_tags_reach_the_network_interface(instance, aws):
     assert {t['Key']: t['Value'] for t in interface['TagSet']} == {'Stack': 'a'}
 
 
+def test_refusals_are_worded_as_each_service_does(instance):
+    """boto3 reads the error code from each protocol's own error document."""
+    assert _code(lambda: instance['client']('iam').list_roles()) == 'AccessDenied'              # query
+    assert _code(lambda: instance['client']('s3').list_buckets()) == 'AccessDenied'             # rest-xml
+    assert _code(lambda: instance['client']('autoscaling').describe_auto_scaling_groups()) == 'AccessDenied'
+    assert _code(lambda: instance['client']('logs').describe_log_groups()) == 'AccessDeniedException'  # json
+    assert _code(lambda: instance['client']('ec2').describe_addresses()) == 'UnauthorizedOperation'   # ec2
+
+
 def test_long_term_keys_are_not_enforced(aws):
     """The deployer's and the tests' own calls stay as they were."""
     assert aws('ec2').describe_addresses()['Addresses'] == []
