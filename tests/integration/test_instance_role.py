@@ -18,6 +18,9 @@ from tests.support.imds_standin import RoleCredentials
 
 from .helpers import REGION
 
+# one worker runs the whole module: its stack is deployed once (scripts/test.sh: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("instance-role")
+
 STACK = "pp-iam-it"
 OTHER = "pp-iam-other"
 # shares STACK's name as a prefix: the policy's path must not reach it

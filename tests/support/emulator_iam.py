@@ -64,9 +64,10 @@ _instances.InstanceBackend.run_instances = _run_instances
 # --------------------------------------------------------------------------- IAM enforced for role sessions
 # moto can enforce IAM (INITIAL_NO_AUTH_ACTION_COUNT), but it authorizes every EC2 and SSM call
 # against Resource "*" and evaluates no condition key outside a role's trust policy: a statement
-# scoped to one parameter never matches, and a condition never restricts. So the emulator keeps
-# moto's signature check and puts its own evaluation in place of moto's, for the requests signed
-# with an STS role session's credentials (what an instance gets from its metadata service):
+# scoped to one parameter never matches, and a condition never restricts. So the emulator puts its
+# own evaluation in place of moto's, for the requests signed with an STS role session's credentials
+# (what an instance gets from its metadata service):
+# - the session is recognised by its access key id and session token (the signature is not checked);
 # - each request is authorized on the resources AWS's Service Authorization Reference names for
 #   its action, with their ARNs and the condition keys AWS fills in (REQUESTS below); an action not
 #   listed is authorized on moto's resource, "*" for most;
@@ -169,7 +170,10 @@ def _statement_applies(statement, action, resource, context):
             return False
     elif any(_glob(a, action, ignore_case=True) for a in _as_list(statement.get("NotAction", []))):
         return False
-    if "Resource" in statement:
+    if resource is ANY_RESOURCE:
+        if "Resource" not in statement:
+            return False
+    elif "Resource" in statement:
         if not any(_glob(r, resource) for r in _as_list(statement["Resource"])):
             return False
     elif any(_glob(r, resource) for r in _as_list(statement.get("NotResource", []))):
@@ -177,6 +181,10 @@ def _statement_applies(statement, action, resource, context):
     return all(_condition_holds(operator, key, expected, context)
                for operator, keys in (statement.get("Condition") or {}).items()
                for key, expected in keys.items())
+
+
+ACTIONS_ONLY_TAG = "EmulatorIamResources"
+ANY_RESOURCE = object()  # matches every Resource pattern and no NotResource one
 
 
 def evaluate(documents, action, resource, context):
@@ -191,10 +199,18 @@ def evaluate(documents, action, resource, context):
     return "Allow" if allowed else None
 
 
-def _documents(role_arn, account_id, partition):
+def _role(role_arn, account_id, partition):
     from moto.iam.models import iam_backends
-    backend = iam_backends[account_id][partition]
-    role = backend.get_role_by_arn(role_arn)
+    return iam_backends[account_id][partition].get_role_by_arn(role_arn)
+
+
+def _role_tags(role):
+    tags = role.tags or {}
+    entries = tags.values() if isinstance(tags, dict) else tags
+    return {t.get("Key", t.get("key")): t.get("Value", t.get("value")) for t in entries}
+
+
+def _documents(role):
     documents = [json.loads(d) if isinstance(d, str) else d for d in role.policies.values()]
     for policy in role.managed_policies.values():
         if isinstance(policy, Policy):
@@ -272,6 +288,13 @@ def _ec2_requests(response, action, arn):
     return requests
 
 
+def _iam_requests(response, action, arn):
+    if action not in ("AttachRolePolicy", "DetachRolePolicy"):
+        return None
+    role_arn = arn("iam", "role/" + (response._get_param("RoleName") or ""), regional=False)
+    return [("iam:" + action, role_arn, {"iam:policyarn": [response._get_param("PolicyArn")]})]
+
+
 def _autoscaling_requests(response, action, arn):
     if action != "SetInstanceHealth":
         return None
@@ -297,19 +320,20 @@ def _logs_requests(response, action, arn):
     return [("logs:" + action, arn("logs", resource), {})]
 
 
-REQUESTS = {"ssm": _ssm_requests, "ec2": _ec2_requests, "autoscaling": _autoscaling_requests,
+REQUESTS = {"ssm": _ssm_requests, "ec2": _ec2_requests, "autoscaling": _autoscaling_requests, "iam": _iam_requests,
             "cloudwatch": _cloudwatch_requests, "logs": _logs_requests}
 
 
 def authorization_requests(response, service, action, moto_resource, account_id, partition):
     """(IAM action, resource ARN, condition context) for each thing one API call needs allowed."""
 
-    def arn(arn_service, rest):
-        return f"arn:{partition}:{arn_service}:{response.region}:{account_id}:{rest}"
+    def arn(arn_service, rest, regional=True):
+        return f"arn:{partition}:{arn_service}:{response.region if regional else ''}:{account_id}:{rest}"
 
     build = REQUESTS.get(service)
     requests = build(response, action, arn) if build else None
-    return requests if requests is not None else [(f"{service}:{action}", moto_resource, {})]
+    # None: an action the emulator does not model, authorized on moto's resource ("*" mostly)
+    return requests if requests is not None else [(f"{service}:{action}", None if moto_resource == "*" else moto_resource, {})]
 
 
 _orig_authenticate = ActionAuthenticatorMixin._authenticate_and_authorize_action
@@ -321,22 +345,32 @@ def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
         return _orig_authenticate(self, iam_request_cls, resource)
     parsed = urlparse(self.uri)
     path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+    # The session is recognised by its access key id and its session token (moto refuses a token that
+    # is not the session's: InvalidClientTokenId). The signature itself is not checked: moto's
+    # recomputation disagrees with botocore's for REST APIs such as EFS (SignatureDoesNotMatch on
+    # correctly signed requests), and what is tested here is authorization, not signing.
     request = iam_request_cls(account_id=self.current_account, method=self.method, path=path, data=self.data,
                               body=self.raw_body, headers=self.headers, action=self._get_action())
-    request.check_signature()
     signing_name, action = request._action.split(":", 1)
     service = IAM_PREFIX.get(signing_name, signing_name)
     if f"{service}:{action}" == "sts:GetCallerIdentity":  # always allowed, as on AWS
         return None
     account_id, partition = session.role_arn.split(":")[4], session.role_arn.split(":")[1]
-    documents = _documents(session.role_arn, account_id, partition)
+    role = _role(session.role_arn, account_id, partition)
+    documents = _documents(role)
+    # Where the emulator does not know an action's resource: "*" (only statements on "*" allow it),
+    # or, for a role tagged EmulatorIamResources=actions-only (the deploying user's policy in
+    # tests/integration/test_deployer_policy.py), any Resource of a statement that allows the action
+    actions_only = _role_tags(role).get(ACTIONS_ONLY_TAG) == "actions-only"
     principal = f"arn:{partition}:sts::{account_id}:assumed-role/{session.role_arn.split('/')[-1]}/{session.session_name}"
-    for iam_action, arn, keys in authorization_requests(self, service, action, resource, account_id, partition):
+    for iam_action, known, keys in authorization_requests(self, service, action, resource, account_id, partition):
         context = dict(keys, **{"aws:principalarn": [session.role_arn]})
+        arn = known if known is not None else ANY_RESOURCE if actions_only else "*"
         verdict = evaluate(documents, iam_action, arn, context)
-        log.info("%s %s on %s: %s", principal, iam_action, arn, verdict or "implicit deny")
+        shown = "(any resource)" if arn is ANY_RESOURCE else arn
+        log.info("%s %s on %s: %s", principal, iam_action, shown, verdict or "implicit deny")
         if verdict != "Allow":
-            raise denied(self, principal, iam_action, arn)
+            raise denied(self, principal, iam_action, shown)
     return None
 
 

@@ -206,3 +206,29 @@ def test_botocore_takes_the_role_credentials_from_the_stand_in(instance, tmp_pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize('tagged,expected', [(False, 'AccessDenied'), (True, 'allowed')])
+def test_actions_only_roles_count_any_resource_where_the_emulator_knows_none(aws, tagged, expected):
+    """sns:CreateTopic's resource is unknown to the emulator: a strict role needs a statement on "*",
+    a role tagged EmulatorIamResources=actions-only any statement that allows the action."""
+    iam = aws('iam')
+    tags = [{'Key': emulator_iam.ACTIONS_ONLY_TAG, 'Value': 'actions-only'}] if tagged else []
+    iam.create_role(RoleName='deployer', Tags=tags, AssumeRolePolicyDocument=json.dumps({
+        'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{ACCOUNT}:root'},
+                                                'Action': 'sts:AssumeRole'}]}))
+    iam.put_role_policy(RoleName='deployer', PolicyName='p', PolicyDocument=json.dumps(policy(
+        {'Effect': 'Allow', 'Action': 'sns:CreateTopic', 'Resource': 'arn:aws:sns:*:*:privatepypi-*'},
+        {'Effect': 'Allow', 'Action': 'ssm:GetParameter', 'Resource': 'arn:aws:ssm:*:*:parameter/privatepypi-*'})))
+    issued = aws('sts').assume_role(RoleArn=f'arn:aws:iam::{ACCOUNT}:role/deployer', RoleSessionName='ci')['Credentials']
+    session = boto3.session.Session(aws_access_key_id=issued['AccessKeyId'], aws_secret_access_key=issued['SecretAccessKey'],
+                                    aws_session_token=issued['SessionToken'], region_name=REGION)
+    try:
+        session.client('sns').create_topic(Name='privatepypi-alerts')
+        outcome = 'allowed'
+    except Exception as error:  # noqa: BLE001 - the code is what is compared
+        outcome = error.response['Error']['Code']
+    assert outcome == expected
+    # where the emulator knows the resource, the Resource is checked in both modes
+    aws('ssm').put_parameter(Name='/other/x', Value='x', Type='String')
+    assert _code(lambda: session.client('ssm').get_parameter(Name='/other/x')) == 'AccessDeniedException'
