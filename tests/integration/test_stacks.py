@@ -139,7 +139,7 @@ def _check_budget(aws, stack, run):
     assert sorted(r.rsplit(":", 1)[1] for r in onto["Resource"]) == ["instance/*", "network-interface/*"]
     # ...which can match only because the launch template tags the interfaces it creates
     specs = {s["ResourceType"]: _by_tag(s) for s in user_data_of(aws, f"{stack}-lt")[0]["TagSpecifications"]}
-    assert specs["network-interface"]["Stack"] == stack
+    assert specs["network-interface"]["Stack"] == specs["instance"]["Stack"] == stack
     asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"][0]
     assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == (1, 1, 1)
     assert asg["VPCZoneIdentifier"] == subnets[0]["SubnetId"] and asg["HealthCheckType"] == "EC2"

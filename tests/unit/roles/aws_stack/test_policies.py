@@ -174,7 +174,7 @@ def test_launch_template_tags_the_network_interfaces():
              and task['amazon.aws.ec2_launch_template'].get('tag_specifications')]
     assert len(tasks) == 1
     specs = {s['resource_type']: s['tags'] for s in tasks[0]['amazon.aws.ec2_launch_template']['tag_specifications']}
-    assert '_aws_stack_common_tags' in specs['network-interface']
+    assert '_aws_stack_common_tags' in specs['network-interface'] and '_aws_stack_common_tags' in specs['instance']
 
 
 def test_trust_policies_let_only_their_service_assume_the_role(rendered):
