@@ -21,7 +21,7 @@ from .helpers import REGION, ROOT
 # one worker runs the whole module: its stack is deployed once (scripts/test.sh: --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("deployer-policy")
 
-STACK = "privatepypi-it-deployer"
+STACK = "privatepypi-itd"
 ACCOUNT = "123456789012"
 
 
@@ -43,12 +43,12 @@ def deployer(emulator, aws):
 def test_site_and_teardown_need_nothing_beyond_the_deployer_policy(deployer, playbook, aws):
     args = ["-e", "profile=budget", "-e", f"aws_stack_name={STACK}"]
     try:
-        created = playbook("site.yml", *args, credentials=False, env_extra=deployer)
-        assert created.rc == 0 and created.failed == 0, created
-        rerun = playbook("site.yml", *args, credentials=False, env_extra=deployer)
+        created = playbook("site.yml", *args, env_extra=deployer)
+        assert created.rc == 0 and created.failed == 0, created.out[-5000:]
+        rerun = playbook("site.yml", *args, env_extra=deployer)
         assert rerun.rc == 0 and rerun.changed == 0, rerun
     finally:
-        teardown = playbook("playbooks/teardown.yml", "-e", f"aws_stack_name={STACK}", credentials=False, env_extra=deployer)
+        teardown = playbook("playbooks/teardown.yml", "-e", f"aws_stack_name={STACK}", env_extra=deployer)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
     assert not aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"]
 
@@ -58,7 +58,7 @@ def test_the_deployer_cannot_touch_another_projects_role_or_make_its_own_admin(d
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
     iam.create_role(RoleName="payroll-instance", AssumeRolePolicyDocument=trust)
-    iam.create_role(RoleName="privatepypi-it-deployer-x", AssumeRolePolicyDocument=trust)
+    iam.create_role(RoleName="privatepypi-itd-x", AssumeRolePolicyDocument=trust)
     session = boto3.session.Session(aws_access_key_id=deployer["AWS_ACCESS_KEY_ID"], region_name=REGION,
                                     aws_secret_access_key=deployer["AWS_SECRET_ACCESS_KEY"],
                                     aws_session_token=deployer["AWS_SESSION_TOKEN"])
@@ -69,7 +69,7 @@ def test_the_deployer_cannot_touch_another_projects_role_or_make_its_own_admin(d
     with pytest.raises(ClientError, match="AccessDenied"):
         as_deployer.put_role_policy(RoleName="ci-deployer-it", PolicyName="x", PolicyDocument=trust)
     with pytest.raises(ClientError, match="AccessDenied"):
-        as_deployer.attach_role_policy(RoleName="privatepypi-it-deployer-x",
+        as_deployer.attach_role_policy(RoleName="privatepypi-itd-x",
                                        PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    as_deployer.attach_role_policy(RoleName="privatepypi-it-deployer-x",
+    as_deployer.attach_role_policy(RoleName="privatepypi-itd-x",
                                    PolicyArn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
