@@ -6,6 +6,10 @@
 - Launch template TagSpecifications of ResourceType network-interface: AWS tags the network
   interfaces of an instance launched from the template (by an AutoScalingGroup too); moto 5.2.5
   tags the instance only.
+- IAM enforced for STS role sessions (an instance's credentials from its metadata service, the
+  deploying user's role in its test), on the resources and condition keys AWS authorizes: see the
+  section "IAM enforced for role sessions" below and roles/aws_stack/README.md, "What the
+  emulator enforces".
 """
 import json
 import logging
