@@ -5,7 +5,8 @@
   S3, DynamoDB, CloudFront, Ground Station and VPC Lattice lists only.
 - Launch template TagSpecifications of ResourceType network-interface: AWS tags the network
   interfaces of an instance launched from the template (by an AutoScalingGroup too); moto 5.2.5
-  tags the instance only.
+  tags the instance only. The interface a launch creates goes with its instance (AWS's
+  DeleteOnTermination default for it; moto kept it, and its tags then outlived the stack).
 - IAM enforced for STS role sessions (an instance's credentials from its metadata service, the
   deploying user's role in its test), on the resources and condition keys AWS authorizes: see the
   section "IAM enforced for role sessions" below and roles/aws_stack/README.md, "What the
@@ -53,6 +54,12 @@ _orig_run_instances = _instances.InstanceBackend.run_instances
 
 def _run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
     reservation = _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+    # The interface a launch creates for the instance goes with it: AWS's default for it is
+    # DeleteOnTermination=true, moto's false (its interfaces, now tagged, outlived the instances).
+    attached = any(n.get("NetworkInterfaceId") for n in kwargs.get("nics") or [])
+    for instance in reservation.instances if not attached else []:
+        if 0 in instance.nics:
+            instance.nics[0].delete_on_termination = True
     template_arg = kwargs.get("launch_template")
     if template_arg:
         version = self._get_template_from_args(template_arg)

@@ -232,3 +232,11 @@ def test_actions_only_roles_count_any_resource_where_the_emulator_knows_none(aws
     # where the emulator knows the resource, the Resource is checked in both modes
     aws('ssm').put_parameter(Name='/other/x', Value='x', Type='String')
     assert _code(lambda: session.client('ssm').get_parameter(Name='/other/x')) == 'AccessDeniedException'
+
+
+def test_the_launched_interface_goes_with_its_instance(instance, aws):
+    ec2 = aws('ec2')
+    ec2.terminate_instances(InstanceIds=[instance['id']])
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[])['NetworkInterfaces'] == []
+    tagged = aws('resourcegroupstaggingapi').get_resources(TagFilters=[{'Key': 'Stack', 'Values': ['a']}])
+    assert [m['ResourceARN'] for m in tagged['ResourceTagMappingList'] if ':network-interface/' in m['ResourceARN']] == []
