@@ -50,8 +50,9 @@ stage_molecule() {
   forget_installed_copy
 }
 stage_integration() {
-  # two workers, each with its own emulator: most of the time is spent waiting on playbooks
-  if [ -d tests/integration ]; then python -m pytest -q -n 2 --dist load tests/integration; fi
+  # two workers, each with its own emulator: most of the time is spent waiting on playbooks;
+  # loadgroup keeps the tests of a module marked xdist_group on one worker (one stack, deployed once)
+  if [ -d tests/integration ]; then python -m pytest -q -n 2 --dist loadgroup tests/integration; fi
 }
 stage_rehearsal() {
   scripts/build-cloud-image.sh

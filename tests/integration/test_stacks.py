@@ -32,6 +32,18 @@ def _rules(group):
                   for p in group["IpPermissions"])
 
 
+def _prefix_list_rules(aws, group):
+    """(from, to, prefix list names) per ingress permission that admits a prefix list."""
+    names = {p["PrefixListId"]: p["PrefixListName"] for p in aws("ec2").describe_managed_prefix_lists()["PrefixLists"]}
+    return sorted((p.get("FromPort"), p.get("ToPort"), tuple(sorted(names[r["PrefixListId"]] for r in p["PrefixListIds"])))
+                  for p in group["IpPermissions"] if p.get("PrefixListIds"))
+
+
+# the index CIDRs are narrowed (vars.yml) and alerting is on: Route53's health checkers are admitted
+# through AWS's prefix list, on the port the health check probes only
+ROUTE53_CHECKERS = f"com.amazonaws.{REGION}.route53-healthchecks"
+
+
 def _assert_no_secret(aws, stack, user_data):
     value = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
     for password in passwords_in_vars():
@@ -85,18 +97,24 @@ def _check_common(aws, stack, run_output):
     _assert_no_secret(aws, stack, user_data)
     check_bootstrap(aws, stack, fs[0]["FileSystemId"])
 
-    # least-privilege role
+    # least-privilege role: scoped inline statements only, no AWS managed policy (which would grant
+    # reads of every parameter of the account and log writes on "*")
     iam = aws("iam")
-    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=f"{stack}-instance")["AttachedPolicies"]}
-    assert attached == {"AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"}
+    assert iam.list_attached_role_policies(RoleName=f"{stack}-instance")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName=f"{stack}-instance")["PolicyNames"] == [f"{stack}-least-privilege"]
     doc = iam.get_role_policy(RoleName=f"{stack}-instance", PolicyName=f"{stack}-least-privilege")["PolicyDocument"]
     doc = json.loads(doc) if isinstance(doc, str) else doc
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
-    assert by_sid["ReadOnlyThisStacksCredentials"]["Resource"].endswith(f":parameter/{stack}/htpasswd")
-    assert by_sid["ReadOnlyThisStacksCredentials"]["Action"] == "ssm:GetParameter"
-    assert by_sid["DecryptThroughSsmOnly"]["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+    parameters = by_sid["ReadOnlyThisStacksParameters"]
+    assert sorted(r.split(":parameter", 1)[1] for r in parameters["Resource"]) == [f"/{stack}", f"/{stack}/*"]
+    assert parameters["Action"] == ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    assert by_sid["DecryptThisStacksParametersThroughSsmOnly"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameters["Resource"][1]}}
     assert by_sid["MountThisStacksFileSystem"]["Resource"].endswith(f":file-system/{fs[0]['FileSystemId']}")
-    assert not any(s["Resource"] == "*" and s["Action"] != "ec2:DescribeAddresses" for s in doc["Statement"])
+    # the tests run without the agents (vars.yml): no statement of theirs, and nothing else on "*"
+    assert not {"SsmAgentSessionsAndCommands", "AgentMetricsIntoItsNamespaceOnly"} & set(by_sid)
+    assert not any("*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]) for s in doc["Statement"])
     profiles = iam.list_instance_profiles_for_role(RoleName=f"{stack}-instance")["InstanceProfiles"]
     assert [p["InstanceProfileName"] for p in profiles] == [f"{stack}-instance"]
     return vpc_id, app_sg, data, user_data
@@ -110,6 +128,7 @@ def _check_budget(aws, stack, run):
     assert not ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
     # 8080 from the configured CIDRs only; SSH only from the one network the test names
     assert _rules(app_sg) == [(22, 22, (SSH_CIDR,), ()), (8080, 8080, tuple(sorted(INDEX_CIDRS)), ())]
+    assert _prefix_list_rules(aws, app_sg) == [(8080, 8080, (ROUTE53_CHECKERS,))]
     # the Elastic IP: one, tagged, its allocation passed to the instance (which associates it itself)
     eips = ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Addresses"]
     assert len(eips) == 1 and _by_tag(eips[0])["Name"] == f"{stack}-eip"
@@ -117,6 +136,12 @@ def _check_budget(aws, stack, run):
     doc = aws("iam").get_role_policy(RoleName=f"{stack}-instance", PolicyName=f"{stack}-least-privilege")["PolicyDocument"]
     statements = {s["Sid"]: s for s in (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]}
     assert statements["AssociateOnlyThisStacksAddress"]["Resource"].endswith(f":elastic-ip/{eips[0]['AllocationId']}")
+    onto = statements["AssociateOnlyToThisStacksInstances"]
+    assert onto["Condition"] == {"StringEquals": {"aws:ResourceTag/Stack": stack}}
+    assert sorted(r.rsplit(":", 1)[1] for r in onto["Resource"]) == ["instance/*", "network-interface/*"]
+    # ...which can match only because the launch template tags the interfaces it creates
+    specs = {s["ResourceType"]: _by_tag(s) for s in user_data_of(aws, f"{stack}-lt")[0]["TagSpecifications"]}
+    assert specs["network-interface"]["Stack"] == specs["instance"]["Stack"] == stack
     asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"][0]
     assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == (1, 1, 1)
     assert asg["VPCZoneIdentifier"] == subnets[0]["SubnetId"] and asg["HealthCheckType"] == "EC2"
@@ -143,6 +168,8 @@ def _check_professional(aws, stack, run):
 
     alb_sg = _sg(aws, vpc_id, f"{stack}-shared-alb")
     assert _rules(alb_sg) == [(80, 80, tuple(sorted(INDEX_CIDRS)), ()), (443, 443, tuple(sorted(INDEX_CIDRS)), ())]
+    assert _prefix_list_rules(aws, alb_sg) == [(443, 443, (ROUTE53_CHECKERS,))]  # HTTPS: the check probes 443
+    assert _prefix_list_rules(aws, app_sg) == []
     assert _rules(app_sg) == [(8080, 8080, (), (alb_sg["GroupId"],))]  # only the load balancer, no SSH
     assert "eipalloc-" not in user_data
 

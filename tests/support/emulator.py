@@ -510,5 +510,9 @@ def _put_parameter(self, name, description, value, parameter_type, *args, tier=N
 
 SimpleSystemManagerBackend.put_parameter = _put_parameter
 
+# The instance role's additions (Route53's prefix lists, network interface tags, IAM enforced for
+# role sessions): tests/support/emulator_iam.py
+from . import emulator_iam  # noqa: E402, F401
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -150,8 +150,11 @@ def start_imds():
             return
         except (OSError, ValueError):
             pass
+    # the instances get their instance profile role's credentials from the emulator's STS, and the
+    # emulator enforces IAM for them: every call an instance makes is allowed by the role's policy or refused
     process = subprocess.Popen([PYTHON, "-m", "tests.support.imds_standin", "--listen", GATEWAY,
-                                "--port", str(IMDS_PORT), "--instances", instances, "--region", REGION],
+                                "--port", str(IMDS_PORT), "--instances", instances, "--region", REGION,
+                                "--emulator-url", EMULATOR_URL],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pidfile.write_text(str(process.pid))
 

@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every IAM policy document of the aws_stack role, linted with parliament (policies.py renders them
+from the role's own files), and the instance role's documents checked for least privilege.
+
+Each statement is linted on its own, so a finding names its statement. A finding fails the test
+unless SUPPRESSED names it with the reason; every parliament issue counts (its HIGH ones are
+malformed documents only; RESOURCE_MISMATCH, UNKNOWN_ACTION and UNKNOWN_CONDITION_FOR_ACTION, the
+ones that catch a wrong ARN, a typo or a condition key the action never has, are MEDIUM and LOW)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import policies  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # parliament imports pkg_resources
+    parliament = pytest.importorskip('parliament')
+
+TRUST = 'trust policy'
+# The instance statements on "*": their actions have no resource type (parliament's RESOURCE_STAR,
+# which knows the actions that have one, finds nothing in them, and test_no_unexplained_finding
+# would fail if it did).
+NO_RESOURCE_TYPE = {'SsmAgentSessionsAndCommands', 'AgentMetricsIntoItsNamespaceOnly', 'AgentReadsInstanceTags'}
+# (document, Sid or TRUST, issue) -> why it is accepted
+SUPPRESSED = {
+    ('*', TRUST, 'MALFORMED'):
+        'a role trust policy has no Resource element (the role itself is the resource); parliament lints it '
+        'as an identity policy',
+    ('deployer', 'ReadWhatTheStackLooksUp', 'RESOURCE_STAR'):
+        'reads only (Describe/List/Get): most have no resource type, and the others look resources up by id '
+        'before the role knows them',
+    ('deployer', 'NetworkAndInstances', 'RESOURCE_STAR'):
+        'VPCs, subnets, gateways, groups, templates and instances get random ids at creation; their create '
+        'calls authorize several resource types at once',
+    ('deployer', 'Certificates', 'RESOURCE_STAR'): 'a certificate ARN exists only after RequestCertificate',
+    ('deployer', 'Backups', 'RESOURCE_STAR'):
+        'backup plans and selections get random ids; vaults and recovery points are created through them',
+    ('deployer', 'RunCommandsOnThisProjectsInstancesOnly', 'RESOURCE_MISMATCH'):
+        'ssm:SendCommand authorizes the document and each instance separately: the instances in one statement '
+        '(with the tag condition), the document in another (RunShellScriptDocument)',
+    ('deployer', 'RunShellScriptDocument', 'RESOURCE_MISMATCH'):
+        'see RunCommandsOnThisProjectsInstancesOnly',
+}
+
+
+def _kind(key, document):
+    if key[0] == 'files/deployer-policy.json':
+        return 'deployer'
+    if key[2] == 'assume_role_policy_document':
+        return 'trust'
+    return 'instance' if key[0] == 'iam/create.yml' else key[0]
+
+
+@pytest.fixture(scope='module')
+def rendered():
+    return {key: policies.plain(document) for key, document in policies.rendered_policies().items()}
+
+
+def findings(document, trust=False):
+    """(Sid or TRUST, issue, severity, detail) of every parliament finding, statement by statement."""
+    found = []
+    for statement in document['Statement']:
+        single = {'Version': document['Version'], 'Statement': [statement]}
+        policy = parliament.analyze_policy_string(json.dumps(single), include_community_auditors=False)
+        for raw in policy.findings:
+            finding = parliament.enhance_finding(raw)
+            found.append((TRUST if trust else statement.get('Sid', '?'), finding.issue, finding.severity, finding.detail))
+    return found
+
+
+def test_every_policy_the_role_writes_is_found(rendered):
+    """The renderer finds the documents the role is known to write; a new one is linted without change here."""
+    names = {(key[0], key[2]) for key in rendered}
+    assert {('iam/create.yml', 'policy_json'), ('iam/create.yml', 'assume_role_policy_document'),
+            ('backup/create.yml', 'assume_role_policy_document'), ('files/deployer-policy.json', 'policy')} <= names
+    for document in rendered.values():
+        assert document['Version'] == '2012-10-17' and document['Statement']
+
+
+def test_no_unexplained_finding(rendered):
+    unexplained, explained = [], set()
+    for key, document in rendered.items():
+        kind = _kind(key, document)
+        for sid, issue, severity, detail in findings(document, trust=kind == 'trust'):
+            reason = SUPPRESSED.get((kind, sid, issue)) or SUPPRESSED.get(('*', sid, issue))
+            if reason:
+                explained.add((kind if sid != TRUST else '*', sid, issue))
+            else:
+                unexplained.append((key[0], key[3], sid, issue, severity, detail))
+    assert unexplained == []
+    # every suppression is still needed: one that no longer matches anything must go
+    assert explained == set(SUPPRESSED)
+
+
+def test_a_broken_statement_is_caught():
+    """The linter is live: a typo in an action, a wrong ARN and an unknown condition key are findings."""
+    document = {'Version': '2012-10-17', 'Statement': [
+        {'Sid': 'Typo', 'Effect': 'Allow', 'Action': 'ssm:GetParamter', 'Resource': '*'},
+        {'Sid': 'WrongArn', 'Effect': 'Allow', 'Action': 'ssm:GetParameter',
+         'Resource': 'arn:aws:s3:::bucket/key'},
+        {'Sid': 'WrongKey', 'Effect': 'Allow', 'Action': 'ec2:AssociateAddress', 'Resource': '*',
+         'Condition': {'StringEquals': {'s3:prefix': 'x'}}}]}
+    issues = {(sid, issue) for sid, issue, dummy, dummy in findings(document)}
+    assert {('Typo', 'UNKNOWN_ACTION'), ('WrongArn', 'RESOURCE_MISMATCH'), ('WrongKey', 'UNKNOWN_CONDITION_FOR_ACTION')} <= issues
+
+
+def _instance_policy(rendered, scenario):
+    return rendered[('iam/create.yml', 'Attach the least-privilege inline policy', 'policy_json', scenario)]
+
+
+def _resources(statement):
+    resource = statement['Resource']
+    return resource if isinstance(resource, list) else [resource]
+
+
+def test_instance_role_has_no_managed_policy():
+    """AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; CloudWatchAgentServerPolicy
+    writes any log group. The role attaches no managed policy (and purges the ones earlier versions attached)."""
+    tasks = [task for path, task in policies.role_tasks() if path == 'iam/create.yml' and 'amazon.aws.iam_role' in task]
+    assert len(tasks) == 1
+    assert tasks[0]['amazon.aws.iam_role']['managed_policies'] == []
+    assert tasks[0]['amazon.aws.iam_role']['purge_policies'] is True
+
+
+@pytest.mark.parametrize('scenario', sorted(policies.SCENARIOS))
+def test_instance_policy_is_scoped_to_this_stack(rendered, scenario):
+    document = _instance_policy(rendered, scenario)
+    by_sid = {s['Sid']: s for s in document['Statement']}
+    assert all(s['Effect'] == 'Allow' for s in document['Statement'])
+    stack, partition_region_account = 'privatepypi-dev', 'aws:ssm:eu-central-1:123456789012'
+    assert _resources(by_sid['ReadOnlyThisStacksParameters']) == [
+        f'arn:{partition_region_account}:parameter/{stack}', f'arn:{partition_region_account}:parameter/{stack}/*']
+    assert by_sid['DecryptThisStacksParametersThroughSsmOnly']['Condition']['StringLike'] == {
+        'kms:EncryptionContext:PARAMETER_ARN': f'arn:{partition_region_account}:parameter/{stack}/*'}
+    assert _resources(by_sid['MountThisStacksFileSystem']) == [policies.RUNTIME_FACTS['_aws_stack_efs_arn']]
+    settings = policies.SCENARIOS[scenario]
+    assert ('AssociateOnlyThisStacksAddress' in by_sid) == settings['aws_stack_elastic_ip_enabled']
+    assert ('SsmAgentSessionsAndCommands' in by_sid) == settings['aws_stack_instance_agents_enabled']
+    assert ('AgentLogsIntoThisStacksLogGroupOnly' in by_sid) == (
+        settings['aws_stack_alerting_enabled'] and settings['aws_stack_instance_agents_enabled'])
+    # "*" only where the action has no resource type
+    assert {s['Sid'] for s in document['Statement'] if '*' in _resources(s)} <= NO_RESOURCE_TYPE
+    # no action that reads or writes outside the stack's own resources
+    actions = {a for s in document['Statement'] for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])}
+    assert not {a for a in actions if a.endswith('*') or a.startswith(('iam:', 's3:', 'ssm:Put', 'ssm:Delete', 'ec2:Describe'))} - {
+        'ec2:DescribeTags'}  # the agent's AutoScalingGroupName dimension (AgentReadsInstanceTags)
+
+
+def test_elastic_ip_claim_is_bound_to_this_stack(rendered):
+    by_sid = {s['Sid']: s for s in _instance_policy(rendered, 'budget')['Statement']}
+    address = by_sid['AssociateOnlyThisStacksAddress']
+    assert _resources(address) == ['arn:aws:ec2:eu-central-1:123456789012:elastic-ip/'
+                                   + policies.RUNTIME_FACTS['_aws_stack_eip_allocation_id']]
+    onto = by_sid['AssociateOnlyToThisStacksInstances']
+    assert sorted(_resources(onto)) == ['arn:aws:ec2:eu-central-1:123456789012:instance/*',
+                                        'arn:aws:ec2:eu-central-1:123456789012:network-interface/*']
+    assert onto['Condition'] == {'StringEquals': {'aws:ResourceTag/Stack': 'privatepypi-dev'}}
+
+
+def test_launch_template_tags_the_network_interfaces():
+    """The condition above can match a network interface only if it carries the Stack tag."""
+    tasks = [task for path, task in policies.role_tasks() if 'amazon.aws.ec2_launch_template' in task
+             and task['amazon.aws.ec2_launch_template'].get('tag_specifications')]
+    assert len(tasks) == 1
+    specs = {s['resource_type']: s['tags'] for s in tasks[0]['amazon.aws.ec2_launch_template']['tag_specifications']}
+    assert '_aws_stack_common_tags' in specs['network-interface'] and '_aws_stack_common_tags' in specs['instance']
+
+
+def test_trust_policies_let_only_their_service_assume_the_role(rendered):
+    services = {'iam/create.yml': 'ec2.amazonaws.com', 'backup/create.yml': 'backup.amazonaws.com'}
+    for key, document in rendered.items():
+        if key[2] == 'assume_role_policy_document':
+            assert document['Statement'] == [{'Effect': 'Allow', 'Principal': {'Service': services[key[0]]},
+                                              'Action': 'sts:AssumeRole'}]
+
+
+def test_deployer_policy_passes_only_the_projects_roles(rendered):
+    document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
+    by_sid = {s['Sid']: s for s in document['Statement']}
+    assert by_sid['PassTheseRolesToEc2AndBackupOnly']['Resource'] == 'arn:aws:iam::*:role/privatepypi-*'
+    assert by_sid['PassTheseRolesToEc2AndBackupOnly']['Condition'] == {
+        'StringEquals': {'iam:PassedToService': ['ec2.amazonaws.com', 'backup.amazonaws.com']}}
+    iam_actions = {a for s in document['Statement'] for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])
+                   if a.startswith('iam:')}
+    assert not {a for a in iam_actions if '*' in a}
+    for statement in document['Statement']:
+        if any(a.startswith('iam:') for a in ([statement['Action']] if isinstance(statement['Action'], str) else statement['Action'])):
+            assert all(r.startswith(('arn:aws:iam::*:role/privatepypi-', 'arn:aws:iam::*:instance-profile/privatepypi-',
+                                     'arn:aws:iam::*:role/aws-service-role/')) for r in _resources(statement))
