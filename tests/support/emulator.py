@@ -5,6 +5,9 @@ amazon.aws / community.aws modules hit in moto 5.2.5 (none of them exist on real
 Usage: python -m tests.support.emulator -H 172.28.0.1 -p 5000   (from the checkout's root)
        (scripts/emulator.sh starts it in the background with the right environment)
 
+The one list of these shims, with the AWS behaviour each models and its source, is
+roles/aws_stack/README.md, "What the emulator enforces"; keep it in step with this file.
+
 Filled gaps:
 - the legacy EFS tag API (DescribeTags/CreateTags/DeleteTags) that community.aws.efs calls;
 - DescribeBackupVault on a missing vault: AWS answers AccessDenied, amazon.aws.backup_vault
@@ -524,7 +527,6 @@ import os  # noqa: E402
 
 from moto.acm.models import AWSCertificateManagerBackend  # noqa: E402
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup  # noqa: E402
-from moto.elbv2.exceptions import ELBClientError as RESTError  # noqa: E402
 from moto.ec2.exceptions import DependencyViolationError, EC2ClientError  # noqa: E402
 from moto.ec2.models.instance_types import InstanceTypeOfferingBackend  # noqa: E402
 from moto.ec2.models.instances import InstanceBackend  # noqa: E402
@@ -532,6 +534,7 @@ from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: E402
 from moto.ec2.models.subnets import SubnetBackend  # noqa: E402
 from moto.ec2.models.vpcs import VPCBackend  # noqa: E402
 from moto.efs.models import EFSBackend  # noqa: E402
+from moto.elbv2.exceptions import ELBClientError as RESTError  # noqa: E402
 from moto.elbv2.models import ELBv2Backend  # noqa: E402
 from moto.moto_api._internal import urls as moto_api_urls  # noqa: E402
 from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
@@ -541,11 +544,11 @@ def _strict_defaults():
     env = os.environ.get
     return {
         # IAM -> EC2 Auto Scaling / AWS Backup propagation of a new instance profile or role
-        "iam_propagation_seconds": float(env("EMULATOR_IAM_PROPAGATION_SECONDS", "8")),
+        "iam_propagation_seconds": float(env("EMULATOR_IAM_PROPAGATION_SECONDS", "10")),
         # ACM keeps a certificate "in use" after the load balancer that served it is deleted
-        "certificate_release_seconds": float(env("EMULATOR_CERTIFICATE_RELEASE_SECONDS", "8")),
+        "certificate_release_seconds": float(env("EMULATOR_CERTIFICATE_RELEASE_SECONDS", "30")),
         # network interfaces of a deleted load balancer or mount target linger in their subnets
-        "eni_linger_seconds": float(env("EMULATOR_ENI_LINGER_SECONDS", "8")),
+        "eni_linger_seconds": float(env("EMULATOR_ENI_LINGER_SECONDS", "20")),
         # {"us-east-1a": ["t4g.small"]}: instance types a zone does not offer (besides moto's own data)
         "missing_offerings": json.loads(env("EMULATOR_MISSING_OFFERINGS", "{}")),
     }
