@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 from .checks_backup import check_backup, check_backup_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
 from .helpers import REGION, passwords_in_vars, record_timing, user_data_of
+from .strict import strict
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
 RULE_PRIORITY = 110  # aws_stack_load_balancer_rule_priority; the other application below holds 100
@@ -263,7 +264,7 @@ def _versions(aws, stack):
 
 
 @pytest.mark.parametrize("profile", ["budget", "professional"])
-def test_stack_lifecycle(profile, aws, playbook):
+def test_stack_lifecycle(profile, aws, playbook, emulator):
     stack = f"pp-{profile[:4]}-it"
     args = ["-e", f"profile={profile}", "-e", f"aws_stack_name={stack}"]
     if profile == "budget":
@@ -273,8 +274,16 @@ def test_stack_lifecycle(profile, aws, playbook):
         args += ["-e", f"aws_stack_domain={DOMAIN}", "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}"]
     other = None
     td_args = ["-e", f"aws_stack_name={stack}"] + (["-e", f"aws_stack_domain={DOMAIN}"] if profile == "professional" else [])
+    # IAM propagation longer than the run takes from the instance profile to the group (a loaded
+    # machine is slow enough to outlast a few seconds): the budget run must wait it out
+    propagation = strict(emulator)["iam_propagation_seconds"]
+    if profile == "budget":
+        strict(emulator, iam_propagation_seconds=45)
     try:
-        created = playbook("site.yml", *args)
+        try:
+            created = playbook("site.yml", *args)
+        finally:
+            strict(emulator, iam_propagation_seconds=propagation)
         record_timing(profile, "create", created.seconds)
         assert created.rc == 0 and created.failed == 0, created
         assert created.changed > 0
@@ -337,7 +346,14 @@ def test_stack_lifecycle(profile, aws, playbook):
     finally:
         if other:  # the other application leaves first
             _remove_other_application(aws, other)
-        teardown = playbook("playbooks/teardown.yml", *td_args)
+        # ACM keeps the certificate in use longer than the teardown takes from the load balancer to it
+        release = strict(emulator)["certificate_release_seconds"]
+        if profile == "professional":
+            strict(emulator, certificate_release_seconds=60)
+        try:
+            teardown = playbook("playbooks/teardown.yml", *td_args)
+        finally:
+            strict(emulator, certificate_release_seconds=release)
         record_timing(profile, "teardown", teardown.seconds)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
     if profile == "professional":

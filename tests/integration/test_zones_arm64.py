@@ -5,25 +5,17 @@ the stack must pick the next zone, the arm64 Debian image (its own public parame
 user data for arm64; the emulator refuses a launch in a zone without the type and an image of
 another architecture, as AWS does.
 """
-import json
-import urllib.request
-
 from .helpers import REGION, record_timing, user_data_of
+from .strict import strict
 
 STACK = "pp-arm-it"
 ARM64_PARAMETER = "/aws/service/debian/release/12/latest/arm64"
 
 
-def _strict(emulator, **settings):
-    request = urllib.request.Request(f"{emulator}/moto-api/privatepypi/strict", method="POST",
-                                     data=json.dumps(settings).encode(), headers={"Content-Type": "application/json"})
-    return json.loads(urllib.request.urlopen(request, timeout=10).read())
-
-
 def test_arm64_stack_in_the_zones_that_offer_its_type(aws, playbook, emulator):
     args = ["-e", "profile=budget", "-e", f"aws_stack_name={STACK}", "-e", "aws_stack_instance_type=t4g.small",
             "-e", "aws_stack_backup_enabled=false", "-e", "aws_stack_alerting_enabled=false"]
-    _strict(emulator, missing_offerings={f"{REGION}a": ["t4g.small"]})
+    strict(emulator, missing_offerings={f"{REGION}a": ["t4g.small"]})
     try:
         created = playbook("site.yml", *args)
         record_timing("arm64", "create", created.seconds)
@@ -52,18 +44,18 @@ def test_arm64_stack_in_the_zones_that_offer_its_type(aws, playbook, emulator):
     finally:
         teardown = playbook("playbooks/teardown.yml", "-e", f"aws_stack_name={STACK}")
         record_timing("arm64", "teardown", teardown.seconds)
-        _strict(emulator, missing_offerings={})
+        strict(emulator, missing_offerings={})
     assert teardown.rc == 0 and teardown.failed == 0, teardown
 
 
 def test_an_instance_type_no_zone_offers_enough_is_refused_before_anything_is_created(aws, playbook, emulator):
     stack = "pp-arm-no"
-    _strict(emulator, missing_offerings={f"{REGION}{z}": ["t4g.small"] for z in "abcdf"})
+    strict(emulator, missing_offerings={f"{REGION}{z}": ["t4g.small"] for z in "abcdf"})
     try:
         refused = playbook("site.yml", "-e", "profile=budget", "-e", f"aws_stack_name={stack}",
                            "-e", "aws_stack_instance_type=t4g.small")
     finally:
-        _strict(emulator, missing_offerings={})
+        strict(emulator, missing_offerings={})
     assert refused.rc != 0
     assert "Instance type t4g.small is offered in 0 available zone(s)" in " ".join(refused.out.split()), refused
     assert not aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]

@@ -194,3 +194,17 @@ def test_describe_answers_carry_the_fields_aws_adds(aws):
     data = aws('ec2').describe_launch_template_versions(LaunchTemplateName='lt-shape')['LaunchTemplateVersions'][0]
     assert data['LaunchTemplateData']['MetadataOptions'] == {'HttpTokens': 'required', 'HttpEndpoint': 'enabled',
                                                              'State': 'applied'}
+
+
+def test_auto_scaling_groups_carry_their_traffic_sources_and_zone_distribution(endpoint, aws):
+    _strict(endpoint, iam_propagation_seconds=0)
+    vpc, subnets, _ = _network(aws)
+    aws('iam').create_instance_profile(InstanceProfileName='p')
+    _template(aws, 'lt-asg', 'p')
+    tg = aws('elbv2').create_target_group(Name='tg', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    aws('autoscaling').create_auto_scaling_group(
+        AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-asg', 'Version': '$Latest'}, MinSize=0,
+        MaxSize=0, VPCZoneIdentifier=subnets[0], TargetGroupARNs=[tg])
+    group = aws('autoscaling').describe_auto_scaling_groups(AutoScalingGroupNames=['g'])['AutoScalingGroups'][0]
+    assert group['TrafficSources'] == [{'Identifier': tg, 'Type': 'elbv2'}]
+    assert group['AvailabilityZoneDistribution'] == {'CapacityDistributionStrategy': 'balanced-best-effort'}
