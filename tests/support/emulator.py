@@ -689,20 +689,35 @@ def _lingering_now(ec2_backend):
 
 
 _orig_delete_lb = ELBv2Backend.delete_load_balancer
+_orig_delete_listener = ELBv2Backend.delete_listener
+
+
+def _release_later(backend, lb_arn, listener):
+    released = backend.__dict__.setdefault("_shim_released_certificates", {})
+    for cert in listener.certificates or []:
+        released[cert] = (lb_arn, time.time() + STRICT["certificate_release_seconds"])
 
 
 def _delete_lb_leaving_enis(self, arn):
     lb = self.load_balancers.get(arn)
     if lb is not None:
-        released = self.__dict__.setdefault("_shim_released_certificates", {})
         for listener in lb.listeners.values():
-            for cert in listener.certificates or []:
-                released[cert] = (arn, time.time() + STRICT["certificate_release_seconds"])
+            _release_later(self, arn, listener)
         _linger(self.ec2_backend, lb.vpc_id, [s.id for s in lb.subnets], lb.security_groups or [])
     return _orig_delete_lb(self, arn)
 
 
+# amazon.aws.elb_application_lb (state: absent) deletes the listeners first, then the load balancer:
+# ACM's record of who uses a certificate lags behind either deletion.
+def _delete_listener_releasing_later(self, listener_arn):
+    for lb in self.load_balancers.values():
+        if listener_arn in lb.listeners:
+            _release_later(self, lb.arn, lb.listeners[listener_arn])
+    return _orig_delete_listener(self, listener_arn)
+
+
 ELBv2Backend.delete_load_balancer = _delete_lb_leaving_enis
+ELBv2Backend.delete_listener = _delete_listener_releasing_later
 
 _orig_delete_certificate = AWSCertificateManagerBackend.delete_certificate
 

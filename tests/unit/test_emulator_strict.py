@@ -208,3 +208,19 @@ def test_auto_scaling_groups_carry_their_traffic_sources_and_zone_distribution(e
     group = aws('autoscaling').describe_auto_scaling_groups(AutoScalingGroupNames=['g'])['AutoScalingGroups'][0]
     assert group['TrafficSources'] == [{'Identifier': tg, 'Type': 'elbv2'}]
     assert group['AvailabilityZoneDistribution'] == {'CapacityDistributionStrategy': 'balanced-best-effort'}
+
+
+def test_a_certificate_stays_in_use_after_its_listener_is_deleted(aws):
+    vpc, subnets, group = _network(aws)
+    elb, acm = aws('elbv2'), aws('acm')
+    cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
+    lb = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]['LoadBalancerArn']
+    tg = elb.create_target_group(Name='tg', Protocol='HTTP', Port=8080, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    listener = elb.create_listener(LoadBalancerArn=lb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': cert}],
+                                   DefaultActions=[{'Type': 'forward', 'TargetGroupArn': tg}])['Listeners'][0]['ListenerArn']
+    elb.delete_listener(ListenerArn=listener)
+    with pytest.raises(ClientError) as excinfo:
+        acm.delete_certificate(CertificateArn=cert)
+    assert _code(excinfo) == ('ResourceInUseException', f'Certificate {cert} in use by {lb}')
+    time.sleep(DELAY + 0.5)
+    acm.delete_certificate(CertificateArn=cert)
