@@ -15,11 +15,11 @@ module: alb_host_rule
 short_description: One application's host rule and SNI certificate on a shared load balancer's listener
 version_added: 0.1.0
 description:
-  - Keeps one application's share of a listener that several applications use: a rule that
+  - Keeps one application's share of a listener that several applications use, namely a rule that
     forwards the application's host names to its target group, at a priority of its own, and its
     certificate in the listener's certificate list (SNI), beside the default certificate.
-  - Nothing else of the listener is touched: not its default action, not its default certificate,
-    not the rules and certificates of other applications. O(state=absent) removes exactly this
+  - Nothing else of the listener is touched, neither its default action nor its default certificate
+    nor the rules and certificates of other applications. O(state=absent) removes exactly this
     application's rule and certificate.
   - A priority that another rule already holds is refused with the host names of that rule
     (AWS would answer C(PriorityInUse)); amazon.aws.elb_application_lb replaces the default certificate

@@ -18,7 +18,7 @@ description:
   - Describes one EC2 instance type in the region (C(DescribeInstanceTypes)) and lists the
     availability zones that offer it (C(DescribeInstanceTypeOfferings) with location type
     C(availability-zone)).
-  - Not every zone offers every type, and a Graviton type (C(t4g), C(m7g), ...) needs an arm64 image:
+  - Not every zone offers every type, and a Graviton type (C(t4g), C(m7g), ...) needs an arm64 image, so
     a stack picks its zones and its image from this answer instead of assuming them.
   - amazon.aws has no module for either call.
 options:

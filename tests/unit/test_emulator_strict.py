@@ -39,7 +39,7 @@ def endpoint():
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     try:
-        for _ in range(100):
+        for dummy in range(100):
             try:
                 urllib.request.urlopen(f'{url}/moto-api/config', timeout=2)
                 break
@@ -94,7 +94,7 @@ def test_settings_are_read_changed_and_reset(endpoint, aws):
 
 
 def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(aws):
-    _, subnets, _ = _network(aws)
+    subnets = _network(aws)[1]
     iam = aws('iam')
     iam.create_role(RoleName='r', AssumeRolePolicyDocument='{}')
     iam.create_instance_profile(InstanceProfileName='p')
@@ -152,7 +152,7 @@ def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load
 
 
 def test_a_load_balancer_refuses_subnets_and_security_groups_of_another_vpc(aws):
-    _, subnets, group = _network(aws)
+    subnets, group = _network(aws)[1:]
     ec2, elb = aws('ec2'), aws('elbv2')
     other = ec2.create_vpc(CidrBlock='10.8.0.0/16')['Vpc']['VpcId']
     other_subnet = ec2.create_subnet(VpcId=other, CidrBlock='10.8.0.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
@@ -170,7 +170,7 @@ def test_a_load_balancer_refuses_subnets_and_security_groups_of_another_vpc(aws)
 
 
 def test_zones_offer_only_some_instance_types_and_architectures_must_match(endpoint, aws):
-    _, subnets, _ = _network(aws)
+    subnets = _network(aws)[1]
     _strict(endpoint, missing_offerings={'us-east-1a': ['t4g.small']})
     offered = aws('ec2').describe_instance_type_offerings(
         LocationType='availability-zone', Filters=[{'Name': 'instance-type', 'Values': ['t4g.small']}])
@@ -198,7 +198,7 @@ def test_describe_answers_carry_the_fields_aws_adds(aws):
 
 def test_auto_scaling_groups_carry_their_traffic_sources_and_zone_distribution(endpoint, aws):
     _strict(endpoint, iam_propagation_seconds=0)
-    vpc, subnets, _ = _network(aws)
+    vpc, subnets = _network(aws)[:2]
     aws('iam').create_instance_profile(InstanceProfileName='p')
     _template(aws, 'lt-asg', 'p')
     tg = aws('elbv2').create_target_group(Name='tg', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
