@@ -39,7 +39,8 @@ def endpoint():
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     try:
-        for dummy in range(100):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(f'{url}/moto-api/config', timeout=2)
                 break
