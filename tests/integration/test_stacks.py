@@ -8,8 +8,11 @@ from .checks_backup import check_backup, check_backup_gone
 from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
 from .helpers import REGION, passwords_in_vars, record_timing, user_data_of
+from .strict import strict
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
+RULE_PRIORITY = 110  # aws_stack_load_balancer_rule_priority; the other application below holds 100
+OTHER_HOST = "wiki.example.com"
 SSH_CIDR = "192.0.2.0/28"
 DOMAIN = "example.com"
 
@@ -175,7 +178,9 @@ def _check_professional(aws, stack, run):
 
     alb = elb.describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]
     tags = _by_tag(elb.describe_tags(ResourceArns=[alb["LoadBalancerArn"]])["TagDescriptions"][0])
-    assert tags["Application"] == "shared" and tags["Stack"] == stack
+    # created by this stack (teardown deletes it only then), in this stack's VPC
+    assert tags["Application"] == "shared" and tags["Stack"] == stack and tags["CreatedBy"] == stack
+    assert alb["VpcId"] == vpc_id
     tg = elb.describe_target_groups(Names=[f"{stack}-tg"])["TargetGroups"][0]
     assert (tg["Port"], tg["Protocol"], tg["HealthCheckPath"]) == (8080, "HTTP", "/health")
     listeners = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
@@ -186,7 +191,7 @@ def _check_professional(aws, stack, run):
     cert = aws("acm").describe_certificate(CertificateArn=cert_arn)["Certificate"]
     assert cert["DomainName"] == f"pypi.{DOMAIN}" and cert["Status"] == "ISSUED"
     rules = [r for r in elb.describe_rules(ListenerArn=listeners[443]["ListenerArn"])["Rules"] if not r["IsDefault"]]
-    assert len(rules) == 1
+    assert len(rules) == 1 and rules[0]["Priority"] == str(RULE_PRIORITY)
     assert rules[0]["Conditions"][0]["Field"] == "host-header"
     assert f"pypi.{DOMAIN}" in json.dumps(rules[0]["Conditions"])
     assert rules[0]["Actions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
@@ -241,18 +246,73 @@ def _check_gone(aws, stack):
         assert types == {"NS", "SOA"}
 
 
+def _retried(run, task):
+    """Whether the run retried the task (Ansible prints one line per retry of an until: loop)."""
+    return f"FAILED - RETRYING: [localhost]: {task}" in run.out
+
+
+def _https_listener(aws, stack):
+    elb = aws("elbv2")
+    alb = elb.describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]
+    return next(x for x in elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"] if x["Port"] == 443)
+
+
+def _add_other_application(aws, stack, vpc_id):
+    """Another application on the shared load balancer: its target group, host rule (priority 100) and SNI certificate."""
+    elb, acm = aws("elbv2"), aws("acm")
+    listener = _https_listener(aws, stack)["ListenerArn"]
+    tg = elb.create_target_group(Name="wiki-tg", Protocol="HTTP", Port=80, VpcId=vpc_id)["TargetGroups"][0]["TargetGroupArn"]
+    cert = acm.request_certificate(DomainName=OTHER_HOST, ValidationMethod="DNS")["CertificateArn"]
+    elb.add_listener_certificates(ListenerArn=listener, Certificates=[{"CertificateArn": cert}])
+    rule = elb.create_rule(ListenerArn=listener, Priority=100, Actions=[{"Type": "forward", "TargetGroupArn": tg}],
+                           Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [OTHER_HOST]}}])
+    return dict(listener=listener, tg=tg, cert=cert, rule=rule["Rules"][0]["RuleArn"])
+
+
+def _other_application(aws, other):
+    """(its rule's priority and hosts, whether its certificate is on the listener) as the listener has them now."""
+    elb = aws("elbv2")
+    rules = [(r["Priority"], json.dumps(r["Conditions"])) for r in elb.describe_rules(ListenerArn=other["listener"])["Rules"]
+             if r["RuleArn"] == other["rule"]]
+    certs = [c["CertificateArn"] for c in elb.describe_listener_certificates(ListenerArn=other["listener"])["Certificates"]]
+    return rules, other["cert"] in certs
+
+
+def _remove_other_application(aws, other):
+    elb = aws("elbv2")
+    try:
+        elb.delete_rule(RuleArn=other["rule"])
+        elb.remove_listener_certificates(ListenerArn=other["listener"], Certificates=[{"CertificateArn": other["cert"]}])
+    except ClientError:  # the listener is gone already
+        pass
+    elb.delete_target_group(TargetGroupArn=other["tg"])
+
+
+def _versions(aws, stack):
+    return len(aws("ec2").describe_launch_template_versions(LaunchTemplateName=f"{stack}-lt")["LaunchTemplateVersions"])
+
+
 @pytest.mark.parametrize("profile", ["budget", "professional"])
-def test_stack_lifecycle(profile, aws, playbook):
+def test_stack_lifecycle(profile, aws, playbook, emulator):
     stack = f"pp-{profile[:4]}-it"
     args = ["-e", f"profile={profile}", "-e", f"aws_stack_name={stack}"]
     if profile == "budget":
         args += ["-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
     if profile == "professional":
         aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{stack}-zone")
-        args += ["-e", f"aws_stack_domain={DOMAIN}"]
+        args += ["-e", f"aws_stack_domain={DOMAIN}", "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}"]
+    other = None
     td_args = ["-e", f"aws_stack_name={stack}"] + (["-e", f"aws_stack_domain={DOMAIN}"] if profile == "professional" else [])
+    # IAM propagation longer than the run takes from the instance profile to the group (a loaded
+    # machine is slow enough to outlast a few seconds): the budget run must wait it out
+    propagation = strict(emulator)["iam_propagation_seconds"]
+    if profile == "budget":
+        strict(emulator, iam_propagation_seconds=45)
     try:
-        created = playbook("site.yml", *args)
+        try:
+            created = playbook("site.yml", *args)
+        finally:
+            strict(emulator, iam_propagation_seconds=propagation)
         record_timing(profile, "create", created.seconds)
         assert created.rc == 0 and created.failed == 0, created
         assert created.changed > 0
@@ -262,8 +322,20 @@ def test_stack_lifecycle(profile, aws, playbook):
         (_check_budget if profile == "budget" else _check_professional)(aws, stack, created)
         check_monitoring(aws, stack, profile)
         check_backup(aws, stack, profile)
+        if profile == "budget":
+            # the emulator answers as AWS does right after IAM created the instance profile and the
+            # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out
+            assert _retried(created, "Create the AutoScalingGroup"), created
+            assert _retried(created, "Select the stack's package file system"), created
         before = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
+        if profile == "professional":
+            vpc_id = aws("elbv2").describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]["VpcId"]
+            other = _add_other_application(aws, stack, vpc_id)
+            rules, cert_on_listener = _other_application(aws, other)
+            assert [r[0] for r in rules] == ["100"] and cert_on_listener
+        versions = _versions(aws, stack)
 
+        # the emulator's describe answers carry fields AWS adds (not an echo of the request): still no change
         rerun = playbook("site.yml", *args)
         record_timing(profile, "re-run", rerun.seconds)
         assert rerun.rc == 0 and rerun.changed == 0, rerun
@@ -271,11 +343,19 @@ def test_stack_lifecycle(profile, aws, playbook):
         assert (after["Value"], after["Version"]) == (before["Value"], before["Version"])
         autoscaling = aws("autoscaling")
         assert autoscaling.describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"] == []
+        assert _versions(aws, stack) == versions
+        if other:  # the other application keeps its rule and its certificate
+            rules, cert_on_listener = _other_application(aws, other)
+            assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
 
-        # a new launch template version rolls the instances, within the profile's healthy bounds
-        changed = playbook("site.yml", *args, "-e", "aws_stack_instance_type=t3.medium")
+        # a new launch template version rolls the instances, within the profile's healthy bounds: a
+        # changed user data (budget) or instance type (professional) makes exactly one
+        change = (["-e", "aws_stack_htpasswd_refresh_interval=5min"] if profile == "budget"
+                  else ["-e", "aws_stack_instance_type=t3.medium"])
+        changed = playbook("site.yml", *args, *change)
         record_timing(profile, "template-change", changed.seconds)
         assert changed.rc == 0 and changed.failed == 0, changed
+        assert _versions(aws, stack) == versions + 1
         refreshes = autoscaling.describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"]
         assert len(refreshes) == 1, refreshes
         bounds = {"budget": (0, 100), "professional": (100, 200)}[profile]
@@ -285,10 +365,30 @@ def test_stack_lifecycle(profile, aws, playbook):
         said = "the index is unavailable from the old instance" in " ".join(changed.out.split())
         assert said == (profile == "budget")
 
+        if other:
+            # the load balancer is this stack's, and another application still uses it: nothing is deleted
+            refused = playbook("playbooks/teardown.yml", *td_args)
+            assert refused.rc != 0 and OTHER_HOST in refused.out and "nothing has been deleted" in refused.out, refused
+            assert aws("elbv2").describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"]
+            assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"]
+            assert _other_application(aws, other)[1]
     finally:
-        teardown = playbook("playbooks/teardown.yml", *td_args)
+        if other:  # the other application leaves first
+            _remove_other_application(aws, other)
+        # ACM keeps the certificate in use longer than the teardown takes from the load balancer to it
+        release = strict(emulator)["certificate_release_seconds"]
+        if profile == "professional":
+            strict(emulator, certificate_release_seconds=60)
+        try:
+            teardown = playbook("playbooks/teardown.yml", *td_args)
+        finally:
+            strict(emulator, certificate_release_seconds=release)
         record_timing(profile, "teardown", teardown.seconds)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
+    if profile == "professional":
+        # ACM kept the certificate in use after its load balancer, the network interfaces lingered
+        # (tests/support/emulator.py, item 3): the teardown waited, and went on to EFS, IAM and the VPC
+        assert _retried(teardown, "Delete the requested certificate"), teardown
     _check_gone(aws, stack)
     check_monitoring_gone(aws, stack)
     check_backup_gone(aws, stack)

@@ -5,6 +5,9 @@ amazon.aws / community.aws modules hit in moto 5.2.5 (none of them exist on real
 Usage: python -m tests.support.emulator -H 172.28.0.1 -p 5000   (from the checkout's root)
        (scripts/emulator.sh starts it in the background with the right environment)
 
+The one list of these shims, with the AWS behaviour each models and its source, is
+roles/aws_stack/README.md, "What the emulator enforces"; keep it in step with this file.
+
 Filled gaps:
 - the legacy EFS tag API (DescribeTags/CreateTags/DeleteTags) that community.aws.efs calls;
 - DescribeBackupVault on a missing vault: AWS answers AccessDenied, amazon.aws.backup_vault
@@ -513,6 +516,413 @@ SimpleSystemManagerBackend.put_parameter = _put_parameter
 # The instance role's additions (Route53's prefix lists, network interface tags, IAM enforced for
 # role sessions): tests/support/emulator_iam.py
 from . import emulator_iam  # noqa: E402, F401
+
+# =========================================================================== strict as AWS (issue 10)
+# Each shim below models one AWS behaviour that moto 5.2.5 lacks and that broke, or would break, a
+# first run in a real account. The AWS source each one follows is named beside it; the list with
+# the same sources is roles/aws_stack/README.md, "What the emulator enforces".
+# Knobs: seconds of eventual consistency and the instance types missing per zone. Defaults come
+# from the environment (EMULATOR_IAM_PROPAGATION_SECONDS, ...); a test changes them for the running
+# emulator with POST /moto-api/privatepypi/strict (JSON), reads them with GET, and
+# /moto-api/reset puts them back to the defaults.
+import copy  # noqa: E402
+import os  # noqa: E402
+
+from moto.acm.models import AWSCertificateManagerBackend  # noqa: E402
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup  # noqa: E402
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError  # noqa: E402
+from moto.ec2.models.instance_types import InstanceTypeOfferingBackend  # noqa: E402
+from moto.ec2.models.instances import InstanceBackend  # noqa: E402
+from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: E402
+from moto.ec2.models.subnets import SubnetBackend  # noqa: E402
+from moto.ec2.models.vpcs import VPCBackend  # noqa: E402
+from moto.efs.models import EFSBackend  # noqa: E402
+from moto.elbv2.exceptions import ELBClientError as RESTError  # noqa: E402
+from moto.elbv2.models import ELBv2Backend  # noqa: E402
+from moto.moto_api._internal import urls as moto_api_urls  # noqa: E402
+from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
+
+
+def _strict_defaults():
+    env = os.environ.get
+    return {
+        # IAM -> EC2 Auto Scaling / AWS Backup propagation of a new instance profile or role
+        "iam_propagation_seconds": float(env("EMULATOR_IAM_PROPAGATION_SECONDS", "10")),
+        # ACM keeps a certificate "in use" after the load balancer that served it is deleted
+        "certificate_release_seconds": float(env("EMULATOR_CERTIFICATE_RELEASE_SECONDS", "30")),
+        # network interfaces of a deleted load balancer or mount target linger in their subnets
+        "eni_linger_seconds": float(env("EMULATOR_ENI_LINGER_SECONDS", "20")),
+        # {"us-east-1a": ["t4g.small"]}: instance types a zone does not offer (besides moto's own data)
+        "missing_offerings": json.loads(env("EMULATOR_MISSING_OFFERINGS", "{}")),
+    }
+
+
+STRICT = _strict_defaults()
+
+
+def _strict_config(request, full_url, headers):
+    if request.method == "POST":
+        size = int(headers.get("Content-Length") or 0)
+        body = json.loads(request.environ["wsgi.input"].read(size).decode() or "{}")
+        unknown = sorted(set(body) - set(STRICT))
+        if unknown:
+            return 400, JSON, json.dumps({"error": f"unknown settings: {unknown}"})
+        STRICT.update(body)
+    return 200, JSON, json.dumps(STRICT)
+
+
+moto_api_urls.url_paths["{0}/moto-api/privatepypi/strict"] = _strict_config
+_orig_moto_api_reset = moto_api_backend.reset
+
+
+def _reset_with_strict_defaults():
+    _orig_moto_api_reset()
+    STRICT.clear()
+    STRICT.update(_strict_defaults())
+
+
+moto_api_backend.reset = _reset_with_strict_defaults
+
+
+def _age_seconds(created):
+    return (utcnow() - created).total_seconds() if created else float("inf")
+
+
+def _iam(account_id):
+    from moto.iam.models import iam_backends
+    return iam_backends[account_id]["global"]
+
+
+# --------------------------------------------------------------------------- item 1: instance profile propagation
+# AWS: a new instance profile reaches EC2 Auto Scaling seconds later. CreateAutoScalingGroup (and
+# UpdateAutoScalingGroup) with a launch template naming it answers, meanwhile, "ValidationError: You
+# must use a valid fully-formed launch template. Value (<name>) for parameter iamInstanceProfile.name
+# is invalid. Invalid IAM Instance Profile name" (terraform-provider-aws issues 5217 and 29866, the
+# retry of PR 40088; eksctl issue 8039). A profile that does not exist at all gets the same answer.
+def _check_instance_profile_propagated(backend, launch_template):
+    if not launch_template:
+        return
+    ec2 = backend.ec2_backend
+    template = (ec2.get_launch_template(launch_template["LaunchTemplateId"]) if launch_template.get("LaunchTemplateId")
+                else ec2.get_launch_template_by_name(launch_template.get("LaunchTemplateName")))
+    data = template.get_version(launch_template.get("Version") or "$Default").data
+    profile = data.get("IamInstanceProfile") or {}
+    name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
+    if not name:
+        return
+    found = _iam(backend.account_id).instance_profiles.get(name)
+    if found is None or _age_seconds(found.create_date) < STRICT["iam_propagation_seconds"]:
+        raise AutoscalingClientError(
+            "ValidationError", f"You must use a valid fully-formed launch template. Value ({name}) for parameter "
+            "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+
+
+_orig_create_asg = AutoScalingBackend.create_auto_scaling_group
+_orig_update_asg = AutoScalingBackend.update_auto_scaling_group
+
+
+def _create_asg_after_propagation(self, *args, **kwargs):
+    _check_instance_profile_propagated(self, kwargs.get("launch_template"))
+    return _orig_create_asg(self, *args, **kwargs)
+
+
+def _update_asg_after_propagation(self, *args, **kwargs):
+    _check_instance_profile_propagated(self, kwargs.get("launch_template"))
+    return _orig_update_asg(self, *args, **kwargs)
+
+
+AutoScalingBackend.create_auto_scaling_group = _create_asg_after_propagation
+AutoScalingBackend.update_auto_scaling_group = _update_asg_after_propagation
+
+
+# --------------------------------------------------------------------------- item 2: backup role propagation
+# AWS: CreateBackupSelection right after the role is created answers "InvalidParameterValueException:
+# IAM Role <arn> cannot be assumed by AWS Backup" until IAM has propagated (terraform-provider-aws
+# issue 9297, PRs 9298 and 12017). A role whose trust policy does not name backup.amazonaws.com
+# never can be, and gets the same answer.
+def _check_backup_role(self, role_arn):
+    role = next((r for r in _iam(self.current_account).roles.values() if r.arn == role_arn), None)
+    trusted = role is not None and "backup.amazonaws.com" in json.dumps(role.assume_role_policy_document)
+    if not trusted or _age_seconds(role.create_date) < STRICT["iam_propagation_seconds"]:
+        raise InvalidParameterValueException(msg=f"IAM Role {role_arn} cannot be assumed by AWS Backup")
+
+
+_shim_create_backup_selection = BackupResponse.create_backup_selection
+
+
+def _create_backup_selection_after_propagation(self):
+    _check_backup_role(self, (json.loads(self.body).get("BackupSelection") or {}).get("IamRoleArn", ""))
+    return _shim_create_backup_selection(self)
+
+
+BackupResponse.create_backup_selection = _create_backup_selection_after_propagation
+
+
+# --------------------------------------------------------------------------- item 3: certificate in use, lingering ENIs
+# AWS: ACM refuses DeleteCertificate with "ResourceInUseException: Certificate <arn> in use by <lb
+# arn>" while a listener serves it, and for a while after its load balancer is deleted
+# (terraform-provider-aws issue 3866, aws-cdk issue 4179). The network interfaces of a deleted load
+# balancer or EFS mount target stay in their subnet for minutes: deleting their security group,
+# subnet or VPC meanwhile answers DependencyViolation ("resource sg-... has a dependent object",
+# "The subnet '...' has dependencies and cannot be deleted.", EC2 API error codes). A security group
+# that a live load balancer uses is refused the same way.
+class _ResourceInUse(JsonRESTError):
+    code = 400
+
+
+def _elbv2(account_id, region):
+    from moto.elbv2.models import elbv2_backends
+    return elbv2_backends[account_id][region]
+
+
+def _lingering(backend):
+    return backend.__dict__.setdefault("_shim_lingering", [])
+
+
+def _linger(ec2_backend, vpc_id, subnet_ids, group_ids):
+    until = time.time() + STRICT["eni_linger_seconds"]
+    _lingering(ec2_backend).append({"vpc": vpc_id, "subnets": set(subnet_ids), "groups": set(group_ids), "until": until})
+
+
+def _lingering_now(ec2_backend):
+    now = time.time()
+    alive = [x for x in _lingering(ec2_backend) if x["until"] > now]
+    ec2_backend.__dict__["_shim_lingering"] = alive
+    return alive
+
+
+_orig_delete_lb = ELBv2Backend.delete_load_balancer
+_orig_delete_listener = ELBv2Backend.delete_listener
+
+
+def _release_later(backend, lb_arn, listener):
+    released = backend.__dict__.setdefault("_shim_released_certificates", {})
+    for cert in listener.certificates or []:
+        released[cert] = (lb_arn, time.time() + STRICT["certificate_release_seconds"])
+
+
+def _delete_lb_leaving_enis(self, arn):
+    lb = self.load_balancers.get(arn)
+    if lb is not None:
+        for listener in lb.listeners.values():
+            _release_later(self, arn, listener)
+        _linger(self.ec2_backend, lb.vpc_id, [s.id for s in lb.subnets], lb.security_groups or [])
+    return _orig_delete_lb(self, arn)
+
+
+# amazon.aws.elb_application_lb (state: absent) deletes the listeners first, then the load balancer:
+# ACM's record of who uses a certificate lags behind either deletion.
+def _delete_listener_releasing_later(self, listener_arn):
+    for lb in self.load_balancers.values():
+        if listener_arn in lb.listeners:
+            _release_later(self, lb.arn, lb.listeners[listener_arn])
+    return _orig_delete_listener(self, listener_arn)
+
+
+ELBv2Backend.delete_load_balancer = _delete_lb_leaving_enis
+ELBv2Backend.delete_listener = _delete_listener_releasing_later
+
+_orig_delete_certificate = AWSCertificateManagerBackend.delete_certificate
+
+
+def _delete_certificate_unless_in_use(self, arn):
+    elbv2 = _elbv2(self.account_id, self.region_name)
+    for lb in elbv2.load_balancers.values():
+        if any(arn in (listener.certificates or []) for listener in lb.listeners.values()):
+            raise _ResourceInUse("ResourceInUseException", f"Certificate {arn} in use by {lb.arn}")
+    lb_arn, until = elbv2.__dict__.get("_shim_released_certificates", {}).get(arn, (None, 0))
+    if time.time() < until:
+        raise _ResourceInUse("ResourceInUseException", f"Certificate {arn} in use by {lb_arn}")
+    return _orig_delete_certificate(self, arn)
+
+
+AWSCertificateManagerBackend.delete_certificate = _delete_certificate_unless_in_use
+
+_orig_delete_mount_target = EFSBackend.delete_mount_target
+
+
+def _delete_mount_target_leaving_eni(self, mount_target_id):
+    target = self.mount_targets_by_id.get(mount_target_id)
+    if target is not None:
+        subnet = self.ec2_backend.get_subnet(target.subnet_id)
+        _linger(self.ec2_backend, subnet.vpc_id, [target.subnet_id], list(target.security_groups or []))
+    return _orig_delete_mount_target(self, mount_target_id)
+
+
+EFSBackend.delete_mount_target = _delete_mount_target_leaving_eni
+
+_orig_delete_sg = SecurityGroupBackend.delete_security_group
+_orig_delete_subnet = SubnetBackend.delete_subnet
+_orig_delete_vpc = VPCBackend.delete_vpc
+
+
+def _delete_sg_without_dependants(self, name=None, group_id=None):
+    group = self.get_security_group_by_name_or_id(group_id or name) if (group_id or name) else None
+    if group is not None:
+        in_use = any(group.id in x["groups"] for x in _lingering_now(self)) or any(
+            group.id in (lb.security_groups or []) for lb in _elbv2(self.account_id, self.region_name).load_balancers.values())
+        if in_use:
+            raise DependencyViolationError(f"resource {group.id} has a dependent object")
+    return _orig_delete_sg(self, name=name, group_id=group_id)
+
+
+def _delete_subnet_without_enis(self, subnet_id):
+    if any(subnet_id in x["subnets"] for x in _lingering_now(self)):
+        raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+    return _orig_delete_subnet(self, subnet_id)
+
+
+def _delete_vpc_without_enis(self, vpc_id):
+    if any(vpc_id == x["vpc"] for x in _lingering_now(self)):
+        raise DependencyViolationError(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+    return _orig_delete_vpc(self, vpc_id)
+
+
+SecurityGroupBackend.delete_security_group = _delete_sg_without_dependants
+SubnetBackend.delete_subnet = _delete_subnet_without_enis
+VPCBackend.delete_vpc = _delete_vpc_without_enis
+
+
+# --------------------------------------------------------------------------- item 7: a load balancer stays in its VPC
+# AWS: a load balancer's subnets and security groups all belong to its VPC. CreateLoadBalancer with
+# security groups of another VPC, SetSubnets with a subnet of another VPC and SetSecurityGroups with
+# a group of another VPC are refused (Elastic Load Balancing API reference: InvalidConfigurationRequest,
+# InvalidSecurityGroup, InvalidSubnet); moto 5.2.5 accepts them.
+def _refuse_foreign_groups(backend, vpc_id, group_ids):
+    for group_id in group_ids or []:
+        group = backend.ec2_backend.get_security_group_from_id(group_id)
+        if group is not None and group.vpc_id != vpc_id:
+            raise RESTError("InvalidSecurityGroup",
+                            f"Security group '{group_id}' does not belong to VPC '{vpc_id}'")
+
+
+_orig_create_lb = ELBv2Backend.create_load_balancer
+_orig_set_subnets = ELBv2Backend.set_subnets
+_orig_set_security_groups = ELBv2Backend.set_security_groups
+
+
+def _create_lb_in_one_vpc(self, name, security_groups, subnet_ids, *args, **kwargs):
+    vpcs = {self.ec2_backend.get_subnet(s).vpc_id for s in subnet_ids or []}
+    if len(vpcs) > 1:
+        raise RESTError("InvalidConfigurationRequest", "The subnets must all belong to the same VPC")
+    if vpcs:
+        _refuse_foreign_groups(self, vpcs.pop(), security_groups)
+    return _orig_create_lb(self, name, security_groups, subnet_ids, *args, **kwargs)
+
+
+def _set_subnets_in_its_vpc(self, arn, subnets, subnet_mappings):
+    lb = self.load_balancers.get(arn)
+    if lb is not None:
+        for subnet_id in list(subnets or []) + [m["SubnetId"] for m in subnet_mappings or []]:
+            subnet = self.ec2_backend.get_subnet(subnet_id)
+            if subnet.vpc_id != lb.vpc_id:
+                raise RESTError("InvalidSubnet", f"Subnet '{subnet_id}' is not in VPC '{lb.vpc_id}'")
+    return _orig_set_subnets(self, arn, subnets, subnet_mappings)
+
+
+def _set_security_groups_in_its_vpc(self, arn, sec_groups):
+    lb = self.load_balancers.get(arn)
+    if lb is not None:
+        _refuse_foreign_groups(self, lb.vpc_id, sec_groups)
+    return _orig_set_security_groups(self, arn, sec_groups)
+
+
+ELBv2Backend.create_load_balancer = _create_lb_in_one_vpc
+ELBv2Backend.set_subnets = _set_subnets_in_its_vpc
+ELBv2Backend.set_security_groups = _set_security_groups_in_its_vpc
+
+
+# --------------------------------------------------------------------------- item 12: offerings per zone, architectures
+# AWS: not every zone offers every instance type (DescribeInstanceTypeOfferings with LocationType
+# availability-zone lists what each zone has); a launch in a zone without the type fails with
+# "Unsupported: Your requested instance type (<type>) is not supported in your requested Availability
+# Zone (<zone>)", and an AMI of another architecture than the type's with InvalidParameterValue. On
+# AWS an Auto Scaling group records the failure in its scaling activities; here the create call
+# itself fails, which a test sees at once. STRICT["missing_offerings"] removes types from zones.
+_orig_offerings = InstanceTypeOfferingBackend.describe_instance_type_offerings
+
+
+def _offerings_without_missing(self, location_type=None, filters=None):
+    found = _orig_offerings(self, location_type=location_type, filters=filters)
+    if location_type in ("availability-zone", "availability-zone-id"):
+        missing = STRICT["missing_offerings"]
+        found = [o for o in found if o.get("InstanceType") not in missing.get(o.get("Location"), [])]
+    return found
+
+
+InstanceTypeOfferingBackend.describe_instance_type_offerings = _offerings_without_missing
+
+_orig_run_instances = InstanceBackend.run_instances
+
+
+def _run_instances_where_offered(self, image_id, count, user_data, security_group_names, **kwargs):
+    instance_type = kwargs.get("instance_type")
+    if kwargs.get("launch_template") and kwargs.get("is_instance_type_default", True):
+        instance_type = self._get_template_from_args(kwargs["launch_template"]).data.get("InstanceType", instance_type)
+    zone = self.get_subnet(kwargs["subnet_id"]).availability_zone if kwargs.get("subnet_id") else kwargs.get("placement")
+    if instance_type and zone and instance_type in STRICT["missing_offerings"].get(zone, []):
+        raise EC2ClientError("Unsupported", f"Your requested instance type ({instance_type}) is not supported in your "
+                             f"requested Availability Zone ({zone}). Please retry your request by not specifying an "
+                             "Availability Zone or choosing another zone.")
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+    wanted = (INSTANCE_TYPES.get(instance_type or "") or {}).get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+    image = self.amis.get(image_id) if image_id else None
+    if wanted and image is not None and image.architecture not in wanted:
+        raise EC2ClientError(
+            "InvalidParameterValue", f"The architecture '{wanted[0]}' of the specified instance type does not match the "
+            f"architecture '{image.architecture}' of the specified AMI. Specify an instance type and an AMI that have "
+            "matching architectures, and try again.")
+    return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
+InstanceBackend.run_instances = _run_instances_where_offered
+
+# The Debian 12 arm64 AMI and its public parameter, beside the amd64 one above.
+DEBIAN_ARM64_PARAM = "/aws/service/debian/release/12/latest/arm64"
+DEBIAN_ARM64_AMI = dict(DEBIAN_AMI, ami_id="ami-0a64deb1a12b0cafe", architecture="arm64",
+                        image_location="136693071363/debian-12-arm64-20250610-2140", name="debian-12-arm64-20250610-2140")
+_amis.AMIS.append(DEBIAN_ARM64_AMI)
+_debian_check_loading_status = ParameterDict._check_loading_status
+
+
+def _check_loading_status_arm64(self, key):
+    _debian_check_loading_status(self, key)
+    if str(key or "").startswith("/aws/service/debian") and not getattr(self, "_debian_arm64_loaded", False):
+        self._debian_arm64_loaded = True
+        defaultdict.__getitem__(self, DEBIAN_ARM64_PARAM).append(Parameter(
+            account_id=self.account_id, name=DEBIAN_ARM64_PARAM, value=DEBIAN_ARM64_AMI["ami_id"],
+            parameter_type="String", description=None, allowed_pattern=None, keyid=None,
+            last_modified_date=utcnow(), version=1, data_type="aws:ec2:image"))
+
+
+ParameterDict._check_loading_status = _check_loading_status_arm64
+
+
+# --------------------------------------------------------------------------- item 14: describe answers shaped like AWS's
+# AWS's describe answers are not an echo of the request: the response types carry fields the
+# request types lack. EC2 API reference: LaunchTemplateInstanceMetadataOptions (the response) has
+# State (pending | applied), LaunchTemplateInstanceMetadataOptionsRequest has not. Auto Scaling API
+# reference: AutoScalingGroup has TrafficSources (the target groups again, Type elbv2) and
+# AvailabilityZoneDistribution (CapacityDistributionStrategy balanced-best-effort by default).
+# moto 5.2.5 echoes the launch template data and leaves those out.
+_orig_describe_lt_versions = LaunchTemplates.describe_launch_template_versions
+
+
+def _describe_lt_versions_like_aws(self):
+    result = _orig_describe_lt_versions(self)
+    shaped = copy.deepcopy(result.result)
+    for version in shaped["LaunchTemplateVersions"]:
+        options = version["LaunchTemplateData"].get("MetadataOptions")
+        if options is not None:
+            options.setdefault("State", "applied")
+    return ActionResult(shaped)
+
+
+LaunchTemplates.describe_launch_template_versions = _describe_lt_versions_like_aws
+FakeAutoScalingGroup.traffic_sources = property(
+    lambda self: [{"Identifier": arn, "Type": "elbv2"} for arn in self.target_group_arns or []])
+FakeAutoScalingGroup.availability_zone_distribution = property(
+    lambda self: {"CapacityDistributionStrategy": "balanced-best-effort"})
 
 if __name__ == "__main__":
     sys.exit(main())

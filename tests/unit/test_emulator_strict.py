@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The emulator's strictness (tests/support/emulator.py, "strict as AWS"): each AWS behaviour it
+models, asserted with boto3 against the emulator running as a server on loopback, with short
+delays so the test is quick. The playbooks' handling of them is proven by the integration tests.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+boto3 = pytest.importorskip('boto3')
+from botocore.exceptions import ClientError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DELAY = 3
+
+
+@pytest.fixture(scope='module')
+def endpoint():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES='false', EMULATOR_IAM_PROPAGATION_SECONDS=str(DELAY),
+               EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY))
+    proc = subprocess.Popen([sys.executable, '-m', 'tests.support.emulator', '-H', '127.0.0.1', '-p', str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f'{url}/moto-api/config', timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def aws(endpoint):
+    urllib.request.urlopen(urllib.request.Request(f'{endpoint}/moto-api/reset', method='POST'), timeout=10)
+    session = boto3.session.Session(aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')
+    return lambda service: session.client(service, endpoint_url=endpoint)
+
+
+def _strict(endpoint, **settings):
+    request = urllib.request.Request(f'{endpoint}/moto-api/privatepypi/strict', method='POST',
+                                     data=json.dumps(settings).encode(), headers={'Content-Type': 'application/json'})
+    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
+
+def _code(excinfo):
+    return excinfo.value.response['Error']['Code'], excinfo.value.response['Error']['Message']
+
+
+def _network(aws):
+    ec2 = aws('ec2')
+    vpc = ec2.create_vpc(CidrBlock='10.9.0.0/16')['Vpc']['VpcId']
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f'10.9.{i}.0/24', AvailabilityZone=f'us-east-1{z}')['Subnet']['SubnetId']
+               for i, z in enumerate('ab')]
+    group = ec2.create_security_group(GroupName='lb', Description='lb', VpcId=vpc)['GroupId']
+    return vpc, subnets, group
+
+
+def _template(aws, name, profile, image='ami-0d5eb1a12b0c0ffee', instance_type='t3.small'):
+    aws('ec2').create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        'ImageId': image, 'InstanceType': instance_type, 'IamInstanceProfile': {'Name': profile},
+        'MetadataOptions': {'HttpTokens': 'required', 'HttpEndpoint': 'enabled'}})
+
+
+def test_settings_are_read_changed_and_reset(endpoint, aws):
+    assert _strict(endpoint)['iam_propagation_seconds'] == DELAY
+    assert _strict(endpoint, eni_linger_seconds=1)['eni_linger_seconds'] == 1
+    aws('ec2')  # the fixture resets
+    urllib.request.urlopen(urllib.request.Request(f'{endpoint}/moto-api/reset', method='POST'), timeout=10)
+    assert _strict(endpoint)['eni_linger_seconds'] == DELAY
+    with pytest.raises(urllib.error.HTTPError):
+        _strict(endpoint, no_such_setting=1)
+
+
+def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(aws):
+    subnets = _network(aws)[1]
+    iam = aws('iam')
+    iam.create_role(RoleName='r', AssumeRolePolicyDocument='{}')
+    iam.create_instance_profile(InstanceProfileName='p')
+    _template(aws, 'lt-new', 'p')
+    asg = dict(AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-new', 'Version': '$Latest'},
+               MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
+    with pytest.raises(ClientError) as excinfo:
+        aws('autoscaling').create_auto_scaling_group(**asg)
+    code, message = _code(excinfo)
+    assert code == 'ValidationError' and 'Invalid IAM Instance Profile name' in message and '(p)' in message
+    time.sleep(DELAY + 0.5)
+    aws('autoscaling').create_auto_scaling_group(**asg)
+
+
+def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
+    trust = {'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
+    arn = aws('iam').create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+    plan = aws('backup').create_backup_plan(BackupPlan={'BackupPlanName': 'daily', 'Rules': [
+        {'RuleName': 'd', 'TargetBackupVaultName': 'Default'}]})['BackupPlanId']
+    selection = {'SelectionName': 's', 'IamRoleArn': arn, 'Resources': ['*']}
+    with pytest.raises(ClientError) as excinfo:
+        aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
+    assert _code(excinfo) == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
+    time.sleep(DELAY + 0.5)
+    aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
+
+
+def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load_balancer(aws):
+    vpc, subnets, group = _network(aws)
+    elb, acm, ec2 = aws('elbv2'), aws('acm'), aws('ec2')
+    cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
+    lb = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]
+    tg = elb.create_target_group(Name='tg', Protocol='HTTP', Port=8080, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    elb.create_listener(LoadBalancerArn=lb['LoadBalancerArn'], Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': cert}],
+                        DefaultActions=[{'Type': 'forward', 'TargetGroupArn': tg}])
+    with pytest.raises(ClientError) as excinfo:
+        acm.delete_certificate(CertificateArn=cert)
+    assert _code(excinfo)[0] == 'ResourceInUseException'
+    with pytest.raises(ClientError) as excinfo:
+        ec2.delete_security_group(GroupId=group)
+    assert _code(excinfo) == ('DependencyViolation', f'resource {group} has a dependent object')
+    elb.delete_load_balancer(LoadBalancerArn=lb['LoadBalancerArn'])
+    for call, args, message in [
+            (acm.delete_certificate, {'CertificateArn': cert}, f'Certificate {cert} in use by {lb["LoadBalancerArn"]}'),
+            (ec2.delete_security_group, {'GroupId': group}, f'resource {group} has a dependent object'),
+            (ec2.delete_subnet, {'SubnetId': subnets[0]}, f"The subnet '{subnets[0]}' has dependencies and cannot be deleted.")]:
+        with pytest.raises(ClientError) as excinfo:
+            call(**args)
+        assert _code(excinfo)[1] == message
+    time.sleep(DELAY + 0.5)
+    acm.delete_certificate(CertificateArn=cert)
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_subnet(SubnetId=subnets[0])
+
+
+def test_a_load_balancer_refuses_subnets_and_security_groups_of_another_vpc(aws):
+    subnets, group = _network(aws)[1:]
+    ec2, elb = aws('ec2'), aws('elbv2')
+    other = ec2.create_vpc(CidrBlock='10.8.0.0/16')['Vpc']['VpcId']
+    other_subnet = ec2.create_subnet(VpcId=other, CidrBlock='10.8.0.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
+    other_group = ec2.create_security_group(GroupName='lb2', Description='lb', VpcId=other)['GroupId']
+    with pytest.raises(ClientError) as excinfo:
+        elb.create_load_balancer(Name='mixed', Subnets=subnets, SecurityGroups=[other_group])
+    assert _code(excinfo)[0] == 'InvalidSecurityGroup'
+    arn = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]['LoadBalancerArn']
+    with pytest.raises(ClientError) as excinfo:
+        elb.set_subnets(LoadBalancerArn=arn, Subnets=[other_subnet])
+    assert _code(excinfo)[0] == 'InvalidSubnet'
+    with pytest.raises(ClientError) as excinfo:
+        elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=[other_group])
+    assert _code(excinfo)[0] == 'InvalidSecurityGroup'
+
+
+def test_zones_offer_only_some_instance_types_and_architectures_must_match(endpoint, aws):
+    subnets = _network(aws)[1]
+    _strict(endpoint, missing_offerings={'us-east-1a': ['t4g.small']})
+    offered = aws('ec2').describe_instance_type_offerings(
+        LocationType='availability-zone', Filters=[{'Name': 'instance-type', 'Values': ['t4g.small']}])
+    zones = {o['Location'] for o in offered['InstanceTypeOfferings']}
+    assert 'us-east-1a' not in zones and 'us-east-1b' in zones
+    ec2 = aws('ec2')
+    arm64 = aws('ssm').get_parameter(Name='/aws/service/debian/release/12/latest/arm64')['Parameter']['Value']
+    assert ec2.describe_images(ImageIds=[arm64])['Images'][0]['Architecture'] == 'arm64'
+    with pytest.raises(ClientError) as excinfo:
+        ec2.run_instances(ImageId=arm64, InstanceType='t4g.small', MinCount=1, MaxCount=1, SubnetId=subnets[0])
+    assert _code(excinfo)[0] == 'Unsupported' and '(us-east-1a)' in _code(excinfo)[1]
+    with pytest.raises(ClientError) as excinfo:
+        ec2.run_instances(ImageId='ami-0d5eb1a12b0c0ffee', InstanceType='t4g.small', MinCount=1, MaxCount=1,
+                          SubnetId=subnets[1])
+    assert _code(excinfo)[0] == 'InvalidParameterValue' and "architecture 'x86_64' of the specified AMI" in _code(excinfo)[1]
+    ec2.run_instances(ImageId=arm64, InstanceType='t4g.small', MinCount=1, MaxCount=1, SubnetId=subnets[1])
+
+
+def test_describe_answers_carry_the_fields_aws_adds(aws):
+    _template(aws, 'lt-shape', 'p')
+    data = aws('ec2').describe_launch_template_versions(LaunchTemplateName='lt-shape')['LaunchTemplateVersions'][0]
+    assert data['LaunchTemplateData']['MetadataOptions'] == {'HttpTokens': 'required', 'HttpEndpoint': 'enabled',
+                                                             'State': 'applied'}
+
+
+def test_auto_scaling_groups_carry_their_traffic_sources_and_zone_distribution(endpoint, aws):
+    _strict(endpoint, iam_propagation_seconds=0)
+    vpc, subnets = _network(aws)[:2]
+    aws('iam').create_instance_profile(InstanceProfileName='p')
+    _template(aws, 'lt-asg', 'p')
+    tg = aws('elbv2').create_target_group(Name='tg', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    aws('autoscaling').create_auto_scaling_group(
+        AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-asg', 'Version': '$Latest'}, MinSize=0,
+        MaxSize=0, VPCZoneIdentifier=subnets[0], TargetGroupARNs=[tg])
+    group = aws('autoscaling').describe_auto_scaling_groups(AutoScalingGroupNames=['g'])['AutoScalingGroups'][0]
+    assert group['TrafficSources'] == [{'Identifier': tg, 'Type': 'elbv2'}]
+    assert group['AvailabilityZoneDistribution'] == {'CapacityDistributionStrategy': 'balanced-best-effort'}
+
+
+def test_a_certificate_stays_in_use_after_its_listener_is_deleted(aws):
+    vpc, subnets, group = _network(aws)
+    elb, acm = aws('elbv2'), aws('acm')
+    cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
+    lb = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]['LoadBalancerArn']
+    tg = elb.create_target_group(Name='tg', Protocol='HTTP', Port=8080, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    listener = elb.create_listener(LoadBalancerArn=lb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': cert}],
+                                   DefaultActions=[{'Type': 'forward', 'TargetGroupArn': tg}])['Listeners'][0]['ListenerArn']
+    elb.delete_listener(ListenerArn=listener)
+    with pytest.raises(ClientError) as excinfo:
+        acm.delete_certificate(CertificateArn=cert)
+    assert _code(excinfo) == ('ResourceInUseException', f'Certificate {cert} in use by {lb}')
+    time.sleep(DELAY + 0.5)
+    acm.delete_certificate(CertificateArn=cert)
