@@ -26,6 +26,7 @@ import secrets
 import time
 
 from passlib.context import CryptContext
+from passlib.hash import bcrypt
 
 from privatepypi_host import access, notify
 
@@ -200,7 +201,7 @@ class CredentialVerifier:
         rounds = max(bcrypt_costs) if bcrypt_costs else 12
         if self._dummy and self._dummy[0] == rounds:
             return self._dummy
-        return rounds, CONTEXT.hash(secrets.token_hex(16), scheme="bcrypt", rounds=rounds)
+        return rounds, bcrypt.using(rounds=rounds).hash(secrets.token_hex(16))
 
     def _check_password(self, user, password):
         stored = self._users.get(user)
@@ -227,13 +228,13 @@ class CredentialVerifier:
 
     def _audit_burst(self, what, key, address, user):
         LOG.warning("failed logins: %s %s backs off", what, key)
-        access.audit(self._audit_log, "login_failures", who=user, client=address, backoff=what)
+        access.audit(self._audit_log, "login_failures", who=user or "", client=address, backoff=what)
 
     def _failed(self, address, user, now):
         if self._by_address.failed(address, now):
             self._audit_burst("address", address, address, user)
         # __token__ is shared by every token: backing it off would let anyone lock every CI job out
-        if user != access.TOKEN_USER and self._by_user.failed(user, now):
+        if user not in (None, access.TOKEN_USER) and self._by_user.failed(user, now):
             self._audit_burst("user", user, address, user)
 
     def _backing_off(self, address, user, now):
@@ -246,8 +247,12 @@ class CredentialVerifier:
         self.refresh(now)
         credentials = parse_authorization(values)
         if credentials is None:
-            if values:
-                self._failed(address, "", now)
+            if not values:  # nginx asks without credentials first: not a failed login
+                return 401, DENY_HEADERS
+            wait = self._by_address.wait(address, now)
+            if wait > 0:
+                return 429, (("Retry-After", str(max(1, int(wait + 0.999)))),)
+            self._failed(address, None, now)
             return 401, DENY_HEADERS
         user, password = credentials
         digest = hashlib.blake2b(values[0].strip(), key=self._key, digest_size=20).digest()
