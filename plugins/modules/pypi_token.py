@@ -147,8 +147,8 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 # tests/unit/plugins/modules/test_pypi_token.py proves both agree).
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$')
 PATTERN_RE = re.compile(r'^[a-z0-9*?\[\]!-]{1,100}$')
-TOKEN_LINE = '#token '
-TOKEN_PREFIX = 'ppt_'
+TOKEN_LINE = '#token '  # noqa: S105 - a line marker
+TOKEN_PREFIX = 'ppt_'  # noqa: S105 - the visible prefix of every token
 
 
 def new_secret():
@@ -172,7 +172,7 @@ def parse_expires(value, now=None):
     except ValueError:
         raise ValueError(f'expires {value!r} is not YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or seconds since the epoch') from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
+        moment = moment.replace(tzinfo=datetime.UTC)
     return int(moment.timestamp())
 
 
@@ -216,7 +216,7 @@ def write_atomic(module, path, data):
 def audit(path, event, name, who):
     if not path:
         return
-    record = {'time': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='milliseconds'),
+    record = {'time': datetime.datetime.now(datetime.UTC).isoformat(timespec='milliseconds'),
               'event': event, 'token': name, 'who': who}
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -269,7 +269,7 @@ def main():
     if p['state'] == 'present':
         if name in names:
             msg = f'Token {name} exists; it is left as it is (revoke it and create it again for a new secret).'
-        elif expires and expires <= datetime.datetime.now(datetime.timezone.utc).timestamp():
+        elif expires and expires <= datetime.datetime.now(datetime.UTC).timestamp():
             module.fail_json(msg=f'Token {name} would expire before it is created ({p["expires"]}).')
         else:
             changed = True
