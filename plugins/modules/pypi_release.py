@@ -195,6 +195,20 @@ def describe_state(sidecar):
     return 'yanked' + (': ' + yanked if isinstance(yanked, str) and yanked else '')
 
 
+def open_log(path):
+    """As privatepypi_host.access.open_log: a log this (root) call creates is 0640 and owned like its directory,
+    so the services, which run as pypiserver, can still append to it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.fchmod(fd, 0o640)
+    directory = os.stat(os.path.dirname(path) or '.')
+    if os.geteuid() == 0:
+        os.fchown(fd, directory.st_uid, directory.st_gid)
+    return fd
+
+
 def audit(module, root, relpath, project, state, reason):
     """One JSON line per changed file in the role's audit log (the same shape as the host programs' lines)."""
     path = module.params['audit_log']
@@ -209,7 +223,7 @@ def audit(module, root, relpath, project, state, reason):
               'who': module.params['audit_user'], 'token': '', 'project': project, 'file': relpath, 'sha256': sha256,
               'reason': reason, 'client': os.environ.get('SSH_CLIENT', '').split(' ')[0]}
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = open_log(path)
         try:
             os.write(fd, (json.dumps(record, sort_keys=True) + '\n').encode())
         finally:

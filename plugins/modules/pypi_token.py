@@ -213,12 +213,26 @@ def write_atomic(module, path, data):
         os.umask(old_umask)
 
 
+def open_log(path):
+    """As privatepypi_host.access.open_log: a log this (root) call creates is 0640 and owned like its directory,
+    so the services, which run as pypiserver, can still append to it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.fchmod(fd, 0o640)
+    directory = os.stat(os.path.dirname(path) or '.')
+    if os.geteuid() == 0:
+        os.fchown(fd, directory.st_uid, directory.st_gid)
+    return fd
+
+
 def audit(path, event, name, who):
     if not path:
         return
     record = {'time': datetime.datetime.now(datetime.UTC).isoformat(timespec='milliseconds'),
               'event': event, 'token': name, 'who': who}
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = open_log(path)
     try:
         os.write(fd, (json.dumps(record, sort_keys=True) + '\n').encode())
     finally:

@@ -206,6 +206,20 @@ def validate(htpasswd, roles, tokens, min_cost=12):
     return users, parsed_roles, parse_tokens(tokens)
 
 
+def open_log(path):
+    """The audit log opened for appending; made 0640 and owned like its directory when this call creates it
+    (a service's UMask=0077 or a root caller must not leave a file the others cannot read or write)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.fchmod(fd, 0o640)
+    directory = os.stat(os.path.dirname(path) or ".")
+    if os.geteuid() == 0:
+        os.fchown(fd, directory.st_uid, directory.st_gid)
+    return fd
+
+
 def audit(path, event, **fields):
     """Appends one JSON line to the audit log; a log that cannot be written never fails the caller."""
     if not path:
@@ -214,7 +228,7 @@ def audit(path, event, **fields):
     record.update(fields)
     line = (json.dumps(record, sort_keys=True, ensure_ascii=True) + "\n").encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = open_log(path)
         try:
             os.write(fd, line)  # one write of one line with O_APPEND: lines from several processes never interleave
         finally:

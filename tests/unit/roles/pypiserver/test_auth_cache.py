@@ -193,15 +193,15 @@ def test_unknown_user_costs_what_a_wrong_password_costs(tmp_path):
 
     def timed(user):
         samples = []
-        for i in range(3):
+        for i in range(5):
             started = time.perf_counter()
             assert decide(verifier, basic(user, f"wrong-{user}-{i}"))[0] == 401
             samples.append(time.perf_counter() - started)
-        return sorted(samples)[1]
+        return sorted(samples)[2]  # the median: a loaded machine adds noise, not a constant
 
     known, unknown = timed("alice"), timed("nobody")
     assert known > 0.05  # a real bcrypt check at the file's cost (12)
-    assert 0.6 < unknown / known < 1.6, (known, unknown)
+    assert 0.5 < unknown / known < 2.0, (known, unknown)  # without the dummy check: unknown / known < 0.01
 
 
 def test_tokens_roles_expiry_and_revocation(tmp_path):
