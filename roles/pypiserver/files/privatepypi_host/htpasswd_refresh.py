@@ -2,8 +2,8 @@
 
 The value is checked before anything is installed (privatepypi_host.access): every line parses,
 every hash is bcrypt or sha512-crypt at the configured cost or more. Refused data leaves the last
-good files in place, logs one line saying why (the CloudWatch agent ships the journal line) and
-exits 1, so the unit fails visibly.
+good files in place, logs one line saying why (to the journal and, as a "credentials_refused" record,
+to the audit log, which the CloudWatch agent ships) and exits 3, so the unit fails visibly.
 """
 
 import argparse
@@ -54,6 +54,7 @@ def main(argv=None):
     parser.add_argument("--roles", default="", help="default: 'roles' beside the htpasswd")
     parser.add_argument("--tokens", default="", help="default: 'tokens' beside the htpasswd")
     parser.add_argument("--min-cost", type=int, default=12)
+    parser.add_argument("--audit-log", default="")
     parser.add_argument("--region", default=None)
     parser.add_argument("--endpoint-url", default=None)
     args = parser.parse_args(argv)
@@ -70,6 +71,7 @@ def main(argv=None):
     except access.AccessError as error:
         print(f"privatepypi credentials refused, the last good ones stay installed: {args.parameter}: {error}",
               file=sys.stderr)
+        access.audit(args.audit_log, "credentials_refused", source=args.parameter, reason=str(error))
         return EXIT_REFUSED
     if summary:
         print(summary)

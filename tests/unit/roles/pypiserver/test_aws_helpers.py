@@ -66,7 +66,8 @@ def test_htpasswd_refresh_keeps_the_last_good_data(aws, tmp_path, capsys, bad, r
     good = f"alice:{_bcrypt('alice-password')}\n"
     ssm.put_parameter(Name="/pypi/htpasswd", Value=good, Type="SecureString")
     target = tmp_path / "htpasswd"
-    args = ["--parameter", "/pypi/htpasswd", "--path", str(target), "--region", "eu-west-1"]
+    log = tmp_path / "audit.log"
+    args = ["--parameter", "/pypi/htpasswd", "--path", str(target), "--region", "eu-west-1", "--audit-log", str(log)]
     assert htpasswd_refresh.main(args) == 0
     ssm.put_parameter(Name="/pypi/htpasswd", Value=bad.replace("GOOD\n", good), Type="SecureString", Overwrite=True)
     capsys.readouterr()
@@ -75,6 +76,8 @@ def test_htpasswd_refresh_keeps_the_last_good_data(aws, tmp_path, capsys, bad, r
     assert "privatepypi credentials refused, the last good ones stay installed" in err and reason in err
     assert "$2y$05$" not in err  # the log line names the user and the problem, never the hash
     assert target.read_text() == good and (tmp_path / "roles").read_text() == ""
+    (record,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["event"] == "credentials_refused" and reason in record["reason"] and "$2y$05$" not in record["reason"]
 
 
 class Metadata(http.server.BaseHTTPRequestHandler):
