@@ -363,6 +363,7 @@ async def main(argv=None):
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=args.slots)
     verifier = CredentialVerifier(args.htpasswd, args.ttl, executor, args.roles, args.tokens, args.slots, args.cache_size,
                                   Backoff(args.backoff_free, 1.0, args.backoff_max), args.audit_log)
+    verifier.refresh(time.monotonic())  # the files and the dummy hash (one bcrypt) before the first request
     server = await asyncio.start_server(
         lambda r, w: serve_connection(verifier, r, w), args.listen, args.port, limit=MAX_HEAD)
     LOG.info("listening on %s:%d, %d slow-check slots", args.listen, args.port, args.slots)
