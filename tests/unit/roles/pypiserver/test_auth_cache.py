@@ -191,17 +191,17 @@ def test_cache_is_keyed_by_a_keyed_hash_never_the_header(tmp_path):
 def test_unknown_user_costs_what_a_wrong_password_costs(tmp_path):
     verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, rounds=12, backoff=auth_cache.Backoff(free=10**6))
 
-    def timed(user):
-        samples = []
-        for i in range(5):
-            started = time.perf_counter()
+    samples = {"alice": [], "nobody": []}
+    # CPU time of the process (the check runs in its executor thread): the work an attacker would time on an
+    # idle server, which a shared, loaded test machine does not blur as it blurs wall time
+    for i in range(5):
+        for user in samples:
+            started = time.process_time()
             assert decide(verifier, basic(user, f"wrong-{user}-{i}"))[0] == 401
-            samples.append(time.perf_counter() - started)
-        return sorted(samples)[2]  # the median: a loaded machine adds noise, not a constant
-
-    known, unknown = timed("alice"), timed("nobody")
+            samples[user].append(time.process_time() - started)
+    known, unknown = min(samples["alice"]), min(samples["nobody"])
     assert known > 0.05  # a real bcrypt check at the file's cost (12)
-    assert 0.5 < unknown / known < 2.0, (known, unknown)  # without the dummy check: unknown / known < 0.01
+    assert 0.6 < unknown / known < 1.7, (known, unknown)  # without the dummy check: unknown / known < 0.01
 
 
 def test_tokens_roles_expiry_and_revocation(tmp_path):
