@@ -82,6 +82,10 @@ attributes:
     details: The diff lists the token names with scope, patterns and expiry, never a digest or a secret.
   platform:
     platforms: posix
+  safe_file_operations:
+    support: full
+  vault:
+    support: none
 '''
 
 EXAMPLES = r'''

@@ -95,7 +95,7 @@ def test_command_line_check(tmp_path):
 
     def check(*args):
         return subprocess.run([sys.executable, "-m", "privatepypi_host.access", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=60, check=False)
 
     assert check("--htpasswd", str(tmp_path / "good")).returncode == 0
     weak = check("--htpasswd", str(tmp_path / "weak"))

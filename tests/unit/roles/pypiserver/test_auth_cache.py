@@ -129,13 +129,13 @@ def test_backoff_grows_and_malformed_headers_count(tmp_path):
     backoff = auth_cache.Backoff(free=2, base=1, ceiling=8)
     assert [backoff.failed("a", 0), backoff.failed("a", 0), backoff.failed("a", 0)] == [False, True, False]
     assert backoff.wait("a", 0) == 2 and backoff.wait("b", 0) == 0
-    for _ in range(10):
+    for _failure in range(10):
         backoff.failed("a", 0)
     assert backoff.wait("a", 0) == 8  # the ceiling
     backoff.succeeded("a")
     assert backoff.wait("a", 0) == 0
     verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, backoff=auth_cache.Backoff(free=2, base=5))
-    assert [decide(verifier, b"Basic !!!")[0] for _ in range(3)] == [401, 401, 429]
+    assert [decide(verifier, b"Basic !!!")[0] for _attempt in range(3)] == [401, 401, 429]
 
 
 def test_slow_checks_are_bounded_and_never_queue(tmp_path):
@@ -195,10 +195,10 @@ def test_unknown_user_costs_what_a_wrong_password_costs(tmp_path):
     # CPU time of the process (the check runs in its executor thread): the work an attacker would time on an
     # idle server, which a shared, loaded test machine does not blur as it blurs wall time
     for i in range(5):
-        for user in samples:
+        for user, times in samples.items():
             started = time.process_time()
             assert decide(verifier, basic(user, f"wrong-{user}-{i}"))[0] == 401
-            samples[user].append(time.process_time() - started)
+            times.append(time.process_time() - started)
     known, unknown = min(samples["alice"]), min(samples["nobody"])
     assert known > 0.05  # a real bcrypt check at the file's cost (12)
     assert 0.6 < unknown / known < 1.7, (known, unknown)  # without the dummy check: unknown / known < 0.01
