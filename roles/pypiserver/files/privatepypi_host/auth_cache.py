@@ -80,12 +80,14 @@ class LRU:
 
 
 class Backoff:
-    """Failed logins per key (address or user name): after `free` failures within `window` seconds,
-    the key waits base * 2**(extra failures) seconds, at most `ceiling`, before its next try."""
+    """Failed logins per key (address or user name): after `free` failures, none more than `window`
+    seconds after the one before, the key waits base * 2**(extra failures) seconds, at most
+    `ceiling`, before its next try. Only `window` seconds without a failure start the count again,
+    so guesses paced slowly still add up."""
 
     def __init__(self, free=5, base=1.0, ceiling=60.0, window=600.0, size=65536):
         self.free, self.base, self.ceiling, self.window = free, base, ceiling, window
-        self.state = LRU(size)  # key -> [failures, first failure, blocked until]
+        self.state = LRU(size)  # key -> [failures, last failure, blocked until]
 
     def wait(self, key, now):
         entry = self.state.get(key)
@@ -100,6 +102,7 @@ class Backoff:
             entry = [0, now, 0.0]
             self.state.put(key, entry)
         entry[0] += 1
+        entry[1] = now
         if entry[0] < self.free:
             return False
         entry[2] = now + min(self.ceiling, self.base * 2 ** (entry[0] - self.free))

@@ -134,6 +134,10 @@ def test_backoff_grows_and_malformed_headers_count(tmp_path):
     assert backoff.wait("a", 0) == 8  # the ceiling
     backoff.succeeded("a")
     assert backoff.wait("a", 0) == 0
+    # slow guessing adds up: only a whole window without a failure starts the count again
+    paced = auth_cache.Backoff(free=3, base=1, ceiling=8, window=100)
+    assert [paced.failed("b", t) for t in (0, 90, 180)] == [False, False, True]
+    assert [paced.failed("c", t) for t in (0, 101, 202)] == [False, False, False]
     verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, backoff=auth_cache.Backoff(free=2, base=5))
     assert [decide(verifier, b"Basic !!!")[0] for _attempt in range(3)] == [401, 401, 429]
 
