@@ -251,6 +251,42 @@ def user_problems(users, min_length=12, forbidden=(), max_users=130, max_chars=S
     return problems
 
 
+ROLES = ('reader', 'uploader', 'admin')
+PROJECT_PATTERN = re.compile(r'^[a-z0-9*?\[\]!-]{1,100}$')
+# '#role ' + name + ' ' + role + ' ' + patterns + newline, beside each htpasswd line in the parameter
+ROLE_LINE_OVERHEAD = 17
+
+
+def access_problems(users, authenticate=('list', 'download', 'update'), max_chars=SSM_ADVANCED_MAX_CHARS):
+    """Roles and project patterns of the vault's users, and that nothing anonymous may upload.
+    The problems name users, never passwords."""
+    problems = []
+    if not _is_list(authenticate) or 'update' not in authenticate:
+        problems.append("pypiserver_authenticate must include 'update': nothing anonymous may ever upload")
+    if not _is_list(users):
+        return problems
+    size = 0
+    for number, user in enumerate(users, start=1):
+        if not isinstance(user, Mapping):
+            continue
+        name = user.get('name', f'#{number}')
+        role = user.get('role', 'reader')
+        projects = user.get('projects') or []
+        if role not in ROLES:
+            problems.append(f"user {name} has the role '{role}': a role is one of {', '.join(ROLES)}")
+        if not _is_list(projects) or not all(isinstance(p, str) and PROJECT_PATTERN.match(p) for p in projects):
+            problems.append(f'user {name} needs projects as a list of patterns of normalized project names '
+                            '(lower case letters, digits, "-" and the wildcards * ? [ ])')
+        elif projects and role == 'reader':
+            problems.append(f'user {name} is a reader: projects limit uploads, give the role uploader or admin')
+        else:
+            size += len(str(name)) + HTPASSWD_LINE_OVERHEAD + ROLE_LINE_OVERHEAD + len(','.join(projects))
+    if size > _int(max_chars, SSM_ADVANCED_MAX_CHARS):
+        problems.append(f'the users and their roles need {size} characters in the users parameter, more than the '
+                        f'{max_chars} that SSM holds; use fewer users, shorter names or fewer project patterns')
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -259,4 +295,5 @@ class FilterModule:
             'alerting_problems': alerting_problems,
             'backup_problems': backup_problems,
             'user_problems': user_problems,
+            'access_problems': access_problems,
         }

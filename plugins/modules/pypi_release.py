@@ -51,6 +51,16 @@ options:
     description: Why the release is yanked, shown by installers. Only with O(state=yanked).
     type: str
     default: ''
+  audit_log:
+    description:
+      - The pypiserver role's audit log (C(pypiserver_audit_log)); one JSON line per file changed is appended
+        (who, what, project, file, sha256, time). Empty, none.
+    type: path
+    default: ''
+  audit_user:
+    description: The index account (an admin) that asked for the change, written in the audit lines.
+    type: str
+    default: ''
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -101,6 +111,7 @@ changed_files:
   sample: [mylib-1.2.0.tar.gz]
 '''
 
+import datetime
 import json
 import os
 import re
@@ -184,6 +195,43 @@ def describe_state(sidecar):
     return 'yanked' + (': ' + yanked if isinstance(yanked, str) and yanked else '')
 
 
+def open_log(path):
+    """As privatepypi_host.access.open_log: a log this (root) call creates is 0640 and owned like its directory,
+    so the services, which run as pypiserver, can still append to it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.fchmod(fd, 0o640)
+    directory = os.stat(os.path.dirname(path) or '.')
+    if os.geteuid() == 0:
+        os.fchown(fd, directory.st_uid, directory.st_gid)
+    return fd
+
+
+def audit(module, root, relpath, project, state, reason):
+    """One JSON line per changed file in the role's audit log (the same shape as the host programs' lines)."""
+    path = module.params['audit_log']
+    if not path:
+        return
+    try:
+        sha256 = read_sidecar(root, relpath).get('sha256', '')
+    except (OSError, ValueError):
+        sha256 = ''
+    record = {'time': datetime.datetime.now(datetime.UTC).isoformat(timespec='milliseconds'),
+              'event': {'yanked': 'yank', 'available': 'unyank', 'absent': 'remove'}[state],
+              'who': module.params['audit_user'], 'token': '', 'project': project, 'file': relpath, 'sha256': sha256,
+              'reason': reason, 'client': os.environ.get('SSH_CLIENT', '').split(' ')[0]}
+    try:
+        fd = open_log(path)
+        try:
+            os.write(fd, (json.dumps(record, sort_keys=True) + '\n').encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        module.warn(f'The audit line could not be written to {path}: {e}')
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -192,6 +240,8 @@ def main():
             version=dict(type='str', required=True),
             state=dict(type='str', required=True, choices=['yanked', 'available', 'absent']),
             reason=dict(type='str', default=''),
+            audit_log=dict(type='path', default=''),
+            audit_user=dict(type='str', default=''),
         ),
         supports_check_mode=True,
     )
@@ -227,6 +277,7 @@ def main():
 
     if not module.check_mode:
         for relpath, sidecar in changes:
+            audit(module, root, relpath, project, state, reason)
             if sidecar is not None:
                 write_sidecar(root, relpath, sidecar)
                 continue

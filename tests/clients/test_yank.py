@@ -25,7 +25,9 @@ def release(server, state, reason=None, check=False):
     if not server.inventory:
         pytest.skip("CLIENTS_INVENTORY is not set: yanking goes through playbooks/release.yml")
     assert PLAYBOOK.exists(), f"{PLAYBOOK} does not exist: no yank playbook in this checkout"
-    extra = {"release_project": "cc-yank", "release_version": "1.1.0", "release_state": state}
+    # the suite's main account (CLIENTS_USER) is an admin: only admins may yank and remove
+    extra = {"release_project": "cc-yank", "release_version": "1.1.0", "release_state": state,
+             "release_admin": server.user}
     if reason:
         extra["release_reason"] = reason
     # JSON: -e k=v would split a reason with spaces

@@ -32,7 +32,9 @@ def test_a_parameter_over_4096_characters_is_stored_as_advanced(reset_emulator, 
     assert run.rc == 0 and run.failed == 0, run.out[-2500:]
     ssm = aws("ssm")
     value = ssm.get_parameter(Name=f"/{STACK}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
-    assert len(value) == 45 * 102
+    # each user's htpasswd line, then its role line: "#role " + name + " reader" + newline
+    assert len(value) == 45 * 102 + 45 * (6 + 40 + 8)
+    assert value.splitlines()[45:] == [f"#role {u['name']} reader" for u in users]
     described = ssm.describe_parameters(
         ParameterFilters=[{"Key": "Name", "Values": [f"/{STACK}/htpasswd"]}])["Parameters"]
     assert [p["Tier"] for p in described] == ["Advanced"]

@@ -69,8 +69,11 @@ def _check_common(aws, stack, run_output):
         ParameterFilters=[{"Key": "Name", "Values": [f"/{stack}/htpasswd"]}])["Parameters"]
     assert [p["Type"] for p in param] == ["SecureString"]
     value = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
-    assert sorted(line.split(":", 1)[0] for line in value.splitlines()) == ["alice", "ci-uploader"]
-    assert all(line.split(":", 1)[1].startswith(("$2b$", "$2y$")) for line in value.splitlines())
+    hashes = [line for line in value.splitlines() if not line.startswith("#")]
+    assert sorted(line.split(":", 1)[0] for line in hashes) == ["alice", "ci-uploader"]
+    assert all(line.split(":", 1)[1].startswith(("$2b$", "$2y$")) for line in hashes)
+    # each user's role follows the htpasswd lines in the same value
+    assert value.splitlines()[2:] == ["#role alice admin", "#role ci-uploader uploader"]
     for password in passwords_in_vars():
         assert password not in run_output
     assert "$2b$" not in run_output and "$2y$" not in run_output

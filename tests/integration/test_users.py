@@ -1,5 +1,6 @@
 """playbooks/users.yml against the AWS emulator: users change in SSM only, nothing else moves."""
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -13,8 +14,8 @@ BEFORE = [{"name": "alice", "password": "emulator-alice-before-51c2"},
           {"name": "ci-uploader", "password": "emulator-ci-unchanged-7d3e"},
           {"name": "bob", "password": "emulator-bob-removed-2a9f"}]
 # alice rotates her password, ci-uploader is untouched, bob goes, carol comes
-AFTER = [{"name": "alice", "password": "emulator-alice-rotated-88b0"},
-         BEFORE[1],
+AFTER = [{"name": "alice", "password": "emulator-alice-rotated-88b0", "role": "admin"},
+         dict(BEFORE[1], role="uploader", projects=["team-*"]),
          {"name": "carol", "password": "emulator-carol-new-4e61"}]
 PASSWORDS = {u["password"] for u in BEFORE + AFTER}
 REFRESH = "systemctl start pypiserver-htpasswd.service"
@@ -31,7 +32,8 @@ def _parameter(aws):
 
 
 def _hashes(parameter):
-    return dict(line.split(":", 1) for line in parameter["Value"].splitlines() if line.strip())
+    # the htpasswd lines; "#role" and "#token" lines follow them in the same value
+    return dict(line.split(":", 1) for line in parameter["Value"].splitlines() if line.strip() and not line.startswith("#"))
 
 
 def _frozen_compute(aws):
@@ -147,6 +149,9 @@ def test_users_change_without_reprovisioning(aws, playbook, tmp_path):
         assert _frozen_compute(aws) == compute
         assert len(_commands(aws)) == commands_before
         assert "Index users: alice, ci-uploader, carol" in _flat(changed.out)
+        # roles ride in the same parameter; carol has none: a reader
+        assert [line for line in updated["Value"].splitlines() if line.startswith("#")] == [
+            "#role alice admin", "#role ci-uploader uploader team-*", "#role carol reader"]
         assert ("Running instances of pp-users-it pick the new users up within 2min, with no restart and no relaunch "
                 "(pypiserver-htpasswd.timer fetches /pp-users-it/htpasswd every 2min)") in _flat(changed.out)
         _assert_nothing_secret(changed.out)
@@ -156,6 +161,26 @@ def test_users_change_without_reprovisioning(aws, playbook, tmp_path):
         assert again.rc == 0 and again.changed == 0, again
         assert _parameter(aws)["Version"] == updated["Version"]
         assert "credentials unchanged" in _flat(again.out) and "No user changed" in _flat(again.out)
+
+        # a token: one more "#token" line with a digest; a users run keeps it; revoking removes it
+        token = playbook("playbooks/tokens.yml", *stack, "-e", "token_name=ci-release", "-e", "token_scope=upload",
+                         "-e", '{"token_projects": ["team-*"]}', "-e", "token_expires=2099-01-01")
+        assert token.rc == 0 and token.changed == 2, token  # the token in the scratch copy, then the parameter
+        # the output callback may fold the message between words, never inside the token
+        secret = re.search(r"Token\s+\(user\s+__token__\):\s+(ppt_[A-Za-z0-9_-]+)", token.out).group(1)
+        with_token = _parameter(aws)
+        token_lines = [line for line in with_token["Value"].splitlines() if line.startswith("#token ")]
+        assert len(token_lines) == 1 and token_lines[0].startswith("#token ci-release upload 4070908800 hmac-sha256$")
+        assert token_lines[0].endswith(" team-*") and secret not in with_token["Value"]
+        assert _frozen_compute(aws) == compute
+        kept = playbook("playbooks/users.yml", *stack, "-e", after_users)
+        assert kept.rc == 0 and kept.changed == 0 and _parameter(aws)["Value"] == with_token["Value"], kept
+        same = playbook("playbooks/tokens.yml", *stack, "-e", "token_name=ci-release", "-e", "token_scope=upload")
+        assert same.rc == 0 and same.changed == 0 and "ppt_" not in same.out, same
+        revoked = playbook("playbooks/tokens.yml", *stack, "-e", "token_name=ci-release", "-e", "token_state=absent")
+        assert revoked.rc == 0 and revoked.changed == 2, revoked
+        assert _parameter(aws)["Value"] == updated["Value"]
+        updated = _parameter(aws)
 
         # check mode: the refresh is described, not sent
         dry = playbook("playbooks/users.yml", *stack, "-e", after_users, "-e", "users_apply_now=true", "--check")

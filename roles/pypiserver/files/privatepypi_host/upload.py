@@ -5,11 +5,12 @@ then os.link'ed into place. Same bytes again: 200; other bytes: 409.
 """
 
 import base64
+import hashlib
 import os
 import time
 import warnings
 
-from privatepypi_host import store
+from privatepypi_host import access, store
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -78,44 +79,108 @@ def _link(upload, final, root, filename, sidecar, owner):
         raise Refused("409 Conflict", f"{filename} exists with different content") from None
 
 
+class Identity:
+    __slots__ = ("user", "role", "projects", "token")
+
+    def __init__(self, user, role, projects=(), token=""):
+        self.user, self.role, self.projects, self.token = user, role, tuple(projects), token
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (FileNotFoundError, TypeError):
+        return ""
+
+
 class UploadMiddleware:
-    def __init__(self, app, root, htpasswd=None, authenticate=("update",)):
+    """trust_proxy: nginx authenticated the request and set X-Privatepypi-User/-Role/-Projects/-Token
+    (stripping any copy the client sent); only then are those headers believed. Without the front
+    end, the middleware checks the Basic credentials itself against the same files."""
+
+    def __init__(self, app, root, htpasswd=None, authenticate=("update",), trust_proxy=False, roles=None, tokens=None,
+                 audit_log=""):
         self.app = app
         self.root = root
         self.htpasswd = htpasswd
         self.authenticate = authenticate
+        self.trust_proxy = trust_proxy
+        self.roles = roles or (os.path.join(os.path.dirname(htpasswd), "roles") if htpasswd else None)
+        self.tokens = tokens or (os.path.join(os.path.dirname(htpasswd), "tokens") if htpasswd else None)
+        self.audit_log = audit_log
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
         if method in READ_METHODS:
             return self.app(environ, start_response)
+        identity = None
         try:
             if method != "POST" or environ.get("PATH_INFO", "/") not in ("", "/"):
                 raise Refused("405 Method Not Allowed", "Only uploads (POST /) change this index")
-            if "update" in self.authenticate and not self._authorised(environ.get("HTTP_AUTHORIZATION", "")):
+            if "update" not in self.authenticate:
+                raise Refused("403 Forbidden", "Anonymous uploads are never accepted: the server must authenticate 'update'")
+            identity = self._identity(environ)
+            if identity is None:
                 start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
                                                     ("WWW-Authenticate", 'Basic realm="pypiserver"')])
                 return [b"Unauthorized\n"]
-            status, message = self._upload(environ)
+            if identity.role not in ("uploader", "admin"):
+                raise Refused("403 Forbidden", f"{self._who(identity)} has the role {identity.role}: it may read, not upload")
+            status, message = self._upload(environ, identity)
         except Refused as refusal:
             status, message = refusal.status, str(refusal)
+            if identity is not None:
+                self._audit(environ, identity, status, message, getattr(refusal, "upload", {}))
         body = (message + "\n").encode("utf-8", "replace")
         start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
         return [body]
 
+    @staticmethod
+    def _who(identity):
+        return f"token {identity.token}" if identity.token else f"account {identity.user}"
+
+    def _audit(self, environ, identity, status, message, upload=None):
+        upload = upload or {}
+        access.audit(self.audit_log, "upload", who=identity.user, token=identity.token, role=identity.role,
+                     status=int(status.split()[0]), result=message, project=upload.get("project", ""),
+                     file=upload.get("file", ""), sha256=upload.get("sha256", ""),
+                     client=environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR", ""))
+
+    def _identity(self, environ):
+        if self.trust_proxy:
+            role = environ.get("HTTP_X_PRIVATEPYPI_ROLE", "")
+            if role not in access.ROLES:
+                return None
+            projects = [p for p in environ.get("HTTP_X_PRIVATEPYPI_PROJECTS", "").split(",") if p]
+            return Identity(environ.get("HTTP_X_PRIVATEPYPI_USER", ""), role, projects,
+                            environ.get("HTTP_X_PRIVATEPYPI_TOKEN", ""))
+        return self._authorised(environ.get("HTTP_AUTHORIZATION", ""))
+
     def _authorised(self, header):
+        """The Identity of valid Basic credentials (checked here: no front end), else None."""
         from passlib.apache import HtpasswdFile  # noqa: PLC0415 - only the upload path needs passlib
 
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic" or not self.htpasswd:
-            return False
+            return None
         try:
             user, _, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
-            return bool(user) and bool(HtpasswdFile(self.htpasswd).check_password(user, password))
-        except (ValueError, OSError):  # bad base64, not ASCII or UTF-8, no htpasswd file
-            return False
+            if not user or not password:
+                return None
+            if user == access.TOKEN_USER:
+                found = access.find_token(access.parse_tokens(_read(self.tokens)), password)
+                if found is None or found.expired(time.time()):
+                    return None
+                return Identity(user, found.role, found.patterns, found.name)
+            if not HtpasswdFile(self.htpasswd).check_password(user, password):
+                return None
+            role, patterns = access.parse_roles(_read(self.roles)).get(user, (access.DEFAULT_ROLE, ()))
+            return Identity(user, role, patterns)
+        except (ValueError, OSError):  # bad base64, not UTF-8, no htpasswd file, a roles/tokens file that does not parse
+            return None
 
-    def _upload(self, environ):
+    def _upload(self, environ, identity):
         _meta, tmp_dir = store.paths(self.root)
         os.makedirs(tmp_dir, exist_ok=True)
         spooled = []
@@ -144,7 +209,7 @@ class UploadMiddleware:
                 raise Refused("400 Bad Request", "The upload has no 'content' file")
             filename = os.path.basename(content.filename.replace("\\", "/"))
             try:
-                store.parse_filename(filename)
+                project, _version = store.parse_filename(filename)
             except store.InvalidDistribution as error:
                 raise Refused("400 Bad Request", f"Not a distribution this index accepts: {error}") from None
             content.file.flush()
@@ -155,14 +220,32 @@ class UploadMiddleware:
                     f.write(content.file.read())
                     path = f.name
                 spooled.append(path)
-            status = publish(self.root, filename, path, form.getfirst("sha256_digest", ""))
-            return "200 OK", f"{filename} " + ("was already published with identical content" if status == SAME else "published")
+            described = {"project": project, "file": filename, "sha256": _sha256(path)}
+            try:
+                if not access.project_allowed(identity.projects, project):
+                    raise Refused("403 Forbidden", f"{self._who(identity)} may upload only to projects matching "
+                                                   f"{', '.join(identity.projects)}, not {project}")
+                status = publish(self.root, filename, path, form.getfirst("sha256_digest", ""))
+            except Refused as refusal:
+                refusal.upload = described
+                raise
+            message = f"{filename} " + ("was already published with identical content" if status == SAME else "published")
+            self._audit(environ, identity, "200 OK", message, described)
+            return "200 OK", message
         finally:
             for path in spooled:
                 try:
                     os.remove(path)
                 except FileNotFoundError:
                     pass
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def create(environ=os.environ):
@@ -176,4 +259,6 @@ def create(environ=os.environ):
     # disable_fallback: never redirect unknown projects to a public index (dependency confusion).
     app = pypiserver.app(roots=[pathlib.Path(root)], password_file=htpasswd, authenticate=authenticate, disable_fallback=True,
                          health_endpoint=environ.get("PYPISERVER_HEALTH_ENDPOINT", "/health"), overwrite=False)
-    return UploadMiddleware(app, root, htpasswd, authenticate)
+    return UploadMiddleware(app, root, htpasswd, authenticate, trust_proxy=environ.get("PRIVATEPYPI_TRUST_PROXY") == "1",
+                            roles=environ.get("PRIVATEPYPI_ROLES"), tokens=environ.get("PRIVATEPYPI_TOKENS"),
+                            audit_log=environ.get("PRIVATEPYPI_AUDIT_LOG", ""))

@@ -172,3 +172,25 @@ def test_users_must_fit_an_advanced_ssm_parameter():
 def test_settings_must_be_a_mapping(name):
     with pytest.raises(AnsibleFilterError):
         checks.FilterModule().filters()[name](['not', 'a', 'mapping'])
+
+
+def test_access_problems_roles_patterns_and_anonymous_upload():
+    users = [{'name': 'alice', 'password': 'x' * 16, 'role': 'admin'},
+             {'name': 'ci', 'password': 'y' * 16, 'role': 'uploader', 'projects': ['team-*', 'tools']},
+             {'name': 'rita', 'password': 'z' * 16}]
+    assert checks.access_problems(users) == []
+    assert checks.access_problems(users, ['list', 'download']) == [
+        "pypiserver_authenticate must include 'update': nothing anonymous may ever upload"]
+    bad = [{'name': 'a', 'role': 'owner'}, {'name': 'b', 'role': 'uploader', 'projects': ['Team_*']},
+           {'name': 'c', 'role': 'uploader', 'projects': 'team-*'}, {'name': 'd', 'projects': ['x']}]
+    problems = checks.access_problems(bad)
+    assert problems[0] == "user a has the role 'owner': a role is one of reader, uploader, admin"
+    assert [p.split(' ')[1] for p in problems[1:]] == ['b', 'c', 'd'] and 'is a reader' in problems[3]
+    many = [{'name': f'u{n:03d}'.ljust(40, 'x'), 'role': 'reader'} for n in range(70)]
+    assert 'need 8330 characters' in checks.access_problems(many)[0]
+    assert checks.access_problems(many[:45]) == []
+
+
+def test_access_problems_never_names_a_password():
+    users = [{'name': 'alice', 'password': 'secret-password-1', 'role': 'boss'}]
+    assert 'secret-password-1' not in ' '.join(checks.access_problems(users))

@@ -88,3 +88,18 @@ def test_refusals(store, tmp_path):
     assert 'not a directory' in run(store, state='absent', path=str(tmp_path / 'missing'), fail=True)['msg']
     os.remove(store / '.privatepypi' / 'meta' / (FILES[1] + '.json'))
     assert 'no readable sidecar yet' in run(store, state='yanked', fail=True)['msg']
+
+
+def test_every_changed_file_is_audited(store, tmp_path):
+    log = tmp_path / 'audit.log'
+    run(store, state='yanked', reason='broken', audit_log=str(log), audit_user='alice')
+    run(store, state='yanked', reason='broken', audit_log=str(log), audit_user='alice')  # no change, no line
+    run(store, state='absent', audit_log=str(log), audit_user='alice', check_mode=True)  # check mode: no line
+    run(store, state='absent', audit_log=str(log), audit_user='alice')
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r['event'], r['file']) for r in records] == [
+        ('yank', 'My_Lib-1.2.0-py3-none-any.whl'), ('yank', 'my_lib-1.2.0.tar.gz'),
+        ('remove', 'My_Lib-1.2.0-py3-none-any.whl'), ('remove', 'my_lib-1.2.0.tar.gz')]
+    assert all(r['who'] == 'alice' and r['project'] == 'my-lib' and r['sha256'] == 'a' * 64 and r['time']
+               for r in records)
+    assert records[0]['reason'] == 'broken'

@@ -31,7 +31,8 @@ def agent_config():
     env.filters['to_json'] = json.dumps
     template = env.from_string((ROOT / 'roles' / 'pypiserver' / 'templates' / 'amazon-cloudwatch-agent.json.j2').read_text())
     return json.loads(template.render(pypiserver_cloudwatch_namespace='CWAgent', pypiserver_packages_dir=PACKAGES_DIR,
-                                      pypiserver_cloudwatch_log_group='/stack/pypiserver'))
+                                      pypiserver_cloudwatch_log_group='/stack/pypiserver',
+                                      pypiserver_audit_log='/var/log/privatepypi/audit.log'))
 
 
 def agent_metrics(config):
@@ -78,3 +79,9 @@ def test_every_alarm_has_default_settings():
     # health_check_failed lives with the health check in us-east-1 (monitoring/health_check.yml)
     assert sorted(defaults) == sorted(list(catalogue()) + ['health_check_failed'])
     assert spec_defaults == defaults
+
+
+def test_the_audit_log_is_shipped():
+    files = agent_config()['logs']['logs_collected']['files']['collect_list']
+    assert {'file_path': '/var/log/privatepypi/audit.log', 'log_group_name': '/stack/pypiserver',
+            'log_stream_name': '{instance_id}/audit'} in files

@@ -3,13 +3,14 @@
 import base64
 import hashlib
 import io
+import json
 import os
 import threading
 
 import pytest
 from distbuild import make_sdist, make_wheel
 from passlib.apache import HtpasswdFile
-from privatepypi_host import store, upload
+from privatepypi_host import access, store, upload
 
 BOUNDARY = "----privatepypi-test"
 
@@ -30,13 +31,21 @@ def inner_app(environ, start_response):
     return [b"pypiserver"]
 
 
+UPLOADER = {"HTTP_X_PRIVATEPYPI_USER": "alice", "HTTP_X_PRIVATEPYPI_ROLE": "uploader"}
+
+
 class Client:
-    def __init__(self, root, htpasswd=None, authenticate=()):
-        self.app = upload.UploadMiddleware(inner_app, root, htpasswd, list(authenticate))
+    """Behind nginx (no htpasswd given): the identity comes as the X-Privatepypi-* headers nginx sets."""
+
+    def __init__(self, root, htpasswd=None, authenticate=("update",), identity=None, audit_log=""):
+        self.app = upload.UploadMiddleware(inner_app, root, htpasswd, list(authenticate), trust_proxy=htpasswd is None,
+                                           audit_log=audit_log)
+        self.identity = UPLOADER if identity is None else identity
 
     def request(self, body=b"", method="POST", path="/", auth=None):
         environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
-                   "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}", "wsgi.input": io.BytesIO(body)}
+                   "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}", "wsgi.input": io.BytesIO(body),
+                   "HTTP_X_REAL_IP": "192.0.2.44", **self.identity}
         if auth:
             environ["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(auth.encode()).decode()
         status = []
@@ -115,18 +124,61 @@ def test_refused_actions_and_methods(store_root):
     assert client.request(method="GET", path="/simple/") == (200, "pypiserver")
 
 
-def test_credentials_are_checked_when_update_needs_them(store_root, built, tmp_path):
+def test_credentials_are_checked_without_the_front_end(store_root, built, tmp_path):
     htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
     htpasswd.set_password("alice", "secret")
+    htpasswd.set_password("rita", "reader-pw")
     htpasswd.save()
-    client = Client(store_root, str(tmp_path / "htpasswd"), ["update"])
+    (tmp_path / "roles").write_text("alice uploader\n")
+    secret = access.new_secret()
+    (tmp_path / "tokens").write_text(f"ci upload 0 {access.token_digest(secret)} other-*\n")
+    client = Client(store_root, str(tmp_path / "htpasswd"), identity=UPLOADER)  # headers sent, not believed
     wheel = make_wheel(built)
     body = form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read())
     assert client.request(body)[0] == 401
     assert client.request(body, auth="alice:wrong")[0] == 401
-    environ_auth = Client(store_root, str(tmp_path / "htpasswd"), ["update"]).app._authorised
-    assert not environ_auth("Basic \u00e9t\u00e9") and not environ_auth("Basic !!!") and not environ_auth("Bearer x")
+    authorised = client.app._authorised
+    assert not authorised("Basic \u00e9t\u00e9") and not authorised("Basic !!!") and not authorised("Bearer x")
+    assert client.request(body, auth="rita:reader-pw")[0] == 403  # no role line: a reader
+    status, message = client.request(body, auth=f"__token__:{secret}")
+    assert status == 403 and "token ci may upload only to projects matching other-*, not demo" in message
     assert client.request(body, auth="alice:secret")[0] == 200
+
+
+def test_anonymous_uploads_are_never_accepted(store_root, built):
+    wheel = make_wheel(built)
+    status, message = Client(store_root, authenticate=["list", "download"]).upload(wheel)
+    assert status == 403 and "Anonymous uploads are never accepted" in message
+    assert Client(store_root, identity={}).upload(wheel)[0] == 401  # behind nginx without its identity headers
+    forged = {"HTTP_X_PRIVATEPYPI_USER": "x", "HTTP_X_PRIVATEPYPI_ROLE": "root"}
+    assert Client(store_root, identity=forged).upload(wheel)[0] == 401
+    assert [n for n in os.listdir(store_root) if not n.startswith(".")] == []
+
+
+def test_roles_patterns_and_the_audit_log(store_root, built, tmp_path):
+    log = tmp_path / "audit.log"
+    wheel = make_wheel(built)
+    with open(wheel, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    reader = {"HTTP_X_PRIVATEPYPI_USER": "rita", "HTTP_X_PRIVATEPYPI_ROLE": "reader"}
+    status, message = Client(store_root, identity=reader, audit_log=str(log)).upload(wheel)
+    assert status == 403 and "account rita has the role reader: it may read, not upload" in message
+    token = {"HTTP_X_PRIVATEPYPI_USER": "__token__", "HTTP_X_PRIVATEPYPI_ROLE": "uploader",
+             "HTTP_X_PRIVATEPYPI_PROJECTS": "cc-*,tools", "HTTP_X_PRIVATEPYPI_TOKEN": "ci"}
+    status, message = Client(store_root, identity=token, audit_log=str(log)).upload(wheel)
+    assert status == 403 and "token ci may upload only to projects matching cc-*, tools, not demo" in message
+    allowed = dict(token, HTTP_X_PRIVATEPYPI_PROJECTS="de*")
+    assert Client(store_root, identity=allowed, audit_log=str(log)).upload(wheel)[0] == 200
+    assert Client(store_root, identity=allowed, audit_log=str(log)).upload(wheel)[0] == 200  # identical again
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["event"], r["status"], r["who"], r["token"]) for r in records] == [
+        ("upload", 403, "rita", ""), ("upload", 403, "__token__", "ci"), ("upload", 200, "__token__", "ci"),
+        ("upload", 200, "__token__", "ci")]
+    # a reader is refused before the form is read: audited without a file
+    assert records[0]["file"] == "" and records[0]["client"] == "192.0.2.44"
+    assert all(r["project"] == "demo" and r["file"] == os.path.basename(wheel) and r["sha256"] == digest
+               and r["client"] == "192.0.2.44" and r["time"] for r in records[1:])
+    assert "already published" in records[3]["result"]
 
 
 def test_concurrent_uploads_of_one_name_have_one_winner(store_root, tmp_path):
