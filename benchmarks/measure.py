@@ -11,6 +11,9 @@
          machine ("foreign": other people's jobs on a shared machine).
   devpi-load  wait until devpi-server answers, then upload the data set's files
          whose names start with --prefix to its index root/bench with twine.
+  flood  send --total distinct bad credentials with wrk (flood.lua) and, while that
+         runs, request --url as a user whose verdict is cached, one request at a
+         time; write that user's latencies and the flood's status counts as JSON.
   pip    time `pip download --no-deps` of N packages with a cold cache (a fresh
          cache and destination directory per run, pip's configuration and
          environment ignored), repeated --runs times.
@@ -249,6 +252,46 @@ def run_wrk(args):
           f"  other-load={cpu['foreign'] / max(wall, 1e-9):.2f} cores", flush=True)
 
 
+# --------------------------------------------------------------------- flood
+def run_flood(args):
+    status, _ = _get(args.url, args.auth)  # the user's verdict is cached from here on
+    if status != 200:
+        sys.exit(f"flood: {args.url} answered {status} for the cached user")
+    with open("/proc/loadavg") as fh:
+        loadavg = fh.read().split()[:3]
+    # The cached user: one connection, one request at a time, until the flood has ended
+    # (wrk prints its numbers when interrupted).
+    user_cmd = ["wrk", "-t1", "-c1", f"-d{args.max_seconds}s", "--timeout=10s", "--latency",
+                "-s", os.path.join(HERE, "wrk.lua"), args.url]
+    user = subprocess.Popen(user_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, BENCH_AUTH=args.auth))
+    # The attacker runs elsewhere in real life: here its load generator gets the CPU last.
+    flood_cmd = ["nice", "-n", "19", "wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", "--timeout=10s",
+                 "-s", os.path.join(HERE, "flood.lua"), args.url]
+    t0 = time.monotonic()
+    proc = _start(flood_cmd, env=dict(os.environ, BENCH_FLOOD_TOTAL=str(args.total)))
+    _CHILD.append(user)
+    out = proc.communicate()[0].decode("utf-8", "replace")
+    wall = time.monotonic() - t0
+    user.send_signal(signal.SIGINT)
+    user_out = user.communicate(timeout=30)[0].decode("utf-8", "replace")
+    result = {"url": args.url, "total": args.total, "connections": args.connections, "wall_s": wall,
+              "loadavg": loadavg}
+    for key, text in (("flood", out), ("cached_user", user_out)):
+        for line in text.splitlines():
+            if line.startswith("BENCH_JSON "):
+                result[key] = json.loads(line[len("BENCH_JSON "):])
+        if key not in result:
+            result.setdefault("error", {})[key] = text.strip()[-500:] or "wrk printed nothing"
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=1)
+    flood, cached = result.get("flood", {}), result.get("cached_user", {})
+    lat = cached.get("latency_us", {})
+    print(f"  flood: {flood.get('requests', 0)} distinct bad credentials in {wall:.1f} s {flood.get('statuses', {})};"
+          f" cached user meanwhile: n={cached.get('requests', 0)} p50 {lat.get('p50', 0) / 1000:.2f} ms"
+          f" p99 {lat.get('p99', 0) / 1000:.2f} ms errors={sum(cached.get('errors', {}).values())}", flush=True)
+
+
 # ----------------------------------------------------------------------- pip
 def run_pip(args):
     packages = args.packages.split(",")
@@ -332,6 +375,14 @@ def main():
     w.add_argument("--out", required=True)
     w.add_argument("--loadavg", type=float, default=None)
 
+    f = sub.add_parser("flood")
+    f.add_argument("--url", required=True, help="a URL the cached user reads; the flood goes there too")
+    f.add_argument("--auth", required=True, help="base64 user:password of the cached user")
+    f.add_argument("--total", type=int, default=20000)
+    f.add_argument("--connections", type=int, default=32)
+    f.add_argument("--max-seconds", type=int, default=120)
+    f.add_argument("--out", required=True)
+
     q = sub.add_parser("pip")
     q.add_argument("--index-url", required=True)
     q.add_argument("--packages", required=True, help="comma separated")
@@ -355,7 +406,7 @@ def main():
     if args.cmd == "wrk" and args.loadavg is None:
         with open("/proc/loadavg") as fh:
             args.loadavg = float(fh.read().split()[0])
-    {"probe": probe, "wrk": run_wrk, "pip": run_pip, "devpi-load": devpi_load}[args.cmd](args)
+    {"probe": probe, "wrk": run_wrk, "flood": run_flood, "pip": run_pip, "devpi-load": devpi_load}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -225,6 +225,31 @@ def scale_section(w, res, meta):
         w("Renderer log: " + "; ".join(f"`{x}`" for x in sc["first_render_log"]))
 
 
+FLOOD_P99_MS = 10  # the cached user's p99 during the flood stays below this
+
+
+def flood_section(w, res, n):
+    f = load(os.path.join(res, f"flood-{n}-b.json"))
+    if not f:
+        return
+    w("")
+    flood, user = f.get("flood") or {}, f.get("cached_user") or {}
+    lat = user.get("latency_us") or {}
+    if not flood or not lat:
+        w(f"Flood against (b): **no result** ({json.dumps(f.get('error'))[:300]}).")
+        return
+    statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(flood.get("statuses", {}).items()))
+    p99 = lat.get("p99", 0) / 1000
+    verdict = "within" if p99 < FLOOD_P99_MS else "**over**"
+    w(f"Flood against (b): {flood.get('requests', 0):,} distinct bad credentials "
+      f"({f.get('connections', '?')} connections, wrk at the lowest CPU priority: an attacker's machine "
+      f"is not the server's) in {f.get('wall_s', 0):.1f} s, answered {statuses}. Meanwhile a user "
+      f"whose verdict is cached, one request at a time on one connection: {user.get('requests', 0):,} "
+      f"requests, p50 {fmt_ms(lat.get('p50'))} ms, p99 {fmt_ms(lat.get('p99'))} ms ({verdict} the "
+      f"{FLOOD_P99_MS} ms target), max {fmt_ms(lat.get('max'))} ms, "
+      f"{sum((user.get('errors') or {}).values())} errors; load average before: {' '.join(f.get('loadavg', []))}.")
+
+
 def main(run):
     meta = load(os.path.join(run, "meta.json")) or {}
     res = os.path.join(run, "results")
@@ -338,6 +363,7 @@ def main(run):
                     w("")
                     w(f"{SERVERS[s]} pip error: `" + pips[s]["error"].strip().splitlines()[-1][:300] + "`")
 
+        flood_section(w, res, n)
         installs_section(w, res, n, servers, meta)
 
         others = [s for s in ("a", "c", "c0") if s in servers]

@@ -16,12 +16,14 @@
 #     `pip install tree-app` (fresh venv, empty cache; clients of .venv-clients),
 #     and, through a counting proxy, the bytes and requests of one cold install
 #     and the wheels fetched that were not installed (a, b, c0, d);
+#   - the flood (b): --flood distinct bad credentials sent with wrk (flood.lua) while a user
+#     whose verdict is cached reads the project page; that user's p50/p99 (target p99 < 10 ms);
 #   - render at scale: the role on a store of --scale files: first render, one new
 #     upload listed after how long, a restart of the renderer (time, CPU, bytes read).
 # Markdown tables and the ratios to the ceiling are printed at the end.
 #
 # Usage: benchmarks/run.sh [--quick] [--projects 1000] [--duration 10] [--servers a,b,c0,d]
-#                          [--pip-runs 3] [--install-runs 3] [--scale 100000] [--keep]
+#                          [--pip-runs 3] [--install-runs 3] [--scale 100000] [--flood 20000] [--keep]
 #   --quick: --projects 100 --duration 5 --pip-runs 1 --install-runs 1 --scale 0
 # Needs scripts/setup.sh first (docker, wrk, the image, .venv, .venv-clients). Load
 # goes only to 127.0.0.1 (ports published on loopback). Containers are removed at exit.
@@ -38,6 +40,7 @@ SERVERS=a,b,c0,d
 PIP_RUNS=3
 INSTALL_RUNS=3
 SCALE=100000
+FLOOD=20000
 CLIENTS_BIN=$ROOT/.venv-clients/bin
 PIP_PACKAGES=20
 KEEP=0
@@ -52,6 +55,7 @@ while (($#)); do
     --pip-runs) PIP_RUNS=$2; shift 2 ;;
     --install-runs) INSTALL_RUNS=$2; shift 2 ;;
     --scale) SCALE=$2; shift 2 ;;
+    --flood) FLOOD=$2; shift 2 ;;
     --quick) PROJECTS=100; DURATION=5; PIP_RUNS=1; INSTALL_RUNS=1; SCALE=0; shift ;;
     --keep) KEEP=1; shift ;;
     -h|--help) usage 0 ;;
@@ -70,6 +74,9 @@ if ! [[ $INSTALL_RUNS =~ ^[0-9]+$ ]] || ((INSTALL_RUNS > 10)); then
 fi
 if ! [[ $SCALE =~ ^[0-9]+$ ]] || ((SCALE > 500000)); then
   echo "run.sh: --scale takes a number of files, 0..500000 (0: skip)" >&2; exit 2
+fi
+if ! [[ $FLOOD =~ ^[0-9]+$ ]] || ((FLOOD > 200000)); then
+  echo "run.sh: --flood takes a number of bad credentials, 0..200000 (0: skip)" >&2; exit 2
 fi
 for s in ${SERVERS//,/ }; do
   case $s in a|b|c|c0|d) ;; *) echo "run.sh: --servers takes a list of a,b,c,c0,d" >&2; exit 2 ;; esac
@@ -262,7 +269,7 @@ EOF
 )
 cat >"$RUN/meta.json" <<EOF
 {"run_id": "$RUN_ID", "projects": "$PROJECTS", "duration": $DURATION, "servers": "$SERVERS",
- "pip_runs": $PIP_RUNS, "pip_packages": $PIP_PACKAGES, "install_runs": $INSTALL_RUNS, "scale": $SCALE,
+ "pip_runs": $PIP_RUNS, "flood": $FLOOD, "pip_packages": $PIP_PACKAGES, "install_runs": $INSTALL_RUNS, "scale": $SCALE,
  "uv": "$("$CLIENTS_BIN/uv" --version 2>/dev/null)", "pip": "$("$CLIENTS_BIN/pip" --version 2>/dev/null | cut -d' ' -f1-2)",
  "wrk": "wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')",
  "nproc": $(nproc), "kernel": "$(uname -r)", "bcrypt_ms": $BCRYPT_MS,
@@ -300,6 +307,12 @@ for N in ${PROJECTS//,/ }; do
       docker exec "$ct" sh -c 'cut -d: -f2 /etc/pypiserver/htpasswd | cut -c1-7' \
         >"$RUN/results/hash-$N-b.txt" 2>/dev/null || true
       measure "$N" b "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(b) failed after deploy" >"$RUN/results/fail-$N-b.txt"
+      if ((FLOOD > 0)) && [ -s "$RUN/results/urls-$N-b.json" ]; then
+        log "(b) flood: $FLOOD distinct bad credentials beside a cached user"
+        fg python3 "$BENCH/measure.py" flood --auth "$AUTH" --total "$FLOOD" --out "$RUN/results/flood-$N-b.json" \
+          --url "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["project"])' "$RUN/results/urls-$N-b.json")" \
+          || echo "flood failed" >"$RUN/results/fail-$N-flood.txt"
+      fi
       # The ceiling serves exactly what (b) rendered: its pages and its store (with any sidecar files).
       rm -rf "$RUN/b-$N-pages" && mkdir -p "$RUN/b-$N-pages" \
         && docker cp "$ct:/var/cache/pypiserver/pages/simple" "$RUN/b-$N-pages/simple" \

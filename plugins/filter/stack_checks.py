@@ -287,6 +287,42 @@ def access_problems(users, authenticate=('list', 'download', 'update'), max_char
     return problems
 
 
+# Networks nobody on the internet is in: RFC 1918, loopback, link-local, shared address space
+# (carrier-grade NAT, VPNs), and their IPv6 counterparts (unique local, loopback, link-local).
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '100.64.0.0/10',
+    'fc00::/7', '::1/128', 'fe80::/10'))
+
+
+def plaintext_problems(settings):
+    """Index CIDRs outside private networks while the index serves plain HTTP, unless acknowledged.
+
+    settings: index_cidrs, https_enabled (the stack terminates TLS in front of the index),
+    acknowledged (aws_stack_plaintext_acknowledged). Malformed CIDRs are network_problems' to report.
+    """
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('plaintext_problems expects a dict of settings')
+    if _bool(settings.get('https_enabled')) or _bool(settings.get('acknowledged')):
+        return []
+    cidrs = settings.get('index_cidrs') or []
+    if not _is_list(cidrs):
+        return []
+    public = []
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            continue
+        if not any(network.version == p.version and network.subnet_of(p) for p in PRIVATE_NETWORKS):
+            public.append(str(cidr))
+    if not public:
+        return []
+    return [f"index_cidrs {', '.join(public)} reach beyond private networks while the index serves plain HTTP "
+            "(no HTTPS: aws_stack_domain with a load balancer): passwords and packages would cross them in clear "
+            "text. Give a domain for HTTPS, limit aws_stack_index_cidrs to private ranges, or accept it "
+            "knowingly with aws_stack_plaintext_acknowledged: true"]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -296,4 +332,5 @@ class FilterModule:
             'backup_problems': backup_problems,
             'user_problems': user_problems,
             'access_problems': access_problems,
+            'plaintext_problems': plaintext_problems,
         }

@@ -21,6 +21,8 @@ CASES = {
                        "user alice has an empty or short password"),
     "empty password": (["-e", json.dumps({"pypi_users": [{"name": "alice", "password": ""}]})], {},
                        "user alice has an empty or short password"),
+    "plain HTTP to the internet": (["-e", "aws_stack_plaintext_acknowledged=false"], {},
+                                   "index_cidrs 203.0.113.0/24, 198.51.100.0/25 reach beyond private networks"),
     "one professional instance": (["-e", "profile=professional", "-e", "aws_stack_instance_count=1"], {},
                                   "aws_stack_instance_count is 1 but this profile allows 2 to"),
 }

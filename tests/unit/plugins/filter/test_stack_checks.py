@@ -194,3 +194,41 @@ def test_access_problems_roles_patterns_and_anonymous_upload():
 def test_access_problems_never_names_a_password():
     users = [{'name': 'alice', 'password': 'secret-password-1', 'role': 'boss'}]
     assert 'secret-password-1' not in ' '.join(checks.access_problems(users))
+
+
+PLAIN = {'https_enabled': False, 'acknowledged': False}
+
+
+@pytest.mark.parametrize('cidrs', [
+    ['10.0.0.0/8'], ['172.16.5.0/24', '192.168.1.7/32'], ['127.0.0.0/8', '172.28.0.0/24'],
+    ['100.64.0.0/10'], ['fd00::/8'], [],
+])
+def test_plain_http_to_private_networks_needs_no_acknowledgement(cidrs):
+    assert checks.plaintext_problems(dict(PLAIN, index_cidrs=cidrs)) == []
+
+
+@pytest.mark.parametrize('cidrs, named', [
+    (['0.0.0.0/0'], '0.0.0.0/0'),
+    (['10.0.0.0/8', '203.0.113.0/24'], '203.0.113.0/24'),
+    # wider than a private range: it reaches beyond it
+    (['172.0.0.0/8'], '172.0.0.0/8'),
+    (['::/0'], '::/0'),
+])
+def test_plain_http_beyond_private_networks_is_refused(cidrs, named):
+    problems = checks.plaintext_problems(dict(PLAIN, index_cidrs=cidrs))
+    assert len(problems) == 1 and named in problems[0] and 'aws_stack_plaintext_acknowledged' in problems[0]
+    assert '10.0.0.0/8' not in problems[0]
+
+
+@pytest.mark.parametrize('change', [{'https_enabled': True}, {'acknowledged': True}, {'acknowledged': 'yes'}])
+def test_https_or_an_acknowledgement_allows_public_cidrs(change):
+    assert checks.plaintext_problems(dict(PLAIN, index_cidrs=['0.0.0.0/0'], **change)) == []
+
+
+def test_malformed_cidrs_are_left_to_the_network_check():
+    assert checks.plaintext_problems(dict(PLAIN, index_cidrs=['10.0.0.300/24', 'nonsense'])) == []
+
+
+def test_plaintext_problems_wants_a_dict():
+    with pytest.raises(AnsibleFilterError):
+        checks.plaintext_problems(['0.0.0.0/0'])
