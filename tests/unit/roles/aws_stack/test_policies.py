@@ -31,7 +31,8 @@ TRUST = 'trust policy'
 # The instance statements on "*": their actions have no resource type (parliament's RESOURCE_STAR,
 # which knows the actions that have one, finds nothing in them, and test_no_unexplained_finding
 # would fail if it did).
-NO_RESOURCE_TYPE = {'SsmAgentSessionsAndCommands', 'AgentMetricsIntoItsNamespaceOnly', 'AgentReadsInstanceTags'}
+NO_RESOURCE_TYPE = {'SsmAgentSessionsAndCommands', 'AgentMetricsIntoItsNamespaceOnly', 'AgentReadsInstanceTags',
+                    'FindHostedZones'}
 # (document, Sid or TRUST, issue) -> why it is accepted
 SUPPRESSED = {
     ('*', TRUST, 'MALFORMED'):
@@ -154,7 +155,22 @@ def test_instance_policy_is_scoped_to_this_stack(rendered, scenario):
     # no action that reads or writes outside the stack's own resources
     actions = {a for s in document['Statement'] for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])}
     assert not {a for a in actions if a.endswith('*') or a.startswith(('iam:', 's3:', 'ssm:Put', 'ssm:Delete', 'ec2:Describe'))} - {
-        'ec2:DescribeTags'}  # the agent's AutoScalingGroupName dimension (AgentReadsInstanceTags)
+        'ec2:DescribeTags',  # the agent's AutoScalingGroupName dimension (AgentReadsInstanceTags)
+        's3:GetObject'}  # the boot reads its bundle: only from the stack's own bucket and prefix (below)
+    assert _resources(by_sid['ReadThisStacksBootstrapBundles']) == [f'arn:aws:s3:::{stack}-boot-123456789012-eu-central-1/bootstrap/*']
+
+
+def test_certificate_statements_only_with_the_instances_own_tls(rendered):
+    for scenario in policies.SCENARIOS:
+        by_sid = {s['Sid']: s for s in _instance_policy(rendered, scenario)['Statement']}
+        own_tls = scenario == 'budget_domain'
+        assert ('WriteOnlyThisIndexsAcmeChallenge' in by_sid) == own_tls, scenario
+    challenge = {s['Sid']: s for s in _instance_policy(rendered, 'budget_domain')['Statement']}['WriteOnlyThisIndexsAcmeChallenge']
+    assert challenge['Action'] == 'route53:ChangeResourceRecordSets'
+    # the one TXT record that proves the domain, nothing else of the zone
+    assert challenge['Condition'] == {'ForAllValues:StringEquals': {
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['_acme-challenge.pypi.example.com'],
+        'route53:ChangeResourceRecordSetsRecordTypes': ['TXT']}}
 
 
 def test_elastic_ip_claim_is_bound_to_this_stack(rendered):
@@ -170,10 +186,12 @@ def test_elastic_ip_claim_is_bound_to_this_stack(rendered):
 
 def test_launch_template_tags_the_network_interfaces():
     """The condition above can match a network interface only if it carries the Stack tag."""
-    tasks = [task for path, task in policies.role_tasks() if 'amazon.aws.ec2_launch_template' in task
-             and task['amazon.aws.ec2_launch_template'].get('tag_specifications')]
+    # compute/create.yml writes the template's settings down once (their digest decides whether a new
+    # version is made) and passes them to amazon.aws.ec2_launch_template
+    tasks = [task for path, task in policies.role_tasks() if path == 'compute/create.yml' and '_aws_stack_lt_settings' in
+             task.get('ansible.builtin.set_fact', {})]
     assert len(tasks) == 1
-    specs = {s['resource_type']: s['tags'] for s in tasks[0]['amazon.aws.ec2_launch_template']['tag_specifications']}
+    specs = {s['resource_type']: s['tags'] for s in tasks[0]['ansible.builtin.set_fact']['_aws_stack_lt_settings']['tag_specifications']}
     assert '_aws_stack_common_tags' in specs['network-interface'] and '_aws_stack_common_tags' in specs['instance']
 
 
