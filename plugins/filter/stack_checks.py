@@ -318,7 +318,7 @@ def plaintext_problems(settings):
     if not public:
         return []
     return [f"index_cidrs {', '.join(public)} reach beyond private networks while the index serves plain HTTP "
-            "(no HTTPS: aws_stack_domain with a load balancer): passwords and packages would cross them in clear "
+            "(no HTTPS: aws_stack_domain): passwords and packages would cross them in clear "
             "text. Give a domain for HTTPS, limit aws_stack_index_cidrs to private ranges, or accept it "
             "knowingly with aws_stack_plaintext_acknowledged: true"]
 

@@ -46,6 +46,10 @@ SCENARIOS = {
     'professional': {'aws_stack_elastic_ip_enabled': False, 'aws_stack_load_balancer_enabled': True,
                      'aws_stack_alerting_enabled': True, 'aws_stack_instance_agents_enabled': True,
                      'aws_stack_backup_enabled': True},
+    # without a load balancer, a domain: the instance's own certificate (certbot, DNS-01 on Route53)
+    'budget_domain': {'aws_stack_elastic_ip_enabled': True, 'aws_stack_load_balancer_enabled': False,
+                      'aws_stack_alerting_enabled': True, 'aws_stack_instance_agents_enabled': True,
+                      'aws_stack_backup_enabled': True, 'aws_stack_domain': 'example.com'},
     'bare': {'aws_stack_elastic_ip_enabled': False, 'aws_stack_alerting_enabled': False,
              'aws_stack_instance_agents_enabled': False},
 }
