@@ -515,8 +515,6 @@ SimpleSystemManagerBackend.put_parameter = _put_parameter
 
 # The instance role's additions (Route53's prefix lists, network interface tags, IAM enforced for
 # role sessions): tests/support/emulator_iam.py
-from . import emulator_iam  # noqa: E402, F401
-
 # =========================================================================== strict as AWS (issue 10)
 # Each shim below models one AWS behaviour that moto 5.2.5 lacks and that broke, or would break, a
 # first run in a real account. The AWS source each one follows is named beside it; the list with
@@ -541,6 +539,8 @@ from moto.elbv2.exceptions import ELBClientError as RESTError  # noqa: E402
 from moto.elbv2.models import ELBv2Backend  # noqa: E402
 from moto.moto_api._internal import urls as moto_api_urls  # noqa: E402
 from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
+
+from . import emulator_iam  # noqa: E402, F401
 
 
 def _strict_defaults():

@@ -48,9 +48,13 @@ def project_pages(project, files):
         links.append("    <a {}>{}</a><br>\n".format(
             " ".join(f'{k}="{html.escape(v)}"' for k, v in attributes), html.escape(f["filename"])))
         metadata = {"sha256": f["metadata-sha256"]} if f.get("metadata-sha256") else False
+        # JSON carries PEP 714's key only, as the public index does: pip 23.0 (Debian 12's own)
+        # reads the old "dist-info-metadata" key and fails on its hash dict (TypeError), while it
+        # ignores "core-metadata". The HTML attribute under the old name is a plain string, which
+        # pip 23.0 reads correctly, so the page keeps both.
         entries.append({
             "filename": f["filename"], "url": url, "hashes": {"sha256": f["sha256"]},
-            "requires-python": f.get("requires-python"), "core-metadata": metadata, "dist-info-metadata": metadata,
+            "requires-python": f.get("requires-python"), "core-metadata": metadata,
             "yanked": yanked, "size": f["size"], "upload-time": f["upload-time"],
         })
     versions = sorted({f["version"] for f in files}, key=_version_key)

@@ -40,6 +40,8 @@ def test_project_pages(store_root, tmp_path):
     files = {f["filename"]: f for f in document["files"]}
     assert files["Demo_Pkg-1.0-py3-none-any.whl"]["core-metadata"] == {"sha256": wheel["metadata-sha256"]}
     assert files["Demo_Pkg-0.9.tar.gz"]["core-metadata"] is False
+    # PEP 714's key only: pip 23.0 (Debian 12's) fails on a hash dict under the old key
+    assert all("dist-info-metadata" not in f for f in document["files"])
     assert files["Demo_Pkg-1.0-py3-none-any.whl"]["size"] == os.path.getsize(os.path.join(store_root, "Demo_Pkg-1.0-py3-none-any.whl"))
     assert files["Demo_Pkg-1.0-py3-none-any.whl"]["upload-time"].endswith("Z")
     assert gzip.decompress(read(tmp_path / "pages/simple/demo-pkg/index.html.gz")).decode() == page
