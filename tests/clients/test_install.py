@@ -138,12 +138,3 @@ def test_pdm(ws, corpus):
     assert ws.installed(venv) == APP_TREE
     assert ws.server.password not in (project / "pdm.lock").read_text(), "pdm.lock holds the password"
 
-
-def test_debian_12s_own_pip_installs_through_the_json_api(ws, corpus):
-    """pip 23.0.1 (Debian 12's python3-pip) asks for PEP 691 JSON; it fails with a TypeError on a
-    hash dict under the old "dist-info-metadata" key, so the index serves PEP 714's key only."""
-    ws.make_venv()
-    must(ws.pip("install", "--no-cache-dir", "pip==23.0.1"), "pip install pip==23.0.1 (Debian 12's version)")
-    must(ws.pip("install", "--no-cache-dir", "--index-url", ws.server.simple_with_credentials(), "cc-app"),
-         "pip 23.0.1 install through the index")
-    assert ws.installed() == APP_TREE
