@@ -335,12 +335,21 @@ REQUESTS = {"ssm": _ssm_requests, "ec2": _ec2_requests, "autoscaling": _autoscal
             "cloudwatch": _cloudwatch_requests, "logs": _logs_requests}
 
 
+# moto names some S3 operations by their API name, where IAM authorizes another action (Amazon S3
+# User Guide, "Required permissions for Amazon S3 API operations"): HeadBucket needs s3:ListBucket,
+# the public access block calls need the s3:...BucketPublicAccessBlock actions.
+S3_IAM_ACTIONS = {"HeadBucket": "ListBucket", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+                  "PutPublicAccessBlock": "PutBucketPublicAccessBlock", "DeletePublicAccessBlock": "PutBucketPublicAccessBlock"}
+
+
 def authorization_requests(response, service, action, moto_resource, account_id, partition):
     """(IAM action, resource ARN, condition context) for each thing one API call needs allowed."""
 
     def arn(arn_service, rest, regional=True):
         return f"arn:{partition}:{arn_service}:{response.region if regional else ''}:{account_id}:{rest}"
 
+    if service == "s3":
+        action = S3_IAM_ACTIONS.get(action, action)
     build = REQUESTS.get(service)
     requests = build(response, action, arn) if build else None
     # None: an action the emulator does not model, authorized on moto's resource ("*" mostly)
