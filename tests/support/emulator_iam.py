@@ -312,7 +312,7 @@ def _autoscaling_requests(response, action, arn):
     instance_id = response._get_param("InstanceId")
     for group in response.autoscaling_backend.autoscaling_groups.values():
         if any(state.instance.id == instance_id for state in group.instance_states):
-            tags = {t["key"]: t["value"] for t in group.tags}
+            tags = {t["Key"]: t["Value"] for t in group.tags}  # moto keeps the API's own Key/Value shape
             return [("autoscaling:SetInstanceHealth", group.arn, _tag_context(tags, ("aws", "autoscaling")))]
     return [("autoscaling:SetInstanceHealth", arn("autoscaling", "autoScalingGroup:*"), {})]
 

@@ -240,3 +240,26 @@ def test_the_launched_interface_goes_with_its_instance(instance, aws):
     assert ec2.describe_network_interfaces(NetworkInterfaceIds=[])['NetworkInterfaces'] == []
     tagged = aws('resourcegroupstaggingapi').get_resources(TagFilters=[{'Key': 'Stack', 'Values': ['a']}])
     assert [m['ResourceARN'] for m in tagged['ResourceTagMappingList'] if ':network-interface/' in m['ResourceARN']] == []
+
+
+def test_an_instance_reports_only_its_own_groups_health(instance, aws, monkeypatch):
+    """SetInstanceHealth is authorized on the group the instance belongs to, with that group's tags."""
+    monkeypatch.setitem(EMULATOR_MODULE.STRICT, 'iam_propagation_seconds', 0)  # the profile is seconds old
+    autoscaling = aws('autoscaling')
+    aws('iam').put_role_policy(RoleName='a-instance', PolicyName='health', PolicyDocument=json.dumps(policy(
+        {'Effect': 'Allow', 'Action': 'autoscaling:SetInstanceHealth',
+         'Resource': f'arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/a-asg',
+         'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}})))
+    subnet = aws('ec2').describe_subnets()['Subnets'][0]['SubnetId']
+    for name in ('a', 'b'):
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=f'{name}-asg', LaunchTemplate={'LaunchTemplateName': 'a-lt'}, MinSize=1, MaxSize=1,
+            VPCZoneIdentifier=subnet, Tags=[{'Key': 'Stack', 'Value': name, 'PropagateAtLaunch': True}])
+    members = {group['AutoScalingGroupName']: group['Instances'][0]['InstanceId']
+               for group in autoscaling.describe_auto_scaling_groups()['AutoScalingGroups']}
+    health = instance['client']('autoscaling')
+    health.set_instance_health(InstanceId=members['a-asg'], HealthStatus='Unhealthy')
+    assert autoscaling.describe_auto_scaling_instances(
+        InstanceIds=[members['a-asg']])['AutoScalingInstances'][0]['HealthStatus'].upper() == 'UNHEALTHY'
+    assert _code(lambda: health.set_instance_health(InstanceId=members['b-asg'], HealthStatus='Unhealthy')) == \
+        'AccessDenied'

@@ -234,14 +234,19 @@ def main(argv=None):
             command.add_argument("--then", default=None, help="program to run once the bundle is unpacked")
         else:
             command.add_argument("--reason", default="the instance cannot serve")
+            command.add_argument("--timeout", type=float, default=120, help="seconds of retries before giving up")
     args = parser.parse_args(argv)
 
     if args.command == "unhealthy":
         if not args.autoscaling_group:
             log(f"no AutoScalingGroup to report to: {args.reason}")
             return 1
-        retry(lambda: set_unhealthy(args.autoscaling_group, args.region, args.endpoint_url, args.imds, args.reason),
-              "health report", 120)
+        try:
+            retry(lambda: set_unhealthy(args.autoscaling_group, args.region, args.endpoint_url, args.imds, args.reason),
+                  "health report", args.timeout)
+        except (OSError, ValueError) as error:
+            log(f"could not report: {error}")
+            return 1
         return 0
 
     try:

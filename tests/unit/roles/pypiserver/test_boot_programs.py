@@ -238,6 +238,15 @@ def test_unhealthy_report_reaches_the_group(endpoints, group):
     assert _health(group) == "UNHEALTHY"
 
 
+def test_a_report_the_group_refuses_ends_in_a_message_not_a_traceback(endpoints, group, capsys):
+    code = fetch_bundle.main(["unhealthy", "--autoscaling-group", group["name"], "--region", REGION,
+                              "--endpoint-url", endpoints["aws"] + "/no-such-service", "--imds", endpoints["imds"],
+                              "--reason", "test", "--timeout", "0"])
+    assert code == 1
+    assert "could not report: HTTP Error" in capsys.readouterr().err
+    assert _health(group) == "HEALTHY"
+
+
 class Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
