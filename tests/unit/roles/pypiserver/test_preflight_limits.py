@@ -36,8 +36,11 @@ def preflight(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("extra", [{}, {"pypiserver_auth_failure_limit": 1000, "pypiserver_auth_backoff_after": 60,
-                                       "pypiserver_auth_backoff_max_seconds": 4}], ids=["defaults", "molecule-clients"])
+# molecule/clients raises nginx's limit far above the service's, so its tests reach the service's back-off
+CLIENTS = {"pypiserver_auth_failure_limit": 1000, "pypiserver_auth_backoff_after": 60, "pypiserver_auth_backoff_max_seconds": 4}
+
+
+@pytest.mark.parametrize("extra", [{}, CLIENTS], ids=["defaults", "molecule-clients"])
 def test_sensible_limits_pass(preflight, extra):
     result = preflight(**extra)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
