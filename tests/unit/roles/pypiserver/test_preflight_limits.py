@@ -2,38 +2,15 @@
 anything is installed; the defaults and the client scenario's settings pass. Runs the role's own
 preflight tasks through ansible-playbook on localhost (they only assert)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-
-PLAYBOOK = """
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - ansible.builtin.include_role:
-        name: privatepypi.aws.pypiserver
-        tasks_from: preflight
-"""
+from localplay import role_play, run_play
 
 
 @pytest.fixture(scope="module")
 def preflight(tmp_path_factory):
-    import conftest as unit_conftest  # noqa: F401 - tests/unit/conftest.py put the collection on sys.path
-
-    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "privatepypi", "aws")))
     play = tmp_path_factory.mktemp("preflight") / "play.yml"
-    play.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-
-    def run(**extra):
-        return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(play),
-                               "-e", json.dumps(extra)], env=env, capture_output=True, text=True, timeout=120, check=False)
-    return run
+    play.write_text(role_play("preflight"))
+    return lambda **extra: run_play(play, extra, timeout=120)
 
 
 # molecule/clients raises nginx's limit far above the service's, so its tests reach the service's back-off

@@ -14,25 +14,17 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 
 import pytest
 import yaml
 from ansible_collections.privatepypi.aws.tests.support.secrets_shapes import find_hashes
+from localplay import role_play, run_play
 
 ROLE = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "pypiserver"))
 EC2_USER_DATA_LIMIT = 16 * 1024
 
-PLAYBOOK = """
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - ansible.builtin.include_role:
-        name: privatepypi.aws.pypiserver
-        tasks_from: user_data
-        public: true
+PLAYBOOK = role_play("user_data", public=True, more_tasks="""
     - ansible.builtin.copy:
         content: "{{ pypiserver_user_data }}"
         dest: "{{ out }}/user-data"
@@ -62,7 +54,7 @@ PLAYBOOK = """
             dest: "{{ out }}/ssh{{ item.dest }}"
             mode: "{{ item.mode }}"
           loop: "{{ ssh_files | rejectattr('kind', 'defined') | list }}"
-"""
+""")
 
 AWS_VARS = {
     "pypiserver_htpasswd_source": "ssm",
@@ -79,17 +71,9 @@ AWS_VARS = {
 
 
 def render(work, extra=None, ssh=True):
-    import conftest as unit_conftest  # noqa: F401 - tests/unit/conftest.py put the collection on sys.path
-
-    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "privatepypi", "aws")))
     work.mkdir(parents=True, exist_ok=True)
     (work / "play.yml").write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(work / "play.yml"),
-         "-e", json.dumps(dict(AWS_VARS, out=str(work), role=ROLE, ssh=ssh, **(extra or {})))],
-        env=env, capture_output=True, text=True, timeout=180, check=False)
+    result = run_play(work / "play.yml", dict(AWS_VARS, out=str(work), role=ROLE, ssh=ssh, **(extra or {})))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
     bundle = json.loads((work / "bundle.json").read_text())
     return (work / "user-data").read_bytes(), bundle
