@@ -33,13 +33,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - privatepypi.aws.aws
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: N/A
-    details: Reads only.
+  - privatepypi.aws.attributes.read_only
 seealso:
   - module: amazon.aws.ec2_security_group
 '''

@@ -111,13 +111,13 @@ changed_files:
   sample: [mylib-1.2.0.tar.gz]
 '''
 
-import datetime
 import json
 import os
 import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.privatepypi.aws.plugins.module_utils import audit as audit_log
 
 try:
     from packaging.version import InvalidVersion, Version
@@ -195,20 +195,6 @@ def describe_state(sidecar):
     return 'yanked' + (': ' + yanked if isinstance(yanked, str) and yanked else '')
 
 
-def open_log(path):
-    """As privatepypi_host.access.open_log: a log this (root) call creates is 0640 and owned like its directory,
-    so the services, which run as pypiserver, can still append to it."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileExistsError:
-        return os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.fchmod(fd, 0o640)
-    directory = os.stat(os.path.dirname(path) or '.')
-    if os.geteuid() == 0:
-        os.fchown(fd, directory.st_uid, directory.st_gid)
-    return fd
-
-
 def audit(module, root, relpath, project, state, reason):
     """One JSON line per changed file in the role's audit log (the same shape as the host programs' lines)."""
     path = module.params['audit_log']
@@ -218,16 +204,10 @@ def audit(module, root, relpath, project, state, reason):
         sha256 = read_sidecar(root, relpath).get('sha256', '')
     except (OSError, ValueError):
         sha256 = ''
-    record = {'time': datetime.datetime.now(datetime.UTC).isoformat(timespec='milliseconds'),
-              'event': {'yanked': 'yank', 'available': 'unyank', 'absent': 'remove'}[state],
-              'who': module.params['audit_user'], 'token': '', 'project': project, 'file': relpath, 'sha256': sha256,
-              'reason': reason, 'client': os.environ.get('SSH_CLIENT', '').split(' ')[0]}
     try:
-        fd = open_log(path)
-        try:
-            os.write(fd, (json.dumps(record, sort_keys=True) + '\n').encode())
-        finally:
-            os.close(fd)
+        audit_log.append(path, {'yanked': 'yank', 'available': 'unyank', 'absent': 'remove'}[state],
+                         who=module.params['audit_user'], token='', project=project, file=relpath, sha256=sha256,
+                         reason=reason, client=os.environ.get('SSH_CLIENT', '').split(' ')[0])
     except OSError as e:
         module.warn(f'The audit line could not be written to {path}: {e}')
 

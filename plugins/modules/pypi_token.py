@@ -138,7 +138,6 @@ import base64
 import datetime
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
@@ -146,6 +145,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible_collections.privatepypi.aws.plugins.module_utils import audit as audit_log
 
 # The formats of roles/pypiserver/files/privatepypi_host/access.py (a module cannot import the role's files;
 # tests/unit/plugins/modules/test_pypi_token.py proves both agree).
@@ -217,32 +217,6 @@ def write_atomic(module, path, data):
         os.umask(old_umask)
 
 
-def open_log(path):
-    """As privatepypi_host.access.open_log: a log this (root) call creates is 0640 and owned like its directory,
-    so the services, which run as pypiserver, can still append to it."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileExistsError:
-        return os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.fchmod(fd, 0o640)
-    directory = os.stat(os.path.dirname(path) or '.')
-    if os.geteuid() == 0:
-        os.fchown(fd, directory.st_uid, directory.st_gid)
-    return fd
-
-
-def audit(path, event, name, who):
-    if not path:
-        return
-    record = {'time': datetime.datetime.now(datetime.UTC).isoformat(timespec='milliseconds'),
-              'event': event, 'token': name, 'who': who}
-    fd = open_log(path)
-    try:
-        os.write(fd, (json.dumps(record, sort_keys=True) + '\n').encode())
-    finally:
-        os.close(fd)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -309,7 +283,8 @@ def main():
             module.fail_json(msg=f'Cannot write {path}: its directory does not exist.')
         write_atomic(module, path, render(other, lines, bundle))
         try:
-            audit(p['audit_log'], 'token_created' if p['state'] == 'present' else 'token_revoked', name, p['audit_user'])
+            audit_log.append(p['audit_log'], 'token_created' if p['state'] == 'present' else 'token_revoked',
+                             token=name, who=p['audit_user'])
         except OSError as e:
             module.warn(f'The audit line could not be written to {p["audit_log"]}: {to_native(e)}')
     if os.path.exists(path):

@@ -13,26 +13,18 @@ import hashlib
 import io
 import json
 import os
-import re
 import subprocess
-import sys
 import tarfile
 
 import pytest
 import yaml
+from ansible_collections.privatepypi.aws.tests.support.secrets_shapes import find_hashes
+from localplay import role_play, run_play
 
 ROLE = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "pypiserver"))
 EC2_USER_DATA_LIMIT = 16 * 1024
 
-PLAYBOOK = """
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - ansible.builtin.include_role:
-        name: privatepypi.aws.pypiserver
-        tasks_from: user_data
-        public: true
+PLAYBOOK = role_play("user_data", public=True, more_tasks="""
     - ansible.builtin.copy:
         content: "{{ pypiserver_user_data }}"
         dest: "{{ out }}/user-data"
@@ -41,25 +33,28 @@ PLAYBOOK = """
         content: "{{ pypiserver_bootstrap_bundle | to_json }}"
         dest: "{{ out }}/bundle.json"
         mode: "0600"
-    # the SSH path (tasks/configure.yml): the same list, installed by copy and template
+    # the SSH path (tasks/configure.yml, and tasks/tls.yml with a domain): the same lists,
+    # installed by copy and template
     - when: ssh
+      vars:
+        ssh_files: "{{ _pypiserver_enabled_files + (_pypiserver_tls_files | selectattr('enabled') | list) }}"
       block:
         - ansible.builtin.file:
             path: "{{ out }}/ssh{{ item.dest | dirname }}"
             state: directory
             mode: "0755"
-          loop: "{{ _pypiserver_enabled_files }}"
+          loop: "{{ ssh_files }}"
         - ansible.builtin.copy:
             src: "{{ role }}/files/{{ item.src }}"
             dest: "{{ out }}/ssh{{ item.dest }}"
             mode: "{{ item.mode }}"
-          loop: "{{ _pypiserver_enabled_files | selectattr('kind', 'defined') | list }}"
+          loop: "{{ ssh_files | selectattr('kind', 'defined') | list }}"
         - ansible.builtin.template:
             src: "{{ role }}/templates/{{ item.src }}"
             dest: "{{ out }}/ssh{{ item.dest }}"
             mode: "{{ item.mode }}"
-          loop: "{{ _pypiserver_enabled_files | rejectattr('kind', 'defined') | list }}"
-"""
+          loop: "{{ ssh_files | rejectattr('kind', 'defined') | list }}"
+""")
 
 AWS_VARS = {
     "pypiserver_htpasswd_source": "ssm",
@@ -76,17 +71,9 @@ AWS_VARS = {
 
 
 def render(work, extra=None, ssh=True):
-    import conftest as unit_conftest  # noqa: F401 - tests/unit/conftest.py put the collection on sys.path
-
-    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "privatepypi", "aws")))
     work.mkdir(parents=True, exist_ok=True)
     (work / "play.yml").write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(work / "play.yml"),
-         "-e", json.dumps(dict(AWS_VARS, out=str(work), role=ROLE, ssh=ssh, **(extra or {})))],
-        env=env, capture_output=True, text=True, timeout=180, check=False)
+    result = run_play(work / "play.yml", dict(AWS_VARS, out=str(work), role=ROLE, ssh=ssh, **(extra or {})))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
     bundle = json.loads((work / "bundle.json").read_text())
     return (work / "user-data").read_bytes(), bundle
@@ -97,9 +84,7 @@ def rendered(tmp_path_factory):
     work = tmp_path_factory.mktemp("user-data")
     user_data, bundle = render(work)
     data = base64.b64decode(bundle["content_base64"])
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        members = {"/" + m.name: (m, archive.extractfile(m).read()) for m in archive.getmembers()}
-    return {"user_data": user_data, "bundle": bundle, "data": data, "members": members, "ssh": work / "ssh"}
+    return {"user_data": user_data, "bundle": bundle, "data": data, "members": members_of(bundle), "ssh": work / "ssh"}
 
 
 def test_user_data_is_far_under_the_ec2_limit(rendered):
@@ -130,13 +115,25 @@ def test_user_data_fetches_the_bundle_by_key_and_digest(rendered):
                        "--then": "/usr/local/sbin/pypiserver-bootstrap"}
 
 
-def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
+def installed_over_ssh(root):
+    """The files the test play's SSH path wrote under root: path -> (mode, bytes)."""
     ssh = {}
-    for directory, _subdirs, names in os.walk(rendered["ssh"]):
+    for directory, _subdirs, names in os.walk(root):
         for name in names:
             path = os.path.join(directory, name)
             with open(path, "rb") as f:
-                ssh["/" + os.path.relpath(path, rendered["ssh"])] = (os.stat(path).st_mode & 0o7777, f.read())
+                ssh["/" + os.path.relpath(path, root)] = (os.stat(path).st_mode & 0o7777, f.read())
+    return ssh
+
+
+def members_of(bundle):
+    data = base64.b64decode(bundle["content_base64"])
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        return {"/" + m.name: (m, archive.extractfile(m).read()) for m in archive.getmembers()}
+
+
+def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
+    ssh = installed_over_ssh(rendered["ssh"])
     members = dict(rendered["members"])
     boot = members.pop("/usr/local/sbin/pypiserver-bootstrap")
     assert boot[0].mode == 0o755 and boot[1].startswith(b"#!/bin/bash\n")
@@ -156,7 +153,7 @@ def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
 def test_no_secret_in_the_bundle(rendered):
     for path, (_member, content) in rendered["members"].items():
         # a hash, not the scheme names that access.py checks hashes against
-        assert not re.search(rb"\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}|\$6\$[^$]{1,16}\$[./A-Za-z0-9]{86}", content), path
+        assert not find_hashes(content), path
         assert b"aws_secret_access_key" not in content.lower(), path
 
 
@@ -209,10 +206,16 @@ def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(tmp_path
     switches nginx to the HTTPS site; until then nothing but the redirect and /health is served."""
     domain = "pypi.example.com"
     user_data, bundle = render(tmp_path, {"pypiserver_acme_domain": domain, "pypiserver_acme_challenge": "dns-route53",
-                                          "pypiserver_acme_email": "ops@example.com"}, ssh=False)
-    data = base64.b64decode(bundle["content_base64"])
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        files = {"/" + m.name: archive.extractfile(m).read().decode() for m in archive.getmembers()}
+                                          "pypiserver_acme_email": "ops@example.com"})
+    members = members_of(bundle)
+    files = {path: content.decode() for path, (_member, content) in members.items()}
+    # certbot's files are the SSH path's (tls.yml's) bytes; only the boot script and the HTTPS site
+    # it switches to are the boot's own
+    ssh = installed_over_ssh(tmp_path / "ssh")
+    assert sorted(set(members) - set(ssh)) == ["/etc/nginx/sites-available/pypiserver-tls", "/usr/local/sbin/pypiserver-bootstrap"]
+    for path in ("/etc/letsencrypt/cli.ini", "/usr/local/sbin/pypiserver-tls-reload",
+                 "/etc/systemd/system/certbot.service.d/privatepypi.conf"):
+        assert ssh[path] == (members[path][0].mode, members[path][1]), path
     live = f"/var/pypi/.privatepypi-acme/live/{domain}"
     https_site, plain_site = files["/etc/nginx/sites-available/pypiserver-tls"], files["/etc/nginx/sites-available/pypiserver"]
     assert f"ssl_certificate {live}/fullchain.pem;" in https_site and "443 ssl" in https_site
@@ -230,3 +233,23 @@ def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(tmp_path
     assert order == sorted(order)
     for content in [user_data.decode()] + list(files.values()):
         assert "PRIVATE KEY" not in content
+
+
+def test_tls_files_have_one_source():
+    """tls.yml installs certbot's files from the list the bundle carries (vars/main.yml), never by a
+    template of its own, so the SSH path and the boot cannot drift apart."""
+    with open(os.path.join(ROLE, "tasks", "tls.yml"), encoding="utf-8") as f:
+        tasks = yaml.safe_load(f)
+    writers = [t for t in tasks if {"ansible.builtin.template", "ansible.builtin.copy"} & set(t)]
+    sources = [(t.get("ansible.builtin.template") or t["ansible.builtin.copy"]).get("src") for t in writers]
+    literal = [src for src in sources if src is not None and "{{" not in src]
+    assert literal == []
+    templates = [t for t in writers if "ansible.builtin.template" in t]
+    assert [t["loop"] for t in templates] == ["{{ _pypiserver_tls_files | selectattr('enabled') | list }}"]
+    with open(os.path.join(ROLE, "vars", "main.yml"), encoding="utf-8") as f:
+        role_vars = yaml.safe_load(f)
+    tls_sources = {entry["src"] for entry in role_vars["_pypiserver_tls_files"]}
+    assert tls_sources == {"certbot-cli.ini.j2", "pypiserver-tls-reload.sh.j2", "certbot-privatepypi.conf.j2"}
+    assert "_pypiserver_tls_files" in role_vars["_pypiserver_bundle_entries"]
+    # the boot's own list holds only what the SSH path has no file for
+    assert not tls_sources & {entry["src"] for entry in role_vars["_pypiserver_boot_tls_files"]}

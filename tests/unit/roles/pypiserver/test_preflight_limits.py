@@ -1,0 +1,31 @@
+"""The role's preflight refuses failed-login limits that would break a counter (0 or less), by name, before
+anything is installed; the defaults and the client scenario's settings pass. Runs the role's own
+preflight tasks through ansible-playbook on localhost (they only assert)."""
+
+import pytest
+from localplay import role_play, run_play
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory):
+    play = tmp_path_factory.mktemp("preflight") / "play.yml"
+    play.write_text(role_play("preflight"))
+    return lambda **extra: run_play(play, extra, timeout=120)
+
+
+# molecule/clients raises nginx's limit far above the service's, so its tests reach the service's back-off
+CLIENTS = {"pypiserver_auth_failure_limit": 1000, "pypiserver_auth_backoff_after": 60, "pypiserver_auth_backoff_max_seconds": 4}
+
+
+@pytest.mark.parametrize("extra", [{}, CLIENTS], ids=["defaults", "molecule-clients"])
+def test_sensible_limits_pass(preflight, extra):
+    result = preflight(**extra)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+
+
+@pytest.mark.parametrize("name", ["pypiserver_auth_failure_window_seconds", "pypiserver_auth_backoff_after"])
+def test_a_zero_is_refused_by_name(preflight, name):
+    result = preflight(**{name: 0})
+    assert result.returncode == 2
+    assert "Check the failed-login limits" in result.stdout and f"{name} (0)" in result.stdout
+    assert "must each be at least 1" in result.stdout
