@@ -8,11 +8,11 @@ data tasks and the SSH path's copy and template, in one play):
   not at all without them.
 """
 
+import grp
 import gzip
 import json
 import os
 import pwd
-import grp
 import re
 import shutil
 import subprocess
@@ -91,7 +91,7 @@ def test_logrotate_rotates_the_audit_log_and_the_next_record_starts_a_private_fi
     # the directory as the role makes it: the writers' owner, group adm, setgid (0750 here: the
     # test's user owns it); the group the su line names must exist
     grp.getgrnam("adm")
-    os.chmod(logs, 0o2750)
+    os.chmod(logs, 0o2750)  # noqa: S103 - the mode the role gives the directory (setgid, no one else)
     log = logs / "audit.log"
     for n in range(3):
         assert access.audit(str(log), "login_failures", who="", client=f"203.0.113.{n}", backoff="address")
