@@ -46,7 +46,10 @@ def _instance_statements(aws):
 def test_professional_ships_the_audit_log_alarms_on_it_and_trusts_only_the_vpc(aws, playbook, emulator):
     zone = aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{STACK}-zone")["HostedZone"]["Id"]
     args = ["-e", "profile=professional", "-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_domain={DOMAIN}",
-            "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}"]
+            "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
+            # the agents are off in the other tests (nothing boots here to download them); the agent's
+            # configuration and the instance role's log statements come with them
+            "-e", "aws_stack_instance_agents_enabled=true"]
     td_args = ["-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_domain={DOMAIN}"]
     try:
         created = playbook("site.yml", *args)
