@@ -10,6 +10,15 @@ ALERT_EMAIL = "ops@example.com"  # tests/integration/vars.yml: aws_stack_contact
 DOMAIN = "example.com"
 PACKAGES_DIR = "/var/pypi"
 GIB = 1024 ** 3
+# the audit log's metric filters (monitoring/log_metrics.yml): filter name suffix -> (event, metric)
+AUDIT_FILTERS = {"login-failure-bursts": ("login_failures", "LoginFailureBursts"),
+                 "credentials-refused": ("credentials_refused", "CredentialsRefused")}
+
+
+def _metric_filters(aws, stack):
+    """The metric filters of the stack's log group, as (name, pattern, transformations)."""
+    filters = aws("logs").describe_metric_filters(logGroupName=f"/{stack}/pypiserver")["metricFilters"]
+    return sorted((f["filterName"], f["filterPattern"], f["metricTransformations"]) for f in filters)
 
 
 def _tags(tag_list):
@@ -53,6 +62,11 @@ def _expected_alarms(stack, profile, asg, efs_id, alb=None, tg=None, health_chec
                                      "Minimum", "LessThanThreshold", float(count), 60, 10, "breaching"),
         "health-check-failed": ("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": health_check_id}, "Minimum",
                                 "LessThanThreshold", 1.0, 60, 2, "breaching"),
+        # counted from the audit log by the log group's metric filters (AUDIT_FILTERS)
+        "login-failure-bursts": (f"privatepypi/{stack}", "LoginFailureBursts", {}, "Sum",
+                                 "GreaterThanOrEqualToThreshold", 5.0, 300, 1, "notBreaching"),
+        "credentials-refused": (f"privatepypi/{stack}", "CredentialsRefused", {}, "Sum",
+                                "GreaterThanOrEqualToThreshold", 1.0, 300, 1, "notBreaching"),
     }
     if profile == "professional":
         expected.update({
@@ -119,6 +133,11 @@ def check_monitoring(aws, stack, profile):
     groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/{stack}/")["logGroups"]
     assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(f"/{stack}/pypiserver", 30)]
     assert aws("logs").list_tags_log_group(logGroupName=f"/{stack}/pypiserver")["tags"]["Stack"] == stack
+    # the audit log's records counted into the stack's namespace, one filter per alarm, no duplicate
+    assert _metric_filters(aws, stack) == sorted(
+        (f"{stack}-{name}", f'{{ $.event = "{event}" }}',
+         [{"metricName": metric, "metricNamespace": f"privatepypi/{stack}", "metricValue": "1"}])
+        for name, (event, metric) in AUDIT_FILTERS.items())
 
     # the dashboard names the stack's resources and shows every alarm
     body = json.loads(aws("cloudwatch").get_dashboard(DashboardName=stack)["DashboardBody"])
@@ -152,3 +171,6 @@ def check_monitoring_gone(aws, stack):
     names = [d["DashboardName"] for d in aws("cloudwatch").list_dashboards(DashboardNamePrefix=stack)["DashboardEntries"]]
     assert stack not in names
     assert aws("logs").describe_log_groups(logGroupNamePrefix=f"/{stack}/")["logGroups"] == []
+    # the emulator keeps a log group's metric filters after the group (AWS deletes them with it): the
+    # teardown deleted them itself
+    assert _metric_filters(aws, stack) == []
