@@ -1,5 +1,9 @@
 """Create, re-run (changed=0) and tear down each profile's stack against the AWS emulator."""
+import base64
+import fnmatch
+import gzip
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -9,7 +13,7 @@ from tests.support.secrets_shapes import find_hashes
 from .checks_backup import check_backup, check_backup_gone
 from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
-from .helpers import REGION, passwords_in_vars, record_timing, user_data_of
+from .helpers import REGION, bundle_of, passwords_in_vars, record_timing, user_data_of
 from .strict import strict
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
@@ -17,6 +21,8 @@ RULE_PRIORITY = 110  # aws_stack_load_balancer_rule_priority; the other applicat
 OTHER_HOST = "wiki.example.com"
 SSH_CIDR = "192.0.2.0/28"
 DOMAIN = "example.com"
+VPC_CIDR = "10.42.0.0/16"  # aws_stack_vpc_cidr's default
+AUDIT_LOG = "/var/log/privatepypi/audit.log"
 
 
 def _by_tag(items, key="Tags"):
@@ -63,7 +69,7 @@ def _assert_no_secret(aws, stack, user_data):
     assert not find_hashes(user_data)
 
 
-def _check_common(aws, stack, run_output):
+def _check_common(aws, stack, run_output, agents=False):
     ec2 = aws("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]
     assert len(vpcs) == 1 and _by_tag(vpcs[0])["Name"] == f"{stack}-vpc"
@@ -123,9 +129,16 @@ def _check_common(aws, stack, run_output):
         "StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"},
         "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameters["Resource"][1]}}
     assert by_sid["MountThisStacksFileSystem"]["Resource"].endswith(f":file-system/{fs[0]['FileSystemId']}")
-    # the tests run without the agents (vars.yml): no statement of theirs, and nothing else on "*"
-    assert not {"SsmAgentSessionsAndCommands", "AgentMetricsIntoItsNamespaceOnly"} & set(by_sid)
-    assert not any("*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]) for s in doc["Statement"])
+    # budget runs without the agents (vars.yml): no statement of theirs; professional runs with them.
+    # "*" only where the action has no resource type (the SSM agent's channel, ec2:DescribeTags, and
+    # cloudwatch:PutMetricData, held to the agent's namespace by its condition)
+    agent_sids = {"SsmAgentSessionsAndCommands", "AgentMetricsIntoItsNamespaceOnly",
+                  "AgentLogsIntoThisStacksLogGroupOnly", "AgentReadsInstanceTags"}
+    assert (agent_sids <= set(by_sid)) if agents else not agent_sids & set(by_sid)
+    on_everything = {s.get("Sid") for s in doc["Statement"]
+                     if "*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
+    assert on_everything == ({"SsmAgentSessionsAndCommands", "AgentReadsInstanceTags", "AgentMetricsIntoItsNamespaceOnly"}
+                             if agents else set())
     profiles = iam.list_instance_profiles_for_role(RoleName=f"{stack}-instance")["InstanceProfiles"]
     assert [p["InstanceProfileName"] for p in profiles] == [f"{stack}-instance"]
     return vpc_id, app_sg, data, user_data
@@ -161,7 +174,7 @@ def _check_budget(aws, stack, run):
 
 
 def _check_professional(aws, stack, run):
-    vpc_id, app_sg, _, user_data = _check_common(aws, stack, run.out)
+    vpc_id, app_sg, _, user_data = _check_common(aws, stack, run.out, agents=True)
     ec2, elb = aws("ec2"), aws("elbv2")
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     tiers = {}
@@ -214,6 +227,43 @@ def _check_professional(aws, stack, run):
     alias = [r for r in records if r["Name"] == f"pypi.{DOMAIN}." and r["Type"] == "A"]
     assert alias and alias[0]["AliasTarget"]["DNSName"].rstrip(".").lower() == alb["DNSName"].lower()
     assert f"https://pypi.{DOMAIN}/" in run.out
+
+
+def _check_audit_and_proxies(aws, stack):
+    """Issue 9 on AWS: the audit log's two alarms name their log group (and the credentials'
+    parameter), the instances may write the audit stream, and what they boot with ships the audit
+    log, rotates it, and makes nginx believe X-Forwarded-For from the VPC only (the load balancer's
+    subnets). The emulator stores a metric filter without reading its pattern (AWS refuses a
+    malformed one): tests/unit/roles/aws_stack/test_audit_alarms.py checks it on real records."""
+    alarms = aws("cloudwatch").describe_alarms(AlarmNames=[f"{stack}-login-failure-bursts",
+                                                           f"{stack}-credentials-refused"])["MetricAlarms"]
+    assert len(alarms) == 2
+    for alarm in alarms:
+        assert f"/{stack}/pypiserver" in alarm["AlarmDescription"], alarm["AlarmDescription"]
+    refused = [a for a in alarms if a["AlarmName"].endswith("credentials-refused")][0]
+    assert f"/{stack}/htpasswd" in refused["AlarmDescription"]
+
+    iam, role = aws("iam"), f"{stack}-instance"
+    statements = [s for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+                  for s in iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]["Statement"]]
+    stream = f"arn:aws:logs:{REGION}:123456789012:log-group:/{stack}/pypiserver:log-stream:i-0abc/audit"
+    assert any("logs:PutLogEvents" in s["Action"] and any(fnmatch.fnmatchcase(stream, r) for r in s["Resource"])
+               for s in statements if isinstance(s["Action"], list) and isinstance(s["Resource"], list))
+
+    vpc = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"][0]
+    assert vpc["CidrBlock"] == VPC_CIDR
+    version = aws("ec2").describe_launch_template_versions(
+        LaunchTemplateName=f"{stack}-lt", Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    files = bundle_of(aws, gzip.decompress(base64.b64decode(version["LaunchTemplateData"]["UserData"])).decode())
+    assert files, "no bootstrap bundle"
+    site = files["/etc/nginx/sites-available/pypiserver"]
+    assert re.findall(r"^\s*set_real_ip_from\s+(\S+);", site, re.MULTILINE) == [VPC_CIDR]
+    assert "real_ip_header X-Forwarded-For;" in site and "real_ip_recursive on;" in site
+    agent = json.loads(files["/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"])
+    shipped = agent["logs"]["logs_collected"]["files"]["collect_list"]
+    assert {"file_path": AUDIT_LOG, "log_group_name": f"/{stack}/pypiserver",
+            "log_stream_name": "{instance_id}/audit"} in shipped
+    assert f"{AUDIT_LOG} {{" in files["/etc/logrotate.d/privatepypi-audit"]
 
 
 def _check_gone(aws, stack):
@@ -308,7 +358,10 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
         args += ["-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
     if profile == "professional":
         aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{stack}-zone")
-        args += ["-e", f"aws_stack_domain={DOMAIN}", "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}"]
+        args += ["-e", f"aws_stack_domain={DOMAIN}", "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
+                 # the agents are off in the other tests (nothing boots here to download them); with them
+                 # come the agent's configuration, the instance role's log statements, the audit alarms
+                 "-e", "aws_stack_instance_agents_enabled=true"]
     other = None
     td_args = ["-e", f"aws_stack_name={stack}"] + (["-e", f"aws_stack_domain={DOMAIN}"] if profile == "professional" else [])
     # IAM propagation longer than the run takes from the instance profile to the group (a loaded
@@ -330,6 +383,8 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
         (_check_budget if profile == "budget" else _check_professional)(aws, stack, created)
         check_monitoring(aws, stack, profile)
         check_backup(aws, stack, profile)
+        if profile == "professional":
+            _check_audit_and_proxies(aws, stack)
         if profile == "budget":
             # the emulator answers as AWS does right after IAM created the instance profile and the
             # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out

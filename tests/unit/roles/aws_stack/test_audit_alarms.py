@@ -6,7 +6,7 @@
 group, the instance role may write that stream, monitoring/log_metrics.yml's metric filters match
 the records the programs really write, and the catalogue's alarms watch the filters' metrics.
 
-The emulator stores metric filters without reading their patterns (tests/integration/test_audit_alarms.py
+The emulator stores metric filters without reading their patterns (tests/integration/test_stacks.py
 asserts what it stores), so the pattern is checked here against real records."""
 
 from __future__ import absolute_import, division, print_function
