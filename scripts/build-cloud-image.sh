@@ -60,8 +60,9 @@ def create_client(self, service_name, *args, **kwargs):
 
 botocore.session.Session.create_client = create_client
 SHIM
+  # The .pth goes beside Debian Python packages: its line runs once that directory is on sys.path.
   echo "import os; os.environ.get(\"AWS_ENDPOINT_URL\") and __import__(\"rehearsal_aws_endpoint\")" \
-    > "$site/rehearsal-aws-endpoint.pth"
+    > /usr/lib/python3/dist-packages/zz-rehearsal-aws-endpoint.pth
   apt-get clean; rm -rf /var/lib/apt/lists/*; touch -d @0 /var/lib/apt/lists
   rm -rf /var/lib/cloud/*'
 docker commit -c "LABEL recipe=$recipe" -c 'CMD ["/lib/systemd/systemd"]' "$builder" "$IMAGE" >/dev/null
