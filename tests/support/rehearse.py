@@ -498,7 +498,8 @@ def remove_zone(domain):
 def resolving(name, address, command):
     """command, run with name resolving to address, as curl --resolve does for one call: a hosts
     file bound over /etc/hosts in a mount namespace of its own (this machine's stays as it is)."""
-    hosts = STATE / "hosts"
+    STATE.mkdir(parents=True, exist_ok=True)
+    hosts = STATE / f"hosts-{name}-{address}"
     hosts.write_text(f"127.0.0.1 localhost\n{address} {name}\n")
     return ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
             *[str(c) for c in command]]
