@@ -97,7 +97,8 @@ def test_certificate_from_pebble_is_served_on_443(stack):
     started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", FIRST[0]], capture_output=True,
                              text=True, check=True).stdout.strip()
     boot_log = _exec(FIRST[0], "cat", "/var/log/cloud-init-output.log").stdout
-    print(f"\nsite.yml {stack['provision_seconds']:.0f} s; boot to healthy over HTTPS {stack['boot_seconds']:.0f} s, "
+    print(f"\nsite.yml {stack['provision_seconds']:.0f} s; boot to /health {stack['boot_seconds']:.0f} s, "
+          f"to HTTPS {stack['https_seconds']:.0f} s, "
           f"certificate {_seconds_to_certificate(started):.0f} s after the container started "
           f"({boot_log.count('certificate: attempt')} failed certbot attempts before); Pebble: "
           f"{(rehearse.PEBBLE / 'pebble.log').read_text().count('Added order')} order(s), "

@@ -27,6 +27,7 @@ import os
 import pathlib
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -307,6 +308,21 @@ def wait_healthy(name, port, started, limit=600):
     raise SystemExit(f"{name} did not become healthy within {limit} s")
 
 
+def wait_https(name, ip, started, limit=300):
+    """Seconds from started until the instance at ip accepts connections on 443. /health answers
+    on the index port before that: the self-check may start nginx with the plain site while the
+    boot still waits for its certificate."""
+    deadline = started + limit
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((ip, 443), timeout=2):
+                return time.monotonic() - started
+        except OSError:
+            time.sleep(1)
+    subprocess.run(["docker", "exec", name, "tail", "-30", "/var/log/cloud-init-output.log"])
+    raise SystemExit(f"{name} did not serve HTTPS within {limit} s")
+
+
 def boot(name, ip, instance_id, port, efs=None):
     """Boots a container from the launch template's user data; returns seconds to a healthy server."""
     started = time.monotonic()
@@ -517,15 +533,19 @@ def up(profile, domain=None):
     seconds, recap = playbook("site.yml", profile)
     log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
     instance_id = asg_instance_ids()[0]
+    started = time.monotonic()
     healthy = boot("privatepypi-instance-1", "172.28.0.11", instance_id, 8080)
     log(f"instance {instance_id} booted from the launch template's user data, healthy after {healthy:.0f} s")
     if domain:
+        https = wait_https("privatepypi-instance-1", "172.28.0.11", started)
+        log(f"HTTPS on 443 after {https:.0f} s")
         fqdn = "pypi." + domain
         print(f"\nThe index serves https://{fqdn}/simple/ on 172.28.0.11:443 with a certificate from Pebble "
               f"(user demo, password in {STATE / 'password'}); Pebble's root: {pebble_root()}")
         print(f"  curl --cacert {PEBBLE / 'root.pem'} --resolve {fqdn}:443:172.28.0.11 -u demo https://{fqdn}/simple/")
         print("Take it down: scripts/demo.sh down")
-        return {"provision_seconds": seconds, "boot_seconds": healthy, "instance_id": instance_id, "fqdn": fqdn}
+        return {"provision_seconds": seconds, "boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id,
+                "fqdn": fqdn}
     upload_and_install(8080)
     password_file = STATE / "password"
     print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
@@ -543,8 +563,12 @@ def replace():
     instance_id = aws("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
         MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    started = time.monotonic()
     healthy = boot("privatepypi-instance-2", "172.28.0.12", instance_id, 8081)
     log(f"replacement {instance_id} healthy after {healthy:.0f} s")
+    if stack_domain():
+        healthy = wait_https("privatepypi-instance-2", "172.28.0.12", started)
+        log(f"replacement serves HTTPS after {healthy:.0f} s")
     return {"boot_seconds": healthy, "instance_id": instance_id}
 
 

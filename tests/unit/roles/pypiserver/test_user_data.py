@@ -247,7 +247,8 @@ def test_boot_certbot_gets_the_test_ca_and_the_hosts_aws_endpoints(tmp_path):
     certbot = next(line for line in files["/usr/local/sbin/pypiserver-bootstrap"].splitlines()
                    if line.startswith("certificate() {"))
     assert ("|| env REQUESTS_CA_BUNDLE=/etc/letsencrypt/privatepypi-acme-ca.pem "
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://172.28.0.1:5001 AWS_ENDPOINT_URL=http://172.28.0.1:5000 AWS_DEFAULT_REGION=eu-west-1 certbot ") in certbot
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://172.28.0.1:5001 AWS_ENDPOINT_URL=http://172.28.0.1:5000 "
+            "AWS_DEFAULT_REGION=eu-west-1 certbot ") in certbot
     unit = files["/etc/systemd/system/certbot.service.d/privatepypi.conf"]
     assert "Environment=AWS_ENDPOINT_URL=http://172.28.0.1:5000\n" in unit
     assert "Environment=REQUESTS_CA_BUNDLE=/etc/letsencrypt/privatepypi-acme-ca.pem\n" in unit
