@@ -238,9 +238,9 @@ def test_boot_certbot_gets_the_test_ca_and_the_hosts_aws_endpoints(tmp_path):
     boot and in certbot.service; the Route53 plugin (botocore) calls AWS where the host's other AWS calls
     go. Nothing of that without those settings (the test above: AWS itself)."""
     domain, ca = "pypi.example.com", "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"
-    _, bundle = render(tmp_path, {"pypiserver_acme_domain": domain, "pypiserver_acme_challenge": "dns-route53",
-                                  "pypiserver_acme_ca_bundle": ca, "pypiserver_aws_endpoint_url": "http://172.28.0.1:5000",
-                                  "pypiserver_imds_endpoint": "http://172.28.0.1:5001"}, ssh=False)
+    bundle = render(tmp_path, {"pypiserver_acme_domain": domain, "pypiserver_acme_challenge": "dns-route53",
+                               "pypiserver_acme_ca_bundle": ca, "pypiserver_aws_endpoint_url": "http://172.28.0.1:5000",
+                               "pypiserver_imds_endpoint": "http://172.28.0.1:5001"}, ssh=False)[1]
     with tarfile.open(fileobj=io.BytesIO(base64.b64decode(bundle["content_base64"])), mode="r:gz") as archive:
         files = {"/" + m.name: archive.extractfile(m).read().decode() for m in archive.getmembers()}
     assert files["/etc/letsencrypt/privatepypi-acme-ca.pem"].strip() == ca
