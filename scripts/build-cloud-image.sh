@@ -38,6 +38,31 @@ fi
 exec mount --bind /srv/efs-standin "$target"
 STANDIN
   chmod 0755 /sbin/mount.nfs4
+  # AWS_ENDPOINT_URL for the botocore of Debian 12 (1.29 ignores it; botocore reads it from 1.31 on).
+  # The pypiserver role gives it to certbot when the AWS calls of the host go elsewhere than AWS
+  # (here: the emulator), since certbot-dns-route53 has no endpoint option. The back-port belongs to
+  # this image, as a newer botocore would: loaded only into a Python started with the variable set.
+  site=/usr/local/lib/python3.11/dist-packages
+  mkdir -p "$site"
+  cat > "$site/rehearsal_aws_endpoint.py" <<"SHIM"
+import os
+
+import botocore.session
+
+_create_client = botocore.session.Session.create_client
+
+
+def create_client(self, service_name, *args, **kwargs):
+    if len(args) < 5 and kwargs.get("endpoint_url") is None:  # endpoint_url is the 6th parameter
+        kwargs["endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
+    return _create_client(self, service_name, *args, **kwargs)
+
+
+botocore.session.Session.create_client = create_client
+SHIM
+  # The .pth goes beside Debian Python packages: its line runs once that directory is on sys.path.
+  echo "import os; os.environ.get(\"AWS_ENDPOINT_URL\") and __import__(\"rehearsal_aws_endpoint\")" \
+    > /usr/lib/python3/dist-packages/zz-rehearsal-aws-endpoint.pth
   apt-get clean; rm -rf /var/lib/apt/lists/*; touch -d @0 /var/lib/apt/lists
   rm -rf /var/lib/cloud/*'
 docker commit -c "LABEL recipe=$recipe" -c 'CMD ["/lib/systemd/systemd"]' "$builder" "$IMAGE" >/dev/null

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-apt_packages=(docker.io debootstrap wrk rsync stunnel4)
+# pebble: the ACME test CA the HTTPS boot rehearsal runs on this machine (tests/rehearsal/test_https.py)
+apt_packages=(docker.io debootstrap wrk rsync stunnel4 pebble)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -331,8 +331,27 @@ def _logs_requests(response, action, arn):
     return [("logs:" + action, arn("logs", resource), {})]
 
 
+def _route53_requests(response, action, arn):
+    """Route53's ARNs name no region and no account; ChangeResourceRecordSets carries the condition
+    keys AWS fills from the change batch (names lower-cased, without the final dot), which scope
+    certbot's DNS-01 record (Route 53 Developer Guide, "Using IAM policy conditions")."""
+    partition = arn("route53", "").split(":")[1]
+    if action == "ChangeResourceRecordSets":
+        zone = (response._get_param("HostedZoneId") or "").rsplit("/", 1)[-1]
+        changes = response._get_param("ChangeBatch.Changes") or []
+        sets = [c.get("ResourceRecordSet") or {} for c in changes]
+        return [("route53:ChangeResourceRecordSets", f"arn:{partition}:route53:::hostedzone/{zone}", {
+            "route53:changeresourcerecordsetsnormalizedrecordnames": [s.get("Name", "").rstrip(".").lower() for s in sets],
+            "route53:changeresourcerecordsetsrecordtypes": [s.get("Type", "") for s in sets],
+            "route53:changeresourcerecordsetsactions": [c.get("Action", "") for c in changes]})]
+    if action == "GetChange":
+        change = (response._get_param("Id") or "").rsplit("/", 1)[-1]
+        return [("route53:GetChange", f"arn:{partition}:route53:::change/{change}", {})]
+    return None
+
+
 REQUESTS = {"ssm": _ssm_requests, "ec2": _ec2_requests, "autoscaling": _autoscaling_requests, "iam": _iam_requests,
-            "cloudwatch": _cloudwatch_requests, "logs": _logs_requests}
+            "cloudwatch": _cloudwatch_requests, "logs": _logs_requests, "route53": _route53_requests}
 
 
 # moto names some S3 operations by their API name, where IAM authorizes another action (Amazon S3

@@ -11,6 +11,9 @@ Auto Scaling calls there, and the agents' packages are tiny stand-in .debs serve
 this machine through the role's package URL variables.
 
   python -m tests.support.rehearse up [--profile budget]   provision, boot, upload and install a demo package
+  python -m tests.support.rehearse up --domain privatepypi.test
+                                                          budget with a domain: the instance gets its certificate
+                                                          from Pebble (DNS-01) and serves HTTPS on 443
   python -m tests.support.rehearse replace                 boot a second instance on the same "EFS" (port 8081)
   python -m tests.support.rehearse down                    tear the stack down, remove the containers
 (from the checkout's root; scripts/demo.sh runs it)
@@ -24,6 +27,8 @@ import os
 import pathlib
 import secrets
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,6 +53,14 @@ AGENTS_PORT = EMULATOR_PORT + 2
 AGENTS_URL = f"http://{GATEWAY}:{AGENTS_PORT}"
 # How long a rehearsal boot retries the mount and the downloads (the default is 15 minutes).
 BOOT_RETRY_SECONDS = 90
+# Budget with a domain (up --domain): Pebble, the ACME test CA (Debian's package), runs on this
+# machine where the instances reach it, and validates DNS-01 by asking the DNS stand-in, which
+# answers from the emulator's Route53 zones (what the instance's certbot wrote there).
+DNS_PORT = EMULATOR_PORT + 53
+PEBBLE_PORT = 14000
+PEBBLE_MANAGEMENT_PORT = 15000
+PEBBLE_URL = f"https://{GATEWAY}:{PEBBLE_PORT}/dir"
+PEBBLE = STATE / "pebble"
 
 
 def log(message):
@@ -78,9 +91,21 @@ def users(names=("demo",)):
     return [{"name": name, "password": password(name), "role": "admin"} for name in names]
 
 
-def write_vars(user_names):
+def domain_vars(domain):
+    """Budget with a domain, its certificate from Pebble; certbot trusts the listener of Pebble's
+    directory (its own test certificate) through the role's variable for a test CA."""
+    if not domain:
+        return {}
+    return {"aws_stack_domain": domain, "aws_stack_acme_directory_url": PEBBLE_URL,
+            "aws_stack_acme_email": "ops@" + domain,
+            **({"pypiserver_acme_ca_bundle": (PEBBLE / "listener.pem").read_text()}
+               if (PEBBLE / "listener.pem").exists() else {})}
+
+
+def write_vars(user_names, domain=None):
     path = STATE / "vars.json"
     path.write_text(json.dumps({
+        **domain_vars(domain),
         "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL,
         # what the emulator cannot do: the launch template's own tags, an ALB attribute
         "aws_stack_launch_template_tags_enabled": False,
@@ -103,10 +128,16 @@ def write_vars(user_names):
     return path
 
 
+def stack_domain():
+    """The domain the rehearsal's stack was provisioned with (up --domain), or None."""
+    path = STATE / "domain"
+    return path.read_text().strip() if path.exists() else None
+
+
 def playbook(playbook_path, profile, extra=(), user_names=("demo",), full_output=False):
     started = time.monotonic()
     result = subprocess.run(["ansible-playbook", playbook_path, "-e", "profile=" + profile,
-                             "-e", "@" + str(write_vars(user_names)), *extra],
+                             "-e", "@" + str(write_vars(user_names, stack_domain())), *extra],
                             cwd=ROOT, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"{playbook_path} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
@@ -277,6 +308,21 @@ def wait_healthy(name, port, started, limit=600):
     raise SystemExit(f"{name} did not become healthy within {limit} s")
 
 
+def wait_https(name, ip, started, limit=300):
+    """Seconds from started until the instance at ip accepts connections on 443. /health answers
+    on the index port before that: the self-check may start nginx with the plain site while the
+    boot still waits for its certificate."""
+    deadline = started + limit
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((ip, 443), timeout=2):
+                return time.monotonic() - started
+        except OSError:
+            time.sleep(1)
+    subprocess.run(["docker", "exec", name, "tail", "-30", "/var/log/cloud-init-output.log"])
+    raise SystemExit(f"{name} did not serve HTTPS within {limit} s")
+
+
 def boot(name, ip, instance_id, port, efs=None):
     """Boots a container from the launch template's user data; returns seconds to a healthy server."""
     started = time.monotonic()
@@ -368,15 +414,138 @@ def install(port, version):
         raise SystemExit(f"installed {imported} instead of {version}")
 
 
-def up(profile):
+def _alive(pidfile):
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _stop(pidfile):
+    """Ends the process group a pid file names (started here with start_new_session) and waits."""
+    if not pidfile.exists():
+        return
+    try:
+        pid = int(pidfile.read_text())
+        os.killpg(pid, 15)
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+    except (OSError, ValueError):
+        pass
+    pidfile.unlink(missing_ok=True)
+
+
+def start_acme_ca():
+    """Pebble on the project network's gateway, with the DNS stand-in as its resolver. Its
+    directory's listener gets a certificate made here for that address; certbot trusts it through
+    pypiserver_acme_ca_bundle, as in molecule/tls."""
+    PEBBLE.mkdir(parents=True, exist_ok=True)
+    if not (PEBBLE / "listener.pem").exists():
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "30", "-subj", "/CN=pebble", "-addext", f"subjectAltName=IP:{GATEWAY},IP:127.0.0.1,DNS:localhost",
+            "-keyout", PEBBLE / "listener.key", "-out", PEBBLE / "listener.pem", stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+    # the same settings as molecule/tls's Pebble; no challenge is waved through (no PEBBLE_VA_ALWAYS_VALID)
+    (PEBBLE / "config.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"{GATEWAY}:{PEBBLE_PORT}", "managementListenAddress": f"127.0.0.1:{PEBBLE_MANAGEMENT_PORT}",
+        "certificate": str(PEBBLE / "listener.pem"), "privateKey": str(PEBBLE / "listener.key"),
+        "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+    if not _alive(STATE / "dns.pid"):
+        process = subprocess.Popen([PYTHON, "-m", "tests.support.dns_standin", "--listen", GATEWAY, "--port", str(DNS_PORT),
+                                    "--emulator-url", EMULATOR_URL, "--region", REGION], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        (STATE / "dns.pid").write_text(str(process.pid))
+    if not _alive(STATE / "pebble.pid"):
+        # no random sleep before a validation, no nonce refused on purpose: a deterministic test
+        environment = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
+        with open(PEBBLE / "pebble.log", "ab") as output:
+            process = subprocess.Popen(["pebble", "-config", PEBBLE / "config.json", "-dnsserver", f"{GATEWAY}:{DNS_PORT}"],
+                                       cwd=PEBBLE, env=environment, stdout=output, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        (STATE / "pebble.pid").write_text(str(process.pid))
+    context = ssl.create_default_context(cafile=PEBBLE / "listener.pem")
+    for _ in range(60):
+        try:
+            with urllib.request.urlopen(PEBBLE_URL, timeout=2, context=context):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.5)
+    raise SystemExit(f"Pebble did not answer on {PEBBLE_URL}; see {PEBBLE / 'pebble.log'}")
+
+
+def pebble_root():
+    """Path of Pebble's root, generated when it started (its management API): the clients' only trust."""
+    context = ssl.create_default_context(cafile=PEBBLE / "listener.pem")
+    with urllib.request.urlopen(f"https://127.0.0.1:{PEBBLE_MANAGEMENT_PORT}/roots/0", timeout=5,
+                                context=context) as response:
+        (PEBBLE / "root.pem").write_bytes(response.read())
+    return PEBBLE / "root.pem"
+
+
+def pebble_issued():
+    """The certificates Pebble issued since it started (its log: one line each)."""
+    path = PEBBLE / "pebble.log"
+    return path.read_text().count("Issued certificate serial") if path.exists() else 0
+
+
+def ensure_zone(domain):
+    """The domain's public hosted zone (a prerequisite the user has on AWS, README)."""
+    route53 = aws("route53")
+    if not any(z["Name"] == domain + "." for z in route53.list_hosted_zones()["HostedZones"]):
+        route53.create_hosted_zone(Name=domain, CallerReference=f"{STACK}-{domain}")
+
+
+def remove_zone(domain):
+    route53 = aws("route53")
+    for zone in route53.list_hosted_zones()["HostedZones"]:
+        if zone["Name"] != domain + ".":
+            continue
+        records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+        leftovers = [r for r in records if r["Type"] not in ("SOA", "NS")]
+        if leftovers:  # what the stack's teardown or certbot's cleanup left behind
+            log("records left in the zone: " + ", ".join(f"{r['Name']} {r['Type']}" for r in leftovers))
+            route53.change_resource_record_sets(HostedZoneId=zone["Id"], ChangeBatch={"Changes": [
+                {"Action": "DELETE", "ResourceRecordSet": r} for r in leftovers]})
+        route53.delete_hosted_zone(Id=zone["Id"])
+
+
+def resolving(name, address, command):
+    """command, run with name resolving to address, as curl --resolve does for one call: a hosts
+    file bound over /etc/hosts in a mount namespace of its own (this machine's stays as it is)."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    hosts = STATE / f"hosts-{name}-{address}"
+    hosts.write_text(f"127.0.0.1 localhost\n{address} {name}\n")
+    return ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
+            *[str(c) for c in command]]
+
+
+def up(profile, domain=None):
     start_emulator()
     start_imds()
     agent_debs()
+    (STATE / "domain").unlink(missing_ok=True)
+    if domain:
+        ensure_zone(domain)
+        start_acme_ca()
+        (STATE / "domain").write_text(domain)
     seconds, recap = playbook("site.yml", profile)
     log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
     instance_id = asg_instance_ids()[0]
+    started = time.monotonic()
     healthy = boot("privatepypi-instance-1", "172.28.0.11", instance_id, 8080)
     log(f"instance {instance_id} booted from the launch template's user data, healthy after {healthy:.0f} s")
+    if domain:
+        https = wait_https("privatepypi-instance-1", "172.28.0.11", started)
+        log(f"HTTPS on 443 after {https:.0f} s")
+        fqdn = "pypi." + domain
+        print(f"\nThe index serves https://{fqdn}/simple/ on 172.28.0.11:443 with a certificate from Pebble "
+              f"(user demo, password in {STATE / 'password'}); Pebble's root: {pebble_root()}")
+        print(f"  curl --cacert {PEBBLE / 'root.pem'} --resolve {fqdn}:443:172.28.0.11 -u demo https://{fqdn}/simple/")
+        print("Take it down: scripts/demo.sh down")
+        return {"provision_seconds": seconds, "boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id,
+                "fqdn": fqdn}
     upload_and_install(8080)
     password_file = STATE / "password"
     print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
@@ -394,8 +563,12 @@ def replace():
     instance_id = aws("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
         MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    started = time.monotonic()
     healthy = boot("privatepypi-instance-2", "172.28.0.12", instance_id, 8081)
     log(f"replacement {instance_id} healthy after {healthy:.0f} s")
+    if stack_domain():
+        healthy = wait_https("privatepypi-instance-2", "172.28.0.12", started)
+        log(f"replacement serves HTTPS after {healthy:.0f} s")
     return {"boot_seconds": healthy, "instance_id": instance_id}
 
 
@@ -427,6 +600,9 @@ def down(profile):
             "removed:\n  " + "\n  ".join(removed) if removed else "nothing was left to remove"))
     else:
         log(f"emulator not running on port {EMULATOR_PORT}: no stack to tear down (its state went with it)")
+    domain = stack_domain()
+    if domain and emulator_running():
+        remove_zone(domain)
     for pidfile in (STATE / "imds.pid", STATE / "agents.pid"):
         if pidfile.exists():
             try:
@@ -434,6 +610,10 @@ def down(profile):
             except (OSError, ValueError):
                 pass
             pidfile.unlink()
+    _stop(STATE / "pebble.pid")
+    _stop(STATE / "dns.pid")
+    shutil.rmtree(PEBBLE, ignore_errors=True)
+    (STATE / "domain").unlink(missing_ok=True)
     run("scripts/emulator.sh", "stop", EMULATOR_PORT)
     # Containers wrote the EFS stand-in as root-owned service users: remove it as root.
     shutil.rmtree(STATE / "efs", ignore_errors=True)
@@ -445,9 +625,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "replace", "down"])
     parser.add_argument("--profile", default="budget")
+    parser.add_argument("--domain", help="up: budget with this domain, HTTPS with a certificate from Pebble")
     args = parser.parse_args()
     if args.action == "up":
-        up(args.profile)
+        up(args.profile, args.domain)
     elif args.action == "replace":
         replace()
     else:

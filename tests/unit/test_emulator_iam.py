@@ -263,3 +263,31 @@ def test_an_instance_reports_only_its_own_groups_health(instance, aws, monkeypat
         InstanceIds=[members['a-asg']])['AutoScalingInstances'][0]['HealthStatus'].upper() == 'UNHEALTHY'
     assert _code(lambda: health.set_instance_health(InstanceId=members['b-asg'], HealthStatus='Unhealthy')) == \
         'AccessDenied'
+
+
+def test_route53_changes_only_to_the_one_challenge_record(instance, aws):
+    """certbot's DNS-01 on the instance (the aws_stack role's scoped statement): the TXT record
+    _acme-challenge.<fqdn> in any zone, nothing else; GetChange and ListHostedZones as needed."""
+    iam, route53 = aws('iam'), aws('route53')
+    zone = route53.create_hosted_zone(Name='example.test', CallerReference='z')['HostedZone']['Id']
+    iam.put_role_policy(RoleName='a-instance', PolicyName='acme', PolicyDocument=json.dumps(policy(
+        {'Effect': 'Allow', 'Action': 'route53:ListHostedZones', 'Resource': '*'},
+        {'Effect': 'Allow', 'Action': 'route53:GetChange', 'Resource': 'arn:aws:route53:::change/*'},
+        {'Effect': 'Allow', 'Action': 'route53:ChangeResourceRecordSets', 'Resource': 'arn:aws:route53:::hostedzone/*',
+         'Condition': {'ForAllValues:StringEquals': {
+             'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['_acme-challenge.pypi.example.test'],
+             'route53:ChangeResourceRecordSetsRecordTypes': ['TXT']}}})))
+    client = instance['client']('route53')
+
+    def change(name, kind, value):
+        return lambda: client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={'Changes': [
+            {'Action': 'UPSERT', 'ResourceRecordSet': {'Name': name, 'Type': kind, 'TTL': 10,
+                                                       'ResourceRecords': [{'Value': value}]}}]})
+
+    assert [z['Id'] for z in client.list_hosted_zones()['HostedZones']] == [zone]
+    changed = change('_ACME-challenge.pypi.example.test.', 'TXT', '"token"')()
+    assert client.get_change(Id=changed['ChangeInfo']['Id'])['ChangeInfo']['Status'] == 'INSYNC'
+    assert _code(change('pypi.example.test', 'A', '192.0.2.1')) == 'AccessDenied'
+    assert _code(change('_acme-challenge.other.example.test', 'TXT', '"x"')) == 'AccessDenied'
+    assert _code(change('_acme-challenge.pypi.example.test', 'CNAME', 'evil.example.org')) == 'AccessDenied'
+    assert _code(lambda: client.delete_hosted_zone(Id=zone)) == 'AccessDenied'

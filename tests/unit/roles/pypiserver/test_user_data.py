@@ -227,6 +227,7 @@ def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(tmp_path
     assert "certbot python3-certbot-dns-route53" in boot and "--force-confold" in boot
     certbot = next(line for line in boot.splitlines() if line.startswith("certificate() {"))
     assert "--dns-route53" in certbot and f"--cert-name {domain} -d {domain}" in certbot and "--email ops@example.com" in certbot
+    assert "|| env certbot " in certbot and "/etc/letsencrypt/privatepypi-acme-ca.pem" not in files  # AWS, Let's Encrypt
     # the certificate first (on the store), then the HTTPS site, then the services
     order = [boot.index(s) for s in ("install -d -m 0700 /var/pypi/.privatepypi-acme", 'retry "certificate" certificate',
                                      "ln -sfn /etc/nginx/sites-available/pypiserver-tls", "systemctl restart ")]
@@ -249,7 +250,29 @@ def test_tls_files_have_one_source():
     with open(os.path.join(ROLE, "vars", "main.yml"), encoding="utf-8") as f:
         role_vars = yaml.safe_load(f)
     tls_sources = {entry["src"] for entry in role_vars["_pypiserver_tls_files"]}
-    assert tls_sources == {"certbot-cli.ini.j2", "pypiserver-tls-reload.sh.j2", "certbot-privatepypi.conf.j2"}
+    assert tls_sources == {"certbot-cli.ini.j2", "pypiserver-tls-reload.sh.j2", "certbot-privatepypi.conf.j2",
+                           "acme-ca.pem.j2"}
     assert "_pypiserver_tls_files" in role_vars["_pypiserver_bundle_entries"]
     # the boot's own list holds only what the SSH path has no file for
     assert not tls_sources & {entry["src"] for entry in role_vars["_pypiserver_boot_tls_files"]}
+
+
+def test_boot_certbot_gets_the_test_ca_and_the_hosts_aws_endpoints(tmp_path):
+    """A test directory's CA (pypiserver_acme_ca_bundle) travels in the bundle and certbot trusts it, on the
+    boot and in certbot.service; the Route53 plugin (botocore) calls AWS where the host's other AWS calls
+    go. Nothing of that without those settings (the test above: AWS itself)."""
+    domain, ca = "pypi.example.com", "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"
+    bundle = render(tmp_path, {"pypiserver_acme_domain": domain, "pypiserver_acme_challenge": "dns-route53",
+                               "pypiserver_acme_ca_bundle": ca, "pypiserver_aws_endpoint_url": "http://172.28.0.1:5000",
+                               "pypiserver_imds_endpoint": "http://172.28.0.1:5001"}, ssh=False)[1]
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(bundle["content_base64"])), mode="r:gz") as archive:
+        files = {"/" + m.name: archive.extractfile(m).read().decode() for m in archive.getmembers()}
+    assert files["/etc/letsencrypt/privatepypi-acme-ca.pem"].strip() == ca
+    certbot = next(line for line in files["/usr/local/sbin/pypiserver-bootstrap"].splitlines()
+                   if line.startswith("certificate() {"))
+    assert ("|| env REQUESTS_CA_BUNDLE=/etc/letsencrypt/privatepypi-acme-ca.pem "
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://172.28.0.1:5001 AWS_ENDPOINT_URL=http://172.28.0.1:5000 "
+            "AWS_DEFAULT_REGION=eu-west-1 certbot ") in certbot
+    unit = files["/etc/systemd/system/certbot.service.d/privatepypi.conf"]
+    assert "Environment=AWS_ENDPOINT_URL=http://172.28.0.1:5000\n" in unit
+    assert "Environment=REQUESTS_CA_BUNDLE=/etc/letsencrypt/privatepypi-acme-ca.pem\n" in unit

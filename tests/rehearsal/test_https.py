@@ -1,0 +1,252 @@
+"""Boot rehearsal, budget with a domain: HTTPS end to end with a certificate from Pebble.
+
+site.yml provisions budget with aws_stack_domain against the emulator; the instance booted from the
+launch template's user data runs certbot with its Route53 plugin, under its instance role (IAM
+enforced by the emulator), against Pebble (Debian's ACME test CA) on this machine. Pebble validates
+the DNS-01 challenge for real, through the DNS stand-in that answers from the emulator's Route53.
+The clients (twine, pip, uv) run on this machine and trust only Pebble's root; the index's name
+resolves to the instance for them alone (rehearse.resolving). A replacement instance on the same
+EFS serves the same certificate and Pebble issues no other.
+"""
+
+import base64
+import datetime
+import gzip
+import http.client
+import io
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from tests.support import rehearse
+
+DOMAIN = "privatepypi.test"
+FQDN = "pypi." + DOMAIN
+FIRST, SECOND = ("privatepypi-instance-1", "172.28.0.11"), ("privatepypi-instance-2", "172.28.0.12")
+UV = rehearse.ROOT / ".venv-clients" / "bin" / "uv"
+# nothing of this machine's own trust or client configuration may reach the clients
+CLEAN = {k: v for k, v in os.environ.items()
+         if not k.startswith(("PIP_", "UV_", "REQUESTS_", "SSL_CERT", "CURL_", "TWINE_"))}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    rehearse.down("budget")
+    started = time.monotonic()
+    try:
+        yield dict(rehearse.up("budget", domain=DOMAIN), started=started)
+    finally:
+        rehearse.down("budget")
+        print(f"\ntest module (stack up and down included): {time.monotonic() - started:.0f} s")
+        assert not any(pid.exists() for pid in (rehearse.STATE / "pebble.pid", rehearse.STATE / "dns.pid"))
+
+
+def _exec(container, *command):
+    return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True)
+
+
+def _context(cafile):
+    """Only cafile is trusted (create_default_context loads no system CA when given one)."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    assert len(context.get_ca_certs()) == 1
+    return context
+
+
+def _certificate(address, cafile):
+    """The chain the address serves for FQDN on 443, verified against cafile only: (leaf DER, details)."""
+    with socket.create_connection((address, 443), timeout=5) as raw:
+        with _context(cafile).wrap_socket(raw, server_hostname=FQDN) as tls:
+            return tls.getpeercert(binary_form=True), tls.getpeercert()
+
+
+class _Pinned(http.client.HTTPSConnection):
+    """HTTPS to FQDN on a given address (the name sent in SNI and Host, the chain checked for it)."""
+
+    def __init__(self, address, context):
+        super().__init__(FQDN, 443, context=context, timeout=5)
+        self.address = address
+
+    def connect(self):
+        self.sock = self._context.wrap_socket(socket.create_connection((self.address, 443), timeout=5),
+                                              server_hostname=FQDN)
+
+
+def _basic():
+    user = rehearse.users()[0]
+    return "Basic " + base64.b64encode("{name}:{password}".format(**user).encode()).decode()
+
+
+def test_certificate_from_pebble_is_served_on_443(stack):
+    root = rehearse.pebble_root()
+    _, details = _certificate(FIRST[1], root)
+    issuer = dict(pair[0] for pair in details["issuer"])
+    assert "Pebble" in issuer["commonName"]
+    assert ("DNS", FQDN) in details["subjectAltName"]
+    # not trusted by anything else: the system's CAs refuse it
+    with pytest.raises(ssl.SSLCertVerificationError):
+        with socket.create_connection((FIRST[1], 443), timeout=5) as raw:
+            ssl.create_default_context().wrap_socket(raw, server_hostname=FQDN)
+    assert rehearse.pebble_issued() == 1
+    started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", FIRST[0]], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    boot_log = _exec(FIRST[0], "cat", "/var/log/cloud-init-output.log").stdout
+    print(f"\nsite.yml {stack['provision_seconds']:.0f} s; boot to /health {stack['boot_seconds']:.0f} s, "
+          f"to HTTPS {stack['https_seconds']:.0f} s, "
+          f"certificate {_seconds_to_certificate(started):.0f} s after the container started "
+          f"({boot_log.count('certificate: attempt')} failed certbot attempts before); Pebble: "
+          f"{(rehearse.PEBBLE / 'pebble.log').read_text().count('Added order')} order(s), "
+          f"{rehearse.pebble_issued()} certificate(s)")
+
+
+def _seconds_to_certificate(started):
+    """From the container's start (docker's RFC 3339 time) to Pebble's log line of the issuance."""
+    start = datetime.datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00" if "." in started else started)
+    line = next(line for line in (rehearse.PEBBLE / "pebble.log").read_text().splitlines() if "Issued certificate" in line)
+    issued = datetime.datetime.strptime(" ".join(line.split()[1:3]), "%Y/%m/%d %H:%M:%S").replace(tzinfo=datetime.UTC)
+    return (issued - start).total_seconds()
+
+
+def test_dns01_went_through_route53_with_the_instance_role(stack):
+    """certbot's Route53 plugin took the instance role's credentials from the metadata stand-in (the
+    emulator enforces IAM for them: the stack's TXT-only statement allowed the change) and called the
+    emulator; it removed the challenge record again."""
+    log = _exec(FIRST[0], "cat", "/var/log/letsencrypt/letsencrypt.log").stdout
+    assert "Found credentials from IAM Role: " + rehearse.STACK + "-instance" in log
+    assert f"'Endpoint': '{rehearse.EMULATOR_URL}'" in log
+    route53 = rehearse.aws("route53")
+    zone = [z["Id"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == DOMAIN + "."][0]
+    names = [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]]
+    assert f"_acme-challenge.{FQDN}." not in names
+
+
+def test_http_redirects_to_https_and_https_sends_hsts(stack):
+    plain = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
+    plain.request("GET", "/simple/privatepypi-demo/?a=1", headers={"Host": FQDN})
+    response = plain.getresponse()
+    assert (response.status, response.getheader("Location")) == (301, f"https://{FQDN}/simple/privatepypi-demo/?a=1")
+    plain.close()
+    secure = _Pinned(FIRST[1], _context(rehearse.pebble_root()))
+    secure.request("GET", "/simple/", headers={"Authorization": _basic()})
+    response = secure.getresponse()
+    response.read()
+    assert response.status == 200
+    hsts = response.getheader("Strict-Transport-Security") or ""
+    assert "max-age=" in hsts and int(hsts.split("max-age=")[1].split(";")[0]) >= 15552000, hsts
+    secure.request("GET", "/simple/")
+    anonymous = secure.getresponse()
+    anonymous.read()
+    assert anonymous.status == 401
+
+
+def test_twine_pip_and_uv_through_https_trusting_only_pebbles_root(stack, tmp_path):
+    root = rehearse.pebble_root()
+    user = rehearse.users()[0]
+    index = "https://{name}:{password}@{fqdn}/simple/".format(fqdn=FQDN, **user)
+    dist = rehearse.run(rehearse.PYTHON, "scripts/demo_package.py", tmp_path / "dist", "--version", "3.0.0",
+                        capture_output=True, text=True).stdout.split()
+
+    def client(*command, env=None):
+        return subprocess.run(rehearse.resolving(FQDN, FIRST[1], command), cwd=rehearse.ROOT,
+                              env=dict(CLEAN, **(env or {})), capture_output=True, text=True, timeout=300)
+
+    upload = client(rehearse.PYTHON, "-m", "twine", "upload", "--non-interactive", "--cert", root,
+                    "--repository-url", f"https://{FQDN}/", "-u", user["name"], "-p", user["password"], *dist)
+    assert upload.returncode == 0, upload.stdout + upload.stderr
+    # the same upload with this machine's trust only: refused by the client (Pebble's root is not in it)
+    untrusted = client(rehearse.PYTHON, "-m", "twine", "upload", "--non-interactive",
+                       "--repository-url", f"https://{FQDN}/", "-u", user["name"], "-p", user["password"], *dist)
+    assert untrusted.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout + untrusted.stderr
+
+    venv = tmp_path / "pip-venv"
+    rehearse.run(rehearse.PYTHON, "-m", "venv", venv)
+    for _attempt in range(10):  # the renderer lists an upload within a second or two
+        pip = client(venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--cert", root,
+                     "--index-url", index, "privatepypi-demo==3.0.0", env={"PIP_CONFIG_FILE": os.devnull})
+        if pip.returncode == 0 or "No matching distribution" not in pip.stdout + pip.stderr:
+            break
+        time.sleep(1)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    assert rehearse.run(venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
+                        capture_output=True, text=True).stdout.strip() == "3.0.0"
+
+    uv_env = {"SSL_CERT_FILE": str(root), "UV_NO_CONFIG": "1", "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+              "UV_PYTHON_DOWNLOADS": "never"}
+    uv_venv = tmp_path / "uv-venv"
+    assert client(UV, "venv", "--python", "/usr/bin/python3", uv_venv, env=uv_env).returncode == 0
+    uv = client(UV, "pip", "install", "--python", uv_venv / "bin" / "python", "--index-url", index,
+                "privatepypi-demo==3.0.0", env=uv_env)
+    assert uv.returncode == 0, uv.stdout + uv.stderr
+    assert rehearse.run(uv_venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
+                        capture_output=True, text=True).stdout.strip() == "3.0.0"
+    # uv with a CA that is not Pebble's root (the directory's listener certificate): refused
+    other = client(UV, "pip", "install", "--python", uv_venv / "bin" / "python", "--index-url", index, "--reinstall",
+                   "privatepypi-demo==3.0.0", env=dict(uv_env, SSL_CERT_FILE=str(rehearse.PEBBLE / "listener.pem"),
+                                                       UV_CACHE_DIR=str(tmp_path / "uv-cache-2")))
+    assert other.returncode != 0
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_replacement_serves_the_same_certificate_without_a_new_issuance(stack):
+    root = rehearse.pebble_root()
+    first, _ = _certificate(FIRST[1], root)
+    replacement = rehearse.replace()
+    second, _ = _certificate(SECOND[1], root)
+    print(f"\nreplacement boot to healthy: {replacement['boot_seconds']:.0f} s; Pebble issued "
+          f"{rehearse.pebble_issued()} certificate(s) for both instances")
+    assert second == first
+    assert rehearse.pebble_issued() == 1
+    assert "Saving debug log" not in _exec(SECOND[0], "cat", "/var/log/cloud-init-output.log").stdout  # certbot never ran
+
+
+def _private_key_body():
+    live = rehearse.STATE / "efs" / ".privatepypi-acme"
+    assert oct(live.stat().st_mode & 0o777) == "0o700" and live.stat().st_uid == 0
+    key = (live / "live" / FQDN / "privkey.pem").resolve()
+    assert oct(key.stat().st_mode & 0o777) == "0o600" and key.stat().st_uid == 0
+    lines = key.read_text().split("\n")
+    assert "PRIVATE KEY" in lines[0]
+    return "".join(line for line in lines if line and not line.startswith("-----"))
+
+
+def _readable(data):
+    """The text of an object, unpacked when it is gzip or a tar archive."""
+    texts = [data]
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+        texts.append(data)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            texts += [archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()]
+    except tarfile.TarError:
+        pass
+    return b"\n".join(texts).decode("utf-8", "replace")
+
+
+def test_the_private_key_is_only_on_the_store(stack):
+    body = _private_key_body()
+    pieces = [body[i:i + 40] for i in range(0, len(body) - 40, 40)]  # no line of it, in any wrapping
+    user_data, template = rehearse.launch_template_user_data()
+    ec2, s3 = rehearse.aws("ec2"), rehearse.aws("s3")
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])
+    places = {"user data": user_data.decode(), "launch template": json.dumps(versions, default=str)}
+    for bucket in s3.list_buckets()["Buckets"]:
+        if bucket["Name"].startswith(rehearse.STACK):
+            for item in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+                places[f"s3://{bucket['Name']}/{item['Key']}"] = _readable(
+                    s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read())
+    assert any(k.startswith("s3://") for k in places)
+    for name in (FIRST[0], SECOND[0]):
+        places[f"{name} boot log"] = _exec(name, "cat", "/var/log/cloud-init-output.log").stdout
+        places[f"{name} journal"] = _exec(name, "journalctl", "--no-pager", "-o", "cat").stdout
+        # the instances keep no copy of it off the store
+        assert _exec(name, "find", "/etc/letsencrypt", "-name", "privkey*").stdout == ""
+    for place, text in places.items():
+        assert "PRIVATE KEY-----" not in text.replace(f"/live/{FQDN}/privkey.pem", ""), place
+        assert not any(piece in text for piece in pieces), place
