@@ -41,8 +41,9 @@ def behind_a_load_balancer(tmp_path_factory):
     logs = work / "log"
     logs.mkdir()
     user = pwd.getpwuid(os.geteuid()).pw_name
-    bundle = render(work, {"pypiserver_trusted_proxies": [VPC], "pypiserver_audit_log": str(logs / "audit.log"),
-                              "pypiserver_user": user})[1]
+    settings = {"pypiserver_trusted_proxies": [VPC], "pypiserver_audit_log": str(logs / "audit.log"),
+                "pypiserver_user": user}
+    bundle = render(work, settings)[1]
     return work, logs, user, bundle
 
 
