@@ -23,6 +23,8 @@ import shutil
 import sys
 import tempfile
 
+import pytest
+
 NAMESPACE = 'privatepypi'
 NAME = 'aws'
 
@@ -51,3 +53,21 @@ def _collections_path():
 _path = _collections_path()
 if _path not in sys.path:
     sys.path.insert(0, _path)
+
+
+@pytest.fixture
+def aws(request, monkeypatch):
+    """A fresh in-process AWS (moto) with only fake credentials visible; a client factory to look at it,
+    for the test module's REGION. A test module that needs it for every test says
+    ``pytestmark = pytest.mark.usefixtures('aws')``."""
+    boto3 = pytest.importorskip('boto3')
+    moto = pytest.importorskip('moto')
+    region = getattr(request.module, 'REGION', 'us-east-1')
+    for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_URL', 'AWS_ENDPOINT_URL', 'AWS_SESSION_TOKEN'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
+    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
+    monkeypatch.setenv('AWS_CONFIG_FILE', '/nonexistent')
+    monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent')
+    with moto.mock_aws():
+        yield lambda service: boto3.client(service, region_name=region)

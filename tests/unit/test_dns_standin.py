@@ -105,22 +105,17 @@ def test_a_failing_source_is_servfail():
 
 
 @pytest.fixture
-def route53(monkeypatch):
-    for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_ENDPOINT_URL', 'AWS_SESSION_TOKEN'):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
-    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
-    with moto.mock_aws():
-        client = boto3.client('route53', region_name='us-east-1')
-        zone = client.create_hosted_zone(Name='example.test', CallerReference='z')['HostedZone']['Id']
-        client.create_hosted_zone(Name='example.test', CallerReference='p', HostedZoneConfig={'PrivateZone': True},
-                                  VPC={'VPCRegion': 'us-east-1', 'VPCId': 'vpc-1'})
-        client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={'Changes': [
-            {'Action': 'UPSERT', 'ResourceRecordSet': {'Name': CHALLENGE, 'Type': 'TXT', 'TTL': 60,
-                                                       'ResourceRecords': [{'Value': '"abc-123"'}]}},
-            {'Action': 'UPSERT', 'ResourceRecordSet': {'Name': 'pypi.example.test', 'Type': 'A', 'TTL': 60,
-                                                       'ResourceRecords': [{'Value': '172.28.0.11'}]}}]})
-        yield dns_standin.Route53Records(client)
+def route53(aws):
+    client = aws('route53')
+    zone = client.create_hosted_zone(Name='example.test', CallerReference='z')['HostedZone']['Id']
+    client.create_hosted_zone(Name='example.test', CallerReference='p', HostedZoneConfig={'PrivateZone': True},
+                              VPC={'VPCRegion': 'us-east-1', 'VPCId': 'vpc-1'})
+    client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={'Changes': [
+        {'Action': 'UPSERT', 'ResourceRecordSet': {'Name': CHALLENGE, 'Type': 'TXT', 'TTL': 60,
+                                                   'ResourceRecords': [{'Value': '"abc-123"'}]}},
+        {'Action': 'UPSERT', 'ResourceRecordSet': {'Name': 'pypi.example.test', 'Type': 'A', 'TTL': 60,
+                                                   'ResourceRecords': [{'Value': '172.28.0.11'}]}}]})
+    yield dns_standin.Route53Records(client)
 
 
 def test_records_come_from_route53(route53):

@@ -63,14 +63,6 @@ def test_explicit_deny_wins_and_nothing_is_implicitly_allowed():
     assert emulator_iam.evaluate(documents, 'ssm:PutParameter', 'arn:aws:ssm:r:1:parameter/a/x', {}) is None
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_ENDPOINT_URL', 'AWS_SESSION_TOKEN'):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
-    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
-    with moto.mock_aws():
-        yield lambda service: boto3.client(service, region_name=REGION)
 
 
 @pytest.fixture
