@@ -63,8 +63,6 @@ def test_explicit_deny_wins_and_nothing_is_implicitly_allowed():
     assert emulator_iam.evaluate(documents, 'ssm:PutParameter', 'arn:aws:ssm:r:1:parameter/a/x', {}) is None
 
 
-
-
 @pytest.fixture
 def instance(aws):
     """An instance launched from a launch template whose instance profile's role may read /a/* and claim
