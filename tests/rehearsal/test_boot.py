@@ -72,11 +72,15 @@ def _main_pids(container):
                            "pypiserver", "pypiserver-auth", "nginx"], capture_output=True, text=True).stdout
 
 
-def _wait_for_status(port, user, expected, limit):
+def _wait_for_status(port, user, expected, limit, every=1.5):
+    """Polls until user gets expected. Each refused poll counts against this machine's address in
+    nginx (pypiserver_auth_failure_limit, 20 a minute): polled faster, the waiting itself would earn
+    the address a 429 for every credential nginx has not cached, among them the steady user's after
+    the reload that a user change brings (all clients of the rehearsal share one address)."""
     started = time.monotonic()
     while rehearse.status(port, "/simple/", user) != expected:
         assert time.monotonic() - started < limit, "{} not {} within {} s".format(user["name"], expected, limit)
-        time.sleep(0.5)
+        time.sleep(every)
     return time.monotonic() - started
 
 
