@@ -1,14 +1,12 @@
 """The bootstrap bucket and the EFS file system policy of a stack, as the emulator holds them."""
 
-import base64
-import gzip
 import json
 
 import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from .helpers import ROOT, bundle_of
+from .helpers import ROOT, bundle_of, cloud_config_of
 
 
 def _bucket(aws, stack):
@@ -37,7 +35,7 @@ def check_bootstrap(aws, stack, file_system_id):
     # the user data is a fetcher and a key; the bundle under that key holds the host
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert keys and all(k.startswith("bootstrap/") and k.endswith(".tar.gz") for k in keys)
-    files = bundle_of(aws, _cloud_config(aws, stack))
+    files = bundle_of(aws, cloud_config_of(aws, f"{stack}-lt")[1])
     assert "/usr/local/sbin/pypiserver-bootstrap" in files
     assert f"connect = {file_system_id}.efs." in files["/etc/pypiserver/efs-tunnel.conf"]
     assert "What=127.0.0.1:/" in files["/etc/systemd/system/var-pypi.mount"]
@@ -56,13 +54,6 @@ def check_bootstrap(aws, stack, file_system_id):
     assert statements["DenyWithoutTls"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statements["MountAndWriteThroughMountTargetsOnly"]["Condition"] == {
         "Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
-
-
-def _cloud_config(aws, stack):
-    version = aws("ec2").describe_launch_template_versions(
-        LaunchTemplateName=f"{stack}-lt", Versions=["$Latest"])["LaunchTemplateVersions"][0]
-    raw = base64.b64decode(version["LaunchTemplateData"]["UserData"])
-    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
 
 
 def check_bootstrap_gone(aws, stack):

@@ -62,9 +62,8 @@ def bundle_of(aws, text):
     return {}
 
 
-def user_data_of(aws, template_name):
-    """Launch template data of the latest version and its user data, decoded all the way (with the
-    files of the bootstrap bundle it names)."""
+def cloud_config_of(aws, template_name):
+    """Launch template data of the latest version and its user data as cloud-init reads it (gunzipped)."""
     version = aws("ec2").describe_launch_template_versions(
         LaunchTemplateName=template_name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
     data = version["LaunchTemplateData"]
@@ -72,7 +71,13 @@ def user_data_of(aws, template_name):
     if raw[:2] == b"\x1f\x8b":  # gzip-compressed, as cloud-init accepts it
         import gzip
         raw = gzip.decompress(raw)
-    text = raw.decode()
+    return data, raw.decode()
+
+
+def user_data_of(aws, template_name):
+    """Launch template data of the latest version and its user data, decoded all the way (with the
+    files of the bootstrap bundle it names)."""
+    data, text = cloud_config_of(aws, template_name)
     return data, "\n".join([_decoded_cloud_config(text), *bundle_of(aws, text).values()])
 
 

@@ -1,7 +1,5 @@
 """Create, re-run (changed=0) and tear down each profile's stack against the AWS emulator."""
-import base64
 import fnmatch
-import gzip
 import json
 import re
 
@@ -13,7 +11,7 @@ from tests.support.secrets_shapes import find_hashes
 from .checks_backup import check_backup, check_backup_gone
 from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
-from .helpers import REGION, bundle_of, passwords_in_vars, record_timing, user_data_of
+from .helpers import REGION, bundle_of, cloud_config_of, passwords_in_vars, record_timing, user_data_of
 from .strict import strict
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
@@ -252,9 +250,7 @@ def _check_audit_and_proxies(aws, stack):
 
     vpc = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"][0]
     assert vpc["CidrBlock"] == VPC_CIDR
-    version = aws("ec2").describe_launch_template_versions(
-        LaunchTemplateName=f"{stack}-lt", Versions=["$Latest"])["LaunchTemplateVersions"][0]
-    files = bundle_of(aws, gzip.decompress(base64.b64decode(version["LaunchTemplateData"]["UserData"])).decode())
+    files = bundle_of(aws, cloud_config_of(aws, f"{stack}-lt")[1])
     assert files, "no bootstrap bundle"
     site = files["/etc/nginx/sites-available/pypiserver"]
     assert re.findall(r"^\s*set_real_ip_from\s+(\S+);", site, re.MULTILINE) == [VPC_CIDR]
