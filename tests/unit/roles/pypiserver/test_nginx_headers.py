@@ -1,0 +1,84 @@
+"""The security headers of the nginx site, rendered by the role itself (test_user_data.render), per
+location: pages and refusals carry the full set; stored bytes (files and PEP 658 metadata) only
+what acts on something never rendered, which keeps a small file's answer in one TCP segment; HSTS
+only on the HTTPS site. nginx sends a location's own add_header lines and none of the server's, so
+every location is checked on its own.
+"""
+
+import re
+
+import pytest
+from test_user_data import members_of, render
+
+PAGE_HEADERS = {"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Content-Security-Policy"}
+DOWNLOAD_HEADERS = {"X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition"}
+METADATA_HEADERS = {"X-Content-Type-Options", "Content-Security-Policy"}
+DOMAIN = "pypi.example.com"
+
+
+def _blocks(site):
+    """{(server listen line, location or 'server'): {header: value}} of a rendered site."""
+    headers, server, location, depth = {}, None, None, 0
+    for raw in site.splitlines():
+        line = raw.strip()
+        if line.startswith("server {") and depth == 0:
+            server, location = None, "server"
+        elif line.startswith("listen ") and server is None:
+            server = line
+        elif line.startswith("location ") and depth == 1:
+            location = line[len("location "):].rstrip(" {")
+        match = re.match(r'add_header (\S+) ("[^"]*"|\S+) always;$', line)
+        if match:
+            headers.setdefault((server, location), {})[match.group(1)] = match.group(2).strip('"')
+        depth += line.count("{") - line.count("}")
+        if depth == 1 and location != "server" and line == "}":
+            location = "server"
+    return headers
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    plain = members_of(render(tmp_path_factory.mktemp("plain"))[1])
+    tls = members_of(render(tmp_path_factory.mktemp("tls"), {
+        "pypiserver_acme_domain": DOMAIN, "pypiserver_acme_challenge": "dns-route53",
+        "pypiserver_acme_email": "ops@example.com"})[1])
+    return {"plain": _blocks(plain["/etc/nginx/sites-available/pypiserver"][1].decode()),
+            "https": _blocks(tls["/etc/nginx/sites-available/pypiserver-tls"][1].decode())}
+
+
+def _location(blocks, suffix):
+    """The headers of the last block whose location ends with suffix (the site's main server is its last)."""
+    return [headers for (_server, location), headers in blocks.items() if location.endswith(suffix)][-1]
+
+
+@pytest.mark.parametrize("site", ["plain", "https"])
+def test_pages_and_the_server_carry_every_security_header(sites, site):
+    blocks = sites[site]
+    for suffix in ("server", "/simple"):
+        headers = _location(blocks, suffix)
+        assert PAGE_HEADERS <= set(headers), (suffix, headers)
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert ("Strict-Transport-Security" in headers) is (site == "https")
+    assert "Content-Disposition" not in _location(blocks, "/simple")
+
+
+@pytest.mark.parametrize("site", ["plain", "https"])
+def test_stored_bytes_are_never_rendered_and_carry_nothing_else(sites, site):
+    hsts = {"Strict-Transport-Security"} if site == "https" else set()
+    files = _location(sites[site], "/packages/")
+    metadata = _location(sites[site], r"\.metadata)$")
+    assert set(files) == DOWNLOAD_HEADERS | hsts and set(metadata) == METADATA_HEADERS | hsts
+    for headers in (files, metadata):
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Content-Security-Policy"] == "sandbox"
+    assert files["Content-Disposition"] == "attachment"
+
+
+def test_a_small_files_answer_fits_one_segment(sites):
+    """The answer to a 1 kB wheel: nginx's own headers (as sent for a benchmark wheel) and ours stay
+    under one Ethernet segment's payload (MSS 1,448 with timestamps), so nginx sends it at once."""
+    nginx_own = ("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sat, 28 Nov 2026 11:40:33 GMT\r\n"
+                 "Content-Type: application/octet-stream\r\nContent-Length: 1080\r\n"
+                 "Last-Modified: Sat, 28 Nov 2026 02:32:46 GMT\r\nConnection: keep-alive\r\n"
+                 'ETag: "6b0a3d4e-438"\r\nAccept-Ranges: bytes\r\n\r\n')
+    ours = "".join(f"{name}: {value}\r\n" for name, value in _location(sites["plain"], "/packages/").items())
+    assert len(nginx_own) + len(ours) + 1080 <= 1448
