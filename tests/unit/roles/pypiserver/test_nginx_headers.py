@@ -1,7 +1,7 @@
 """The security headers of the nginx site, rendered by the role itself (test_user_data.render), per
 location: pages and refusals carry the full set; stored bytes (files and PEP 658 metadata) only
 what acts on something never rendered, which keeps a small file's answer in one TCP segment; HSTS
-only on the HTTPS site. nginx sends a location's own add_header lines and none of the server's, so
+only on the HTTPS site; pages vary on Accept and Accept-Encoding without gzip_vary. nginx sends a location's own add_header lines and none of the server's, so
 every location is checked on its own.
 """
 
@@ -42,8 +42,9 @@ def sites(tmp_path_factory):
     tls = members_of(render(tmp_path_factory.mktemp("tls"), {
         "pypiserver_acme_domain": DOMAIN, "pypiserver_acme_challenge": "dns-route53",
         "pypiserver_acme_email": "ops@example.com"})[1])
-    return {"plain": _blocks(plain["/etc/nginx/sites-available/pypiserver"][1].decode()),
-            "https": _blocks(tls["/etc/nginx/sites-available/pypiserver-tls"][1].decode())}
+    texts = {"plain": plain["/etc/nginx/sites-available/pypiserver"][1].decode(),
+             "https": tls["/etc/nginx/sites-available/pypiserver-tls"][1].decode()}
+    return {**{name: _blocks(text) for name, text in texts.items()}, **{name + "_text": text for name, text in texts.items()}}
 
 
 def _location(blocks, suffix):
@@ -60,6 +61,9 @@ def test_pages_and_the_server_carry_every_security_header(sites, site):
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert ("Strict-Transport-Security" in headers) is (site == "https")
     assert "Content-Disposition" not in _location(blocks, "/simple")
+    # every page has a gzip copy; gzip_vary would make gzip_static open it for every client
+    assert _location(blocks, "/simple")["Vary"] == "Accept, Accept-Encoding"
+    assert "gzip_vary" not in sites[site + "_text"]
 
 
 @pytest.mark.parametrize("site", ["plain", "https"])
