@@ -228,6 +228,13 @@ def scale_section(w, res, meta):
 FLOOD_P99_MS = 10  # the cached user's p99 during the flood stays below this
 
 
+def _flood_path(f):
+    """How the flood reached the server, beside the cached user's way (the published port)."""
+    if f.get("flood_url", f.get("url")) == f.get("url"):
+        return "through the user's own published port"
+    return "by the container's bridge address, not through the user's docker-proxy"
+
+
 def flood_section(w, res, n):
     f = load(os.path.join(res, f"flood-{n}-b.json"))
     if not f:
@@ -243,8 +250,9 @@ def flood_section(w, res, n):
     verdict = "within" if p99 < FLOOD_P99_MS else "**over**"
     w(f"Flood against (b): {flood.get('requests', 0):,} distinct bad credentials "
       f"({f.get('connections', '?')} connections, wrk at the lowest CPU priority: an attacker's machine "
-      f"is not the server's) in {f.get('wall_s', 0):.1f} s, answered {statuses}. Meanwhile a user "
-      f"whose verdict is cached, one request at a time on one connection: {user.get('requests', 0):,} "
+      f"is not the server's; {_flood_path(f)}) in {f.get('wall_s', 0):.1f} s, answered {statuses}. Meanwhile a user "
+      f"whose verdict is cached, one request at a time on one connection, each timed on its own, over "
+      f"the flood: {user.get('requests', 0):,} "
       f"requests, p50 {fmt_ms(lat.get('p50'))} ms, p99 {fmt_ms(lat.get('p99'))} ms ({verdict} the "
       f"{FLOOD_P99_MS} ms target), max {fmt_ms(lat.get('max'))} ms, "
       f"{sum((user.get('errors') or {}).values())} errors; load average before: {' '.join(f.get('loadavg', []))}.")

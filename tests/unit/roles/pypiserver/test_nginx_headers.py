@@ -1,8 +1,8 @@
 """The security headers of the nginx site, rendered by the role itself (test_user_data.render), per
 location: pages and refusals carry the full set; stored bytes (files and PEP 658 metadata) only
 what acts on something never rendered, which keeps a small file's answer in one TCP segment; HSTS
-only on the HTTPS site; pages vary on Accept and Accept-Encoding without gzip_vary. nginx sends a location's own add_header lines and none of the server's, so
-every location is checked on its own.
+only on the HTTPS site; pages vary on Accept and Accept-Encoding without gzip_vary. nginx sends a
+location's own add_header lines and none of the server's, so every location is checked on its own.
 """
 
 import re
