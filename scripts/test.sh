@@ -25,7 +25,8 @@ stage_lint() {
   ansible-lint --profile production --offline
 }
 stage_unit() {
-  python -m pytest -q tests/unit
+  # two workers: half the tests render the role through ansible-playbook and wait on it
+  python -m pytest -q -n 2 tests/unit
 }
 stage_sanity() {
   # ansible-test needs the collection at a real .../ansible_collections/<ns>/<name> path.
