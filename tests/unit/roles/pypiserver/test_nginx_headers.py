@@ -42,28 +42,27 @@ def sites(tmp_path_factory):
     tls = members_of(render(tmp_path_factory.mktemp("tls"), {
         "pypiserver_acme_domain": DOMAIN, "pypiserver_acme_challenge": "dns-route53",
         "pypiserver_acme_email": "ops@example.com"})[1])
-    texts = {"plain": plain["/etc/nginx/sites-available/pypiserver"][1].decode(),
-             "https": tls["/etc/nginx/sites-available/pypiserver-tls"][1].decode()}
-    return {**{name: _blocks(text) for name, text in texts.items()}, **{name + "_text": text for name, text in texts.items()}}
+    return {"plain": plain["/etc/nginx/sites-available/pypiserver"][1].decode(),
+            "https": tls["/etc/nginx/sites-available/pypiserver-tls"][1].decode()}
 
 
-def _location(blocks, suffix):
-    """The headers of the last block whose location ends with suffix (the site's main server is its last)."""
-    return [headers for (_server, location), headers in blocks.items() if location.endswith(suffix)][-1]
+def _location(site, suffix):
+    """The headers of the last block of site whose location ends with suffix (the main server is its last)."""
+    return [headers for (_server, location), headers in _blocks(site).items() if location.endswith(suffix)][-1]
 
 
 @pytest.mark.parametrize("site", ["plain", "https"])
 def test_pages_and_the_server_carry_every_security_header(sites, site):
-    blocks = sites[site]
+    text = sites[site]
     for suffix in ("server", "/simple"):
-        headers = _location(blocks, suffix)
+        headers = _location(text, suffix)
         assert PAGE_HEADERS <= set(headers), (suffix, headers)
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert ("Strict-Transport-Security" in headers) is (site == "https")
-    assert "Content-Disposition" not in _location(blocks, "/simple")
+    assert "Content-Disposition" not in _location(text, "/simple")
     # every page has a gzip copy; gzip_vary would make gzip_static open it for every client
-    assert _location(blocks, "/simple")["Vary"] == "Accept, Accept-Encoding"
-    assert "gzip_vary" not in sites[site + "_text"]
+    assert _location(text, "/simple")["Vary"] == "Accept, Accept-Encoding"
+    assert "gzip_vary" not in text
 
 
 @pytest.mark.parametrize("site", ["plain", "https"])
