@@ -18,13 +18,15 @@ RECAP_RE = re.compile(
 
 class Run:
     def __init__(self, proc, seconds):
+        # out: what the recap and messages are read from; err: a tool's warnings, when kept apart
         self.rc, self.out, self.seconds = proc.returncode, proc.stdout, seconds
+        self.err = proc.stderr or ""
         recaps = RECAP_RE.findall(self.out)
         last = recaps[-1] if recaps else ("0", "0", "0", "0")
         self.ok, self.changed, self.unreachable, self.failed = (int(x) for x in last)
 
     def __repr__(self):
-        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}"
+        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}{self.err[-2000:]}"
 
 
 def _decoded_cloud_config(text):

@@ -37,9 +37,11 @@ def _env(base):
 
 
 def _run(base, *cmd, check=True):
+    """Runs a tool of the venv as the user would. stdout stays apart from stderr, which carries the
+    tool's and its libraries' warnings: whatever parses the output (JSON, the recap) reads stdout alone."""
     proc = subprocess.run([str(VENV_BIN / cmd[0]), *cmd[1:]], cwd=base / "user", env=_env(base),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert not check or proc.returncode == 0, proc.stdout[-4000:]
+                          capture_output=True, text=True, timeout=900)
+    assert not check or proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc
 
 
@@ -83,7 +85,7 @@ def test_artifact_holds_the_product_only(installed):
     # every playbook resolves by its collection name from the user's directory
     for name in PLAYBOOKS:
         proc = _run(base, "ansible-playbook", f"privatepypi.aws.{name}", "--syntax-check", check=False)
-        assert proc.returncode == 0, proc.stdout[-2000:]
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
 
 
 def _user_inventory(base, emulator):
@@ -145,7 +147,7 @@ def _check_created(aws, run):
     assert sorted(line.split(":", 1)[0] for line in value.splitlines() if not line.startswith("#")) == ["alice", "ci-uploader"]
     assert value.splitlines()[2:] == ["#role alice admin", "#role ci-uploader uploader"]
     for user in yaml.safe_load((ROOT / VARS_FILE).read_text())["pypi_users"]:
-        assert user["password"] not in run.out
+        assert user["password"] not in run.out + run.err
 
 
 def test_installed_artifact_runs_the_stack(installed, aws, reset_emulator):
