@@ -2,6 +2,8 @@
 # Installs everything the project needs on a fresh Debian 12 machine:
 # Debian packages, the project venv, a Docker engine started by hand (no systemd
 # on the host) and the Debian 12 systemd image the tests boot. Safe to re-run.
+#   scripts/setup.sh         everything
+#   scripts/setup.sh tools   the Debian packages and the venvs only (the stages with no container)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,26 +19,34 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! cmp -s requirements.txt .venv/.requirements.txt; then
-  echo "setup: building .venv"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements.txt
-  cp requirements.txt .venv/.requirements.txt
-fi
-
+# Every venv installs from its lock file (scripts/lock.sh writes them): every transitive
+# dependency pinned and hash-checked, so a fresh machine runs what the last lock chose.
+# `uv pip sync` also removes what the lock no longer names. A venv is rebuilt when its lock
+# changes (the copy kept inside it differs).
+venv_from_lock() {  # venv-dir lock-file
+  local venv=$1 lock=$2
+  if [ -x "$venv/bin/python" ] && cmp -s "$lock" "$venv/.lock" && cmp -s requirements-uv.lock "$venv/.uv.lock"; then
+    return
+  fi
+  echo "setup: building $venv from $lock"
+  python3 -m venv --clear "$venv"
+  # uv itself, hash-checked by pip; it installs the rest (the package clients need pip too)
+  "$venv/bin/pip" install -q --require-hashes --no-deps -r requirements-uv.lock
+  "$venv/bin/uv" pip sync -q --python "$venv/bin/python" --require-hashes "$lock"
+  cp "$lock" "$venv/.lock"
+  cp requirements-uv.lock "$venv/.uv.lock"
+}
+venv_from_lock .venv requirements.lock
 # The package clients the client-compatibility tests drive (tests/clients), in a venv of
 # their own: poetry's and pdm's dependencies must not move the toolchain's pins above.
-if [ ! -x .venv-clients/bin/python ] || ! cmp -s tests/clients/requirements.txt .venv-clients/.requirements.txt; then
-  echo "setup: building .venv-clients"
-  python3 -m venv .venv-clients
-  .venv-clients/bin/pip install -q -r tests/clients/requirements.txt
-  cp tests/clients/requirements.txt .venv-clients/.requirements.txt
-fi
+venv_from_lock .venv-clients tests/clients/requirements.lock
 
 # Link this checkout in as the collection privatepypi.aws (ansible.cfg's collections_path).
 mkdir -p .collections/ansible_collections/privatepypi
 ln -sfn ../../.. .collections/ansible_collections/privatepypi/aws
+
+# `scripts/setup.sh tools` stops here: the stages that run no container need nothing more.
+if [ "${1:-all}" = tools ]; then echo "setup: done (tools)"; exit 0; fi
 
 scripts/start-dockerd.sh
 scripts/build-systemd-image.sh

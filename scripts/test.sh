@@ -1,16 +1,54 @@
 #!/usr/bin/env bash
-# Runs every test: setup, linters, unit tests, sanity, molecule, AWS rehearsals.
-# Usage: scripts/test.sh [stage...]   stages: lint unit sanity molecule integration rehearsal
+# Runs the project's tests; README.md ("Tests") says which to run when.
+#
+#   scripts/test.sh                 every test, as CI runs it: setup, then every stage
+#   scripts/test.sh fast            lint, sanity, unit and one professional site.yml (smoke)
+#   scripts/test.sh STAGE...        the named stages only, in that order
+#   scripts/test.sh STAGE -- ARG... one stage with its runner's own arguments, e.g.
+#       scripts/test.sh unit -- tests/unit/test_rehearse.py -k helpers
+#       scripts/test.sh integration -- tests/integration/test_users.py
+#       scripts/test.sh molecule -- clients          (one scenario)
+#
+# Stages: lint unit sanity smoke molecule integration rehearsal. A stage that fails prints, as
+# the run's last line, which stage and which tests failed.
+#
+# The full run has two lanes, started together: the CPU-bound one (lint, unit, sanity,
+# integration) and the one that mostly waits on containers booting and installing (molecule,
+# then the boot rehearsal). Each lane's stages run in order; the wait-bound lane's output goes to
+# tests/output/lane-containers.log and is printed when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-scripts/setup.sh
 export PATH=$ROOT/.venv/bin:$PATH
 export ANSIBLE_CONFIG=$ROOT/ansible.cfg
+OUT=$ROOT/tests/output
+mkdir -p "$OUT"
 
-stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint unit sanity molecule integration rehearsal)
-timings=()
+all_stages=(lint unit sanity smoke molecule integration rehearsal)
+stages=()
+runner_args=()
+while (($#)); do
+  case $1 in
+    --) shift; runner_args=("$@"); break ;;
+    fast) stages+=(lint sanity unit smoke) ;;
+    lint|unit|sanity|smoke|molecule|integration|rehearsal) stages+=("$1") ;;
+    *) echo "test.sh: unknown stage '$1' (stages: ${all_stages[*]}, or fast)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if ((${#runner_args[@]})) && ((${#stages[@]} != 1)); then
+  echo "test.sh: arguments after -- go to exactly one stage" >&2; exit 2
+fi
+full=0
+((${#stages[@]})) || full=1
+
+# Setup in two parts: the tools (Debian packages, the venvs) for every stage; the Docker engine
+# and the test images only for the stages that run containers or the emulator on its network.
+needs_docker=0
+for stage in "${stages[@]}"; do
+  case $stage in smoke|molecule|integration|rehearsal) needs_docker=1 ;; esac
+done
+if ((full || needs_docker)); then scripts/setup.sh; else scripts/setup.sh tools; fi
 
 # molecule (through ansible-compat) installs the checkout under test into ~/.ansible/collections;
 # ansible-lint looks there before ansible.cfg's collections_path, so a copy left by an earlier run
@@ -18,15 +56,35 @@ timings=()
 forget_installed_copy() {
   rm -rf "${HOME}/.ansible/collections/ansible_collections/privatepypi/aws"
 }
+
+# pytest with a cache of its own per stage: on failure, its lastfailed entry names the tests.
+pytest_stage() {  # stage pytest-args...
+  local stage=$1; shift
+  local cache=$OUT/pytest-cache-$stage
+  rm -rf "$cache"
+  python -m pytest -o cache_dir="$cache" "$@" || {
+    python - "$cache/v/cache/lastfailed" >"$OUT/failed-$stage" <<'EOF' || true
+import json, sys
+try:
+    print(" ".join(sorted(json.load(open(sys.argv[1])))))
+except OSError:
+    pass
+EOF
+    return 1
+  }
+}
+
 stage_lint() {
   forget_installed_copy
   yamllint -s .
   ruff check .
   ansible-lint --profile production --offline
+  # every lock file still answers its input (scripts/lock.sh writes them)
+  scripts/lock.sh --check
 }
 stage_unit() {
   # two workers: half the tests render the role through ansible-playbook and wait on it
-  python -m pytest -q -n 2 tests/unit
+  pytest_stage unit -q -n 2 "${runner_args[@]:-tests/unit}"
 }
 stage_sanity() {
   # ansible-test needs the collection at a real .../ansible_collections/<ns>/<name> path.
@@ -46,24 +104,77 @@ stage_sanity() {
   (cd "$tree" && git init -q && git add -A && ansible-test sanity --python 3.11 --color no \
      --skip-test shellcheck plugins/ tests/unit/)
 }
+stage_smoke() {
+  # one whole professional site.yml (domain, bastion, agents on) against the emulator
+  pytest_stage smoke -q -m smoke "${runner_args[@]:-tests/integration}"
+}
 stage_molecule() {
-  molecule test --all
+  local scenarios=("${runner_args[@]}")
+  ((${#scenarios[@]})) || mapfile -t scenarios < <(ls molecule)
+  for scenario in "${scenarios[@]}"; do
+    echo "--- molecule scenario $scenario"
+    molecule test -s "$scenario" || { echo "molecule scenario $scenario" >"$OUT/failed-molecule"; forget_installed_copy; return 1; }
+  done
   forget_installed_copy
 }
 stage_integration() {
   # two workers, each with its own emulator: most of the time is spent waiting on playbooks;
   # loadgroup keeps the tests of a module marked xdist_group on one worker (one stack, deployed once)
-  if [ -d tests/integration ]; then python -m pytest -q -n 2 --dist loadgroup tests/integration; fi
+  pytest_stage integration -q -n 2 --dist loadgroup -m "not smoke" --durations=15 \
+    "${runner_args[@]:-tests/integration}"
 }
 stage_rehearsal() {
   scripts/build-cloud-image.sh
-  python -m pytest -q -s tests/rehearsal
+  pytest_stage rehearsal -q -s --durations=15 "${runner_args[@]:-tests/rehearsal}"
 }
 
-for stage in "${stages[@]}"; do
+timings=()
+run_stage() {  # stage: runs it, records its time, and on failure names it and its failed tests
+  local stage=$1 started rc=0
   echo "=== $stage"
+  rm -f "$OUT/failed-$stage"
   started=$(date +%s)
-  "stage_$stage"
+  "stage_$stage" || rc=$?
   timings+=("$stage $(( $(date +%s) - started ))s")
-done
-echo "=== all passed: ${timings[*]}"
+  if ((rc)); then
+    local failed=""
+    [ -s "$OUT/failed-$stage" ] && failed=": $(cat "$OUT/failed-$stage")"
+    echo "$stage$failed" >>"$OUT/failed-stage"
+  fi
+  return "$rc"
+}
+run_lane() {  # stage...: in order, stops at the first failure
+  for stage in "$@"; do run_stage "$stage" || return 1; done
+  echo "=== lane passed: ${timings[*]}"
+}
+report_failure() {
+  local failed
+  failed=$(paste -sd ';' "$OUT/failed-stage" 2>/dev/null || true)
+  echo "=== FAILED stage ${failed:-(unknown)}"
+  exit 1
+}
+
+rm -f "$OUT/failed-stage"
+started=$(date +%s)
+if ((full)); then
+  # the wait-bound lane in the background, in a process group of its own (set -m) so that a
+  # failure of the other lane ends it with everything it started; its output in a file of its own
+  set -m
+  ( run_lane molecule rehearsal ) >"$OUT/lane-containers.log" 2>&1 &
+  containers=$!
+  set +m
+  cpu_rc=0
+  run_lane lint unit sanity integration || cpu_rc=$?
+  containers_rc=0
+  if ((cpu_rc)); then
+    kill -- "-$containers" 2>/dev/null || true
+  fi
+  wait "$containers" || containers_rc=$?
+  echo "=== the containers lane (molecule, rehearsal), from tests/output/lane-containers.log:"
+  if ((containers_rc && !cpu_rc)); then cat "$OUT/lane-containers.log"; else tail -3 "$OUT/lane-containers.log"; fi
+  ((cpu_rc || containers_rc)) && report_failure
+  echo "=== all passed in $(( $(date +%s) - started ))s"
+else
+  for stage in "${stages[@]}"; do run_stage "$stage" || report_failure; done
+  echo "=== all passed in $(( $(date +%s) - started ))s: ${timings[*]}"
+fi

@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
 python3 -m venv /opt/devpi
-/opt/devpi/bin/pip install -q --disable-pip-version-check 'devpi-server==6.20.3' 'devpi-client==7.3.0'
+# every dependency pinned and hash-checked (requirements.lock, written by scripts/lock.sh)
+/opt/devpi/bin/pip install -q --disable-pip-version-check --require-hashes -r /tmp/bench/requirements.lock
 /opt/devpi/bin/devpi-server --version
 /opt/devpi/bin/devpi-init --serverdir /var/lib/devpi --no-root-pypi --root-passwd bench-root-password
 /opt/devpi/bin/devpi-server --serverdir /var/lib/devpi --host 127.0.0.1 --port 3141 >/tmp/devpi-init.log 2>&1 &

@@ -19,6 +19,12 @@ import pytest
 from .helpers import REGION, ROOT, TIMINGS_DIR, VARS_FILE, VENV_BIN, Run
 
 HOST = os.environ.get("EMULATOR_HOST", "172.28.0.1")
+STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEASE_SECONDS", "EMULATOR_ENI_LINGER_SECONDS")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "smoke: the fast tier's one deployment (scripts/test.sh smoke); the full run "
+                            "proves the same in the lifecycle tests and leaves it out")
 
 
 def _free_port():
@@ -32,6 +38,11 @@ def emulator(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, EMULATOR_HOST=HOST, EMULATOR_STATE_DIR=str(tmp_path_factory.mktemp("emulator")),
                EMULATOR_PYTHON=str(VENV_BIN / "python"))
+    # AWS's eventual consistency (tests/support/emulator.py, "strict as AWS") is opt-in per test:
+    # off by default here, so that only the tests that assert the waits spend them; each of those
+    # turns on the delay it proves with strict() and the emulator's reset turns it off again.
+    for knob in STRICT_DELAYS:
+        env.setdefault(knob, "0")
     subprocess.run([str(ROOT / "scripts" / "emulator.sh"), "start", str(port)], check=True, env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     try:

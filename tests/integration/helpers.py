@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import Path
 
+from tests.support.cloud_config import everything_an_instance_reads
+
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 VARS_FILE = "tests/integration/vars.yml"
@@ -29,41 +31,6 @@ class Run:
         return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}{self.err[-2000:]}"
 
 
-def _decoded_cloud_config(text):
-    """The cloud-config text plus the decoded content of every write_files entry."""
-    import gzip
-
-    import yaml
-    parts = [text]
-    for entry in (yaml.safe_load(text) or {}).get("write_files", []):
-        content, encoding = entry.get("content", ""), entry.get("encoding", "")
-        raw = content.encode()
-        if encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
-            raw = base64.b64decode(raw)
-        if encoding.startswith(("gz", "gzip")):
-            raw = gzip.decompress(raw)
-        parts.append(raw.decode())
-    return "\n".join(parts)
-
-
-def bundle_of(aws, text):
-    """The files of the bootstrap bundle a cloud-config names (fetch_bundle.py's --bucket, --key and
-    --sha256 in runcmd), read from the emulator's S3 and checked against that digest: {path: text}."""
-    import hashlib
-    import io
-    import tarfile
-
-    import yaml
-    for command in (yaml.safe_load(text) or {}).get("runcmd", []):
-        if isinstance(command, list) and "--bucket" in command:
-            options = dict(zip(command[3::2], command[4::2], strict=False))
-            data = aws("s3").get_object(Bucket=options["--bucket"], Key=options["--key"])["Body"].read()
-            assert hashlib.sha256(data).hexdigest() == options["--sha256"], "the bundle is not the one the user data names"
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-                return {"/" + m.name: archive.extractfile(m).read().decode() for m in archive.getmembers()}
-    return {}
-
-
 def cloud_config_of(aws, template_name):
     """Launch template data of the latest version and its user data as cloud-init reads it (gunzipped)."""
     version = aws("ec2").describe_launch_template_versions(
@@ -80,7 +47,7 @@ def user_data_of(aws, template_name):
     """Launch template data of the latest version and its user data, decoded all the way (with the
     files of the bootstrap bundle it names)."""
     data, text = cloud_config_of(aws, template_name)
-    return data, "\n".join([_decoded_cloud_config(text), *bundle_of(aws, text).values()])
+    return data, everything_an_instance_reads(aws, text)
 
 
 TIMINGS_DIR = ROOT / "tests" / "output" / "timings"

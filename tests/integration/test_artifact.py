@@ -21,7 +21,8 @@ STACK = "pp-artifact-it"
 VAULT_PASSWORD = "artifact-test-vault-password"
 # What the product leaves out (galaxy.yml build_ignore): anything under these, and these files.
 NOT_PRODUCT_DIRS = ("tests/", "scripts/", "benchmarks/", "molecule/", "inventories/", ".ci/", "changelogs/fragments/")
-NOT_PRODUCT_FILES = ("vault.example.yml", "vault.yml", "ansible.cfg", "site.yml", "requirements.txt", "ruff.toml")
+NOT_PRODUCT_FILES = ("vault.example.yml", "vault.yml", "ansible.cfg", "site.yml", "requirements.txt", "requirements.lock",
+                     "requirements-uv.txt", "requirements-uv.lock", "ruff.toml")
 PLAYBOOKS = ("site", "teardown", "users", "restore", "host")
 
 

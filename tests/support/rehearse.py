@@ -166,8 +166,17 @@ def removed_by(output):
     return removed
 
 
+# The emulator's eventual-consistency delays (IAM propagation, certificates kept in use, lingering
+# network interfaces) are proven by the integration suite's lifecycle tests; a rehearsal is about
+# the boot, so it turns them off unless its environment sets them.
+STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEASE_SECONDS", "EMULATOR_ENI_LINGER_SECONDS")
+
+
 def start_emulator():
-    run("scripts/emulator.sh", "start", EMULATOR_PORT, stdout=subprocess.DEVNULL)
+    env = dict(os.environ)
+    for knob in STRICT_DELAYS:
+        env.setdefault(knob, "0")
+    run("scripts/emulator.sh", "start", EMULATOR_PORT, stdout=subprocess.DEVNULL, env=env)
 
 
 def start_imds():
@@ -305,7 +314,7 @@ def wait_healthy(name, port, started, limit=600):
             pass
         time.sleep(1)
     subprocess.run(["docker", "exec", name, "cloud-init", "status", "--long"])
-    raise SystemExit(f"{name} did not become healthy within {limit} s")
+    raise SystemExit(f"{name} did not become healthy within {limit} s (on AWS, its AutoScalingGroup replaces it then)")
 
 
 def wait_https(name, ip, started, limit=300):
@@ -323,11 +332,19 @@ def wait_https(name, ip, started, limit=300):
     raise SystemExit(f"{name} did not serve HTTPS within {limit} s")
 
 
+def grace_period():
+    """The seconds the stack's AutoScalingGroup gives a new instance before its health checks count:
+    an instance not healthy by then is replaced on AWS, so a boot that takes longer fails here."""
+    groups = aws("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    return min((g["HealthCheckGracePeriod"] for g in groups), default=300)
+
+
 def boot(name, ip, instance_id, port, efs=None):
-    """Boots a container from the launch template's user data; returns seconds to a healthy server."""
+    """Boots a container from the launch template's user data; returns seconds to a healthy server,
+    which must come within the AutoScalingGroup's grace period."""
     started = time.monotonic()
     start(name, ip, instance_id, port, efs)
-    return wait_healthy(name, port, started)
+    return wait_healthy(name, port, started, limit=grace_period())
 
 
 def health_status(instance_id):

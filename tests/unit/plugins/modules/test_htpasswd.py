@@ -9,7 +9,12 @@ __metaclass__ = type
 
 import json
 import os
+import pathlib
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 
 import pytest
 from ansible.module_utils.common.text.converters import to_bytes
@@ -421,13 +426,30 @@ def test_path_is_a_directory(tmp_path):
     assert str(tmp_path) in result['msg']
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason='root can read any file')
-def test_unreadable_file_permission_denied(htfile):
-    write_entries(htfile, [('bob', sha256_crypt.hash(PW2))])
-    os.chmod(str(htfile), 0)
-    result = run_fail(dict(path=str(htfile), name='alice', password=PW1))
-    assert 'Cannot read htpasswd file' in result['msg']
-    assert 'Permission denied' in result['msg']
+def test_unreadable_file_permission_denied():
+    """The module run as a process of an unprivileged user (root reads any file, and CI runs as
+    root: then the process drops to nobody), on a file only root may read."""
+    folder = tempfile.mkdtemp(prefix='htpasswd-unreadable-')
+    try:
+        os.chmod(folder, 0o755)  # noqa: S103 - nobody must reach the file to be refused by its mode
+        htfile = pathlib.Path(folder) / 'htpasswd'
+        write_entries(htfile, [('bob', sha256_crypt.hash(PW2))])
+        os.chmod(str(htfile), 0)
+        arguments = pathlib.Path(folder) / 'args.json'
+        arguments.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': dict(path=str(htfile), name='alice', password=PW1)}))
+        os.chmod(str(arguments), 0o644)
+        unprivileged = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] if os.geteuid() == 0 else []
+        process = subprocess.run(
+            [*unprivileged, sys.executable, '-m', htpasswd.__name__, str(arguments)],
+            capture_output=True, text=True, timeout=60, check=False, cwd=folder,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HOME=folder))
+        result = json.loads(process.stdout)
+        assert process.returncode != 0 and result.get('failed'), result
+        assert 'Cannot read htpasswd file' in result['msg']
+        assert 'Permission denied' in result['msg']
+        assert PW1 not in process.stdout + process.stderr
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_unreadable_file_permission_denied_simulated(htfile, monkeypatch):
