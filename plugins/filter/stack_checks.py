@@ -323,6 +323,99 @@ def plaintext_problems(settings):
             "knowingly with aws_stack_plaintext_acknowledged: true"]
 
 
+# ---------------------------------------------------------------- the contract with the pypiserver role
+# The settings the aws_stack role hands to the pypiserver role (and a host's inventory sets
+# directly), checked by one set of rules wherever they are crossed: the pypiserver role's own
+# preflight, and the aws_stack role's before its first AWS call (a bad value there would otherwise
+# fail the run halfway, after the network, EFS and IAM exist).
+HEALTH_PATH = re.compile(r'^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$')
+# paths nginx answers for the index itself: a health endpoint there would shadow them
+INDEX_PATHS = ('/simple', '/packages', '/_', '/metadata')
+REFRESH_INTERVAL = re.compile(r'^\s*([0-9]+)\s*(s|sec|m|min|h|hr)?\s*$')
+ACME_EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
+HOST_SETTINGS = ('health_endpoint', 'htpasswd_refresh_interval', 'port', 'backend_port', 'https_port',
+                 'acme_domain', 'acme_email', 'acme_directory_url')
+
+
+def host_settings_problems(settings, names=None):
+    """Problems with the settings a host serves with, named as the caller's user set them.
+
+    settings: health_endpoint, htpasswd_refresh_interval, port, backend_port, https_port,
+    acme_domain, acme_email, acme_directory_url (the pypiserver role's options without their
+    prefix; a missing key is not checked). names: {setting: variable the user sets}; by default
+    the pypiserver role's own (pypiserver_<setting>).
+    """
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('host_settings_problems expects a dict of settings')
+    names = dict({key: f'pypiserver_{key}' for key in HOST_SETTINGS}, **(names or {}))
+    problems = []
+    if 'health_endpoint' in settings:
+        path = str(settings['health_endpoint'])
+        if not HEALTH_PATH.match(path) or any(segment in ('.', '..') for segment in path.split('/')):
+            problems.append(f"{names['health_endpoint']} '{path}' must be a path such as /health: a leading '/', "
+                            "then letters, digits, '.', '_', '~', '-' and '/' between segments")
+        elif any(path == p or path.startswith(p + '/') for p in INDEX_PATHS):
+            problems.append(f"{names['health_endpoint']} '{path}' is under a path the index serves ({', '.join(INDEX_PATHS)})")
+    if 'htpasswd_refresh_interval' in settings:
+        interval = REFRESH_INTERVAL.match(str(settings['htpasswd_refresh_interval']))
+        if not interval or int(interval.group(1)) == 0:
+            problems.append(f"{names['htpasswd_refresh_interval']} '{settings['htpasswd_refresh_interval']}' must be a "
+                            "positive number with s, min or h, such as 2min (it bounds how long nginx remembers a verdict)")
+    ports = {}
+    for key in ('port', 'backend_port', 'https_port'):
+        if key in settings:
+            port = _int(settings[key])
+            if port is None or not 1 <= port <= 65535:
+                problems.append(f"{names[key]} '{settings[key]}' must be a TCP port, 1 to 65535")
+            else:
+                ports[key] = port
+    if 'port' in ports and 'backend_port' in ports and ports['port'] in (ports['backend_port'], ports['backend_port'] + 1):
+        problems.append(f"{names['port']} ({ports['port']}) must differ from {names['backend_port']} and the port after it "
+                        "(pypiserver and the credential service listen there, nginx on the other)")
+    domain = str(settings.get('acme_domain') or '')
+    if domain and 'port' in ports and ports.get('https_port') == ports['port']:
+        problems.append(f"{names['port']} ({ports['port']}) must differ from {names['https_port']}: with "
+                        f"{names['acme_domain']} nginx serves HTTPS there and redirects plain HTTP from the other")
+    email = str(settings.get('acme_email') or '')
+    if email and not ACME_EMAIL.match(email):
+        problems.append(f"{names['acme_email']} '{email}' must be an e-mail address or empty")
+    if 'acme_directory_url' in settings and not str(settings['acme_directory_url']).startswith('https://'):
+        problems.append(f"{names['acme_directory_url']} '{settings['acme_directory_url']}' must be an https URL")
+    return problems
+
+
+def public_endpoint(settings):
+    """The index's public endpoint, worked out once for what reads it: the security groups (port),
+    the Route53 health check (health), the outputs (url, simple_url).
+
+    settings: load_balancer_enabled, elastic_ip_enabled, https_enabled (TLS at the load balancer or
+    on the instance), index_port (the instances' port), and, once they exist, fqdn, load_balancer_dns_name,
+    elastic_ip. Returns scheme, port, host (empty until known), url_port ('' or ':<port>'), url,
+    simple_url and health ({} when nothing public is probed; else type, port and fqdn or ip_address).
+    """
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('public_endpoint expects a dict of settings')
+    load_balancer, https = _bool(settings.get('load_balancer_enabled')), _bool(settings.get('https_enabled'))
+    elastic_ip = _bool(settings.get('elastic_ip_enabled'))
+    port = 443 if https else (80 if load_balancer else _int(settings.get('index_port'), 8080))
+    scheme = 'https' if https else 'http'
+    fqdn, dns_name = str(settings.get('fqdn') or ''), str(settings.get('load_balancer_dns_name') or '')
+    address = str(settings.get('elastic_ip') or '')
+    host = fqdn or (dns_name if load_balancer else address)
+    url_port = '' if port == {'https': 443, 'http': 80}[scheme] else f':{port}'
+    health = {}
+    if load_balancer or elastic_ip:
+        health = {'type': scheme.upper(), 'port': port}
+        # the load balancer's own name when there is no DNS name of the index's (plain HTTP)
+        if load_balancer or fqdn:
+            health['fqdn'] = fqdn if https and fqdn else dns_name
+        else:
+            health['ip_address'] = address
+    url = f'{scheme}://{host}{url_port}/' if host else ''
+    return {'scheme': scheme, 'port': port, 'host': host, 'url_port': url_port, 'url': url,
+            'simple_url': url + 'simple/' if url else '', 'health': health}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -333,4 +426,6 @@ class FilterModule:
             'user_problems': user_problems,
             'access_problems': access_problems,
             'plaintext_problems': plaintext_problems,
+            'host_settings_problems': host_settings_problems,
+            'public_endpoint': public_endpoint,
         }

@@ -23,6 +23,11 @@ CASES = {
                        "user alice has an empty or short password"),
     "plain HTTP to the internet": (["-e", "aws_stack_plaintext_acknowledged=false"], {},
                                    "index_cidrs 203.0.113.0/24, 198.51.100.0/25 reach beyond private networks"),
+    # the contract with the pypiserver role, checked by its rules before the first AWS call
+    "health path without a slash": (["-e", "aws_stack_health_check_path=health"], {},
+                                    "aws_stack_health_check_path 'health' must be a path such as /health"),
+    "refresh interval in words": (["-e", "aws_stack_htpasswd_refresh_interval='2 minutes'"], {},
+                                  "aws_stack_htpasswd_refresh_interval '2 minutes' must be a positive number"),
     "one professional instance": (["-e", "profile=professional", "-e", "aws_stack_instance_count=1"], {},
                                   "aws_stack_instance_count is 1 but this profile allows 2 to"),
 }

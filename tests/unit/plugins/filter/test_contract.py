@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The contract between the aws_stack and pypiserver roles, held where it is crossed: the settings
+the instances serve with (host_settings_problems, one set of rules for both roles' preflights) and
+the public endpoint that the security groups, the health check and the outputs all read."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pathlib
+
+import pytest
+import yaml
+from ansible_collections.privatepypi.aws.plugins.filter import stack_checks as checks
+
+ROLES = pathlib.Path(__file__).resolve().parents[4] / 'roles'
+GOOD = {'health_endpoint': '/health', 'htpasswd_refresh_interval': '2min', 'port': 8080, 'backend_port': 8081,
+        'https_port': 443, 'acme_domain': '', 'acme_email': '', 'acme_directory_url': 'https://acme.example/directory'}
+AWS_NAMES = yaml.safe_load((ROLES / 'aws_stack' / 'vars' / 'main.yml').read_text())['_aws_stack_host_setting_names']
+
+
+def test_the_defaults_of_both_roles_pass():
+    assert checks.host_settings_problems(GOOD) == []
+    assert checks.host_settings_problems(GOOD, AWS_NAMES) == []
+
+
+@pytest.mark.parametrize('changes, wanted', [
+    ({'health_endpoint': 'health'}, "aws_stack_health_check_path 'health' must be a path such as /health"),
+    ({'health_endpoint': '/health check'}, "aws_stack_health_check_path '/health check' must be a path"),
+    ({'health_endpoint': '/health/../simple'}, "must be a path"),
+    ({'health_endpoint': '/simple/health'}, "is under a path the index serves"),
+    ({'health_endpoint': '/packages'}, "is under a path the index serves"),
+    ({'htpasswd_refresh_interval': '2 minutes'}, "aws_stack_htpasswd_refresh_interval '2 minutes' must be a positive number"),
+    ({'htpasswd_refresh_interval': '0min'}, "must be a positive number"),
+    ({'port': 70000}, "aws_stack_index_port '70000' must be a TCP port"),
+    ({'port': 8081}, "aws_stack_index_port (8081) must differ from the instances' pypiserver port"),
+    ({'port': 8082}, "must differ from the instances' pypiserver port (8081) and the port after it"),
+    ({'port': 443, 'acme_domain': 'pypi.example.com'}, "aws_stack_index_port (443) must differ from the instances' HTTPS"),
+    ({'acme_email': 'ops@@example'}, "aws_stack_acme_email 'ops@@example' must be an e-mail address"),
+    ({'acme_directory_url': 'http://acme.example/directory'}, "aws_stack_acme_directory_url 'http://acme.example/directory'"),
+])
+def test_each_rule_names_the_variable_the_user_set(changes, wanted):
+    problems = checks.host_settings_problems(dict(GOOD, **changes), AWS_NAMES)
+    assert len(problems) == 1 and wanted in problems[0], problems
+    # the pypiserver role's own preflight names its own options
+    assert 'pypiserver_' in checks.host_settings_problems(dict(GOOD, **changes))[0]
+
+
+def test_a_setting_left_out_is_not_checked():
+    assert checks.host_settings_problems({'port': 8080}) == []
+
+
+def test_the_aws_stack_role_hands_over_exactly_the_settings_it_checks():
+    """compute/create.yml passes each checked setting from _aws_stack_host_settings, and preflight
+    checks all of them: nothing is handed over unchecked under another expression."""
+    role_vars = yaml.safe_load((ROLES / 'aws_stack' / 'vars' / 'main.yml').read_text())
+    settings = role_vars['_aws_stack_host_settings']
+    assert set(settings) == set(checks.HOST_SETTINGS) == set(AWS_NAMES)
+    task = yaml.safe_load((ROLES / 'aws_stack' / 'tasks' / 'compute' / 'create.yml').read_text())[0]
+    assert task['ansible.builtin.include_role']['tasks_from'] == 'user_data'
+    handed = task['vars']
+    for key in settings:
+        assert f'_aws_stack_host_settings.{key}' in handed[f'pypiserver_{key}'], key
+    preflight = (ROLES / 'aws_stack' / 'tasks' / 'preflight' / 'main.yml').read_text()
+    assert '_aws_stack_host_settings | privatepypi.aws.host_settings_problems(_aws_stack_host_setting_names)' in preflight
+    # ... before the first AWS call
+    assert preflight.index('host_settings_problems') < preflight.index('preflight/connection.yml')
+
+
+BUDGET = {'load_balancer_enabled': False, 'elastic_ip_enabled': True, 'https_enabled': False, 'index_port': 8080,
+          'fqdn': '', 'load_balancer_dns_name': '', 'elastic_ip': '203.0.113.7'}
+PROFESSIONAL = {'load_balancer_enabled': True, 'elastic_ip_enabled': False, 'https_enabled': True, 'index_port': 8080,
+                'fqdn': 'pypi.example.com', 'load_balancer_dns_name': 'shared-alb-1.elb.example', 'elastic_ip': ''}
+
+
+@pytest.mark.parametrize('settings, url, port, health', [
+    (BUDGET, 'http://203.0.113.7:8080/', 8080, {'type': 'HTTP', 'port': 8080, 'ip_address': '203.0.113.7'}),
+    (dict(BUDGET, https_enabled=True, fqdn='pypi.example.com'), 'https://pypi.example.com/', 443,
+     {'type': 'HTTPS', 'port': 443, 'fqdn': 'pypi.example.com'}),
+    (PROFESSIONAL, 'https://pypi.example.com/', 443, {'type': 'HTTPS', 'port': 443, 'fqdn': 'pypi.example.com'}),
+    (dict(PROFESSIONAL, fqdn=''), 'https://shared-alb-1.elb.example/', 443,
+     {'type': 'HTTPS', 'port': 443, 'fqdn': 'shared-alb-1.elb.example'}),
+    (dict(PROFESSIONAL, https_enabled=False, fqdn=''), 'http://shared-alb-1.elb.example/', 80,
+     {'type': 'HTTP', 'port': 80, 'fqdn': 'shared-alb-1.elb.example'}),
+    (dict(BUDGET, elastic_ip_enabled=False, elastic_ip=''), '', 8080, {}),
+], ids=['budget', 'budget-tls', 'professional', 'professional-certificate-only', 'professional-http', 'no-public-address'])
+def test_one_public_endpoint_for_every_reader(settings, url, port, health):
+    endpoint = checks.public_endpoint(settings)
+    assert (endpoint['url'], endpoint['port'], endpoint['health']) == (url, port, health)
+    assert endpoint['simple_url'] == (url + 'simple/' if url else '')
+    # the security groups read the port before the host exists
+    unknown = checks.public_endpoint(dict(settings, fqdn='', load_balancer_dns_name='', elastic_ip=''))
+    assert unknown['port'] == port and unknown['url'] in ('', url)
+
+
+def test_the_readers_of_the_public_endpoint_compute_none_of_their_own():
+    tasks = ROLES / 'aws_stack' / 'tasks'
+    readers = {'security_groups/create.yml': '_aws_stack_public_endpoint.port',
+               'monitoring/health_check.yml': '_aws_stack_public_endpoint.health',
+               'outputs/main.yml': '_aws_stack_public_endpoint.url'}
+    for path, read in readers.items():
+        text = (tasks / path).read_text()
+        assert read in text, path
+        # the security groups also admit the instances' own port (aws_stack_index_port) from the load
+        # balancer or the index's networks; only the public port is the endpoint's
+        if path != 'security_groups/create.yml':
+            assert 'aws_stack_index_port' not in text and '_aws_stack_https_enabled' not in text, \
+                f'{path} works out an endpoint of its own'
