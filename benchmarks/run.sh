@@ -137,6 +137,12 @@ on_signal() {
 trap cleanup EXIT
 trap on_signal INT TERM
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# A measurement step that fails fails the run: its name and exit status are kept, printed at the
+# end with the reasons, and run.sh exits non-zero, after writing the report of what was measured.
+step_failed() {  # rc what
+  echo "$2 (exit $1)" >>"$RUN/failed-steps.txt"
+  log "FAILED: $2 (exit $1)"
+}
 
 # One throwaway user for this run, hashed the way the role's htpasswd module
 # hashes (passlib.apache.HtpasswdFile, scheme bcrypt, passlib's default cost 12,
@@ -216,13 +222,13 @@ measure() {
     url=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$urls" "$ep")
     fg python3 "$BENCH/measure.py" wrk --url "$url" --auth "$auth" --duration "$DURATION" \
       --container "$cid" --proxy-port "$port" --label "$s $ep" \
-      --out "$RUN/results/wrk-$n-$s-$ep.json" || true
+      --out "$RUN/results/wrk-$n-$s-$ep.json" || step_failed $? "wrk $ep on $s ($n projects)"
   done
   if ((PIP_RUNS > 0)); then
     [ -n "$auth" ] && creds="$BENCH_USER:$BENCH_PASSWORD@"
     fg python3 "$BENCH/measure.py" pip --python "$PY" --runs "$PIP_RUNS" --tmp "$RUN" \
       --index-url "http://${creds}127.0.0.1:$port/simple/" --packages "$PIP_LIST" \
-      --label "$s" --out "$RUN/results/pip-$n-$s.json" || true
+      --label "$s" --out "$RUN/results/pip-$n-$s.json" || step_failed $? "pip downloads from $s ($n projects)"
   fi
   [ "$s" = c ] || installs "$n" "$s" "http://${creds}127.0.0.1:$port/simple/" "$port"
 }
@@ -233,10 +239,10 @@ installs() {
   local n=$1 s=$2 index=$3 port=$4
   ((INSTALL_RUNS > 0)) || return 0
   fg "$PY" "$BENCH/installs.py" time --index-url "$index" --bindir "$CLIENTS_BIN" --runs "$INSTALL_RUNS" \
-    --label "$s" --tmp "$RUN" --out "$RUN/results/install-$n-$s.json" || true
+    --label "$s" --tmp "$RUN" --out "$RUN/results/install-$n-$s.json" || step_failed $? "timed installs from $s ($n projects)"
   fg "$PY" "$BENCH/installs.py" count --index-url "$index" --upstream "http://127.0.0.1:$port" \
     --bindir "$CLIENTS_BIN" --label "$s" --tmp "$RUN" --timed "$RUN/results/install-$n-$s.json" \
-    --out "$RUN/results/count-$n-$s.json" || true
+    --out "$RUN/results/count-$n-$s.json" || step_failed $? "counted installs from $s ($n projects)"
 }
 
 deploy_role() {  # name copy-of-data
@@ -389,9 +395,10 @@ if ((SCALE > 0)) && want b; then
     fg "$PY" "$BENCH/scale.py" --container "$ct" --base "http://127.0.0.1:$(host_port "$ct" 8080)" \
       --user "$BENCH_USER" --password "$BENCH_PASSWORD" --projects "$SP" --twine "$CLIENTS_BIN/twine" \
       --tmp "$RUN" --store-bytes "$(du -sb "$RUN/s-pypi" | cut -f1)" --out "$RUN/results/scale.json" \
-      || echo "scale measurement failed" >"$RUN/results/fail-scale.txt"
+      2>"$RUN/scale.err" || { tail -3 "$RUN/scale.err" >"$RUN/results/fail-scale.txt"; step_failed 1 "render at scale: $(cat "$RUN/results/fail-scale.txt")"; }
   else
     { echo "deployment failed:"; grep -E 'fatal:|ERROR' "$RUN/deploy-scale.log" | tail -3; } >"$RUN/results/fail-scale.txt"
+    step_failed 1 "render at scale: deployment"
   fi
   stop "$ct"; ((KEEP)) || rm -rf "$RUN/s-pypi"
 fi
@@ -403,3 +410,12 @@ echo
 cat "$WORK/results.md"
 echo
 log "results: $WORK/results.md (raw data: $RUN)"
+# a peer that failed, or a measurement step that did: the run fails, saying which and why
+for fail in "$RUN"/results/fail-*.txt; do
+  [ -e "$fail" ] && echo "$(basename "$fail" .txt): $(tr '\n' ' ' <"$fail")" >>"$RUN/failed-steps.txt"
+done
+if [ -s "$RUN/failed-steps.txt" ]; then
+  echo "run.sh: FAILED steps:" >&2
+  sort -u "$RUN/failed-steps.txt" >&2
+  exit 1
+fi

@@ -153,9 +153,8 @@ def main(argv=None):
         proc = subprocess.run([args.twine, "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
                                args.base.rstrip("/") + "/", "-u", args.user, "-p", args.password, path],
                               capture_output=True, text=True, timeout=300)
-        if proc.returncode:
-            fresh[label] = {"error": (proc.stdout + proc.stderr)[-300:]}
-            continue
+        if proc.returncode:  # the step fails, with twine's reason: never a cell of the report
+            raise SystemExit(f"twine upload of {filename} ({label}) failed: {(proc.stdout + proc.stderr)[-300:]}")
         seen = wait_for(f"{simple}{make_dataset.normalize(name)}/", auth, filename, 60)
         fresh[label] = {"listed_after_s": None if seen is None else round(seen, 2),
                         "sha256_ok": hashlib.sha256(data).hexdigest().encode() in get(f"{simple}{make_dataset.normalize(name)}/", auth)[1]}
