@@ -1,54 +1,51 @@
-"""Associates the stack's Elastic IP with this instance at boot (identity from IMDSv2)."""
+"""Associates the stack's Elastic IP with this instance at boot (identity from IMDSv2).
+
+It speaks to EC2 as the boot's bundle fetcher speaks to S3 and Auto Scaling: the metadata,
+retry and request-signing code of fetch_bundle.py, with the instance role's credentials.
+"""
 
 import argparse
 import json
 import sys
-import time
-import urllib.request
+import urllib.parse
 
-import boto3
+from privatepypi_host.fetch_bundle import IMDS, call, http_endpoint, imds_get, imds_token, instance_credentials, log, retry, service_url
 
-
-def http_endpoint(value):
-    """The metadata service is reached over http(s) only (never file: or another scheme)."""
-    if not value.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s) URL")
-    return value.rstrip("/")
+# EC2's query API version (AssociateAddress answers in it)
+EC2_API_VERSION = "2016-11-15"
 
 
-def metadata(endpoint, path, token):
-    request = urllib.request.Request(endpoint + "/latest/" + path, headers={"X-aws-ec2-metadata-token": token})  # noqa: S310 - checked by http_endpoint
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        return response.read().decode()
+def identity(imds):
+    """This instance's identity document: instanceId and region among others."""
+    return json.loads(imds_get(imds, "dynamic/instance-identity/document", imds_token(imds)))
 
 
-def imds_token(endpoint):
-    request = urllib.request.Request(endpoint + "/latest/api/token", method="PUT",  # noqa: S310 - checked by http_endpoint
-                                     headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        return response.read().decode()
+def associate(allocation_id, instance_id, region, endpoint_url, imds):
+    """AssociateAddress, moving the address from another instance if it is there (a replaced one)."""
+    body = urllib.parse.urlencode({
+        "Action": "AssociateAddress", "Version": EC2_API_VERSION, "AllocationId": allocation_id,
+        "InstanceId": instance_id, "AllowReassociation": "true",
+    }).encode()
+    call("POST", service_url("ec2", region, endpoint_url) + "/", region, "ec2", instance_credentials(imds), body,
+         {"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--allocation-id", required=True)
-    parser.add_argument("--imds", type=http_endpoint, default="http://169.254.169.254")
-    parser.add_argument("--endpoint-url", default=None)
+    parser.add_argument("--imds", type=http_endpoint, default=IMDS)
+    parser.add_argument("--endpoint-url", type=http_endpoint, default=None)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds of retries before giving up")
     args = parser.parse_args(argv)
-
-    token = imds_token(args.imds)
-    identity = json.loads(metadata(args.imds, "dynamic/instance-identity/document", token))
-    ec2 = boto3.client("ec2", region_name=identity["region"], endpoint_url=args.endpoint_url or None)
-    for attempt in range(1, 11):
-        try:
-            ec2.associate_address(AllocationId=args.allocation_id, InstanceId=identity["instanceId"],
-                                  AllowReassociation=True)
-            print("Elastic IP {} associated with {}".format(args.allocation_id, identity["instanceId"]))
-            return 0
-        except ec2.exceptions.ClientError as error:
-            print(f"attempt {attempt}: {error}", file=sys.stderr)
-            time.sleep(min(2 ** attempt, 30))
-    return 1
+    try:
+        document = retry(lambda: identity(args.imds), "instance identity", args.timeout)
+        retry(lambda: associate(args.allocation_id, document["instanceId"], document["region"], args.endpoint_url,
+                                args.imds), f"associating {args.allocation_id}", args.timeout)
+    except (OSError, ValueError, KeyError) as error:
+        log(f"could not claim the Elastic IP {args.allocation_id}: {error}")
+        return 1
+    print(f"Elastic IP {args.allocation_id} associated with {document['instanceId']}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,13 @@
-"""htpasswd_refresh.py and claim_eip.py against moto's in-process AWS and a local metadata service."""
+"""htpasswd_refresh.py against moto's in-process AWS (claim_eip.py: test_boot_programs.py)."""
 
-import http.server
 import json
 import os
-import threading
 
 import boto3
 import pytest
 
 moto = pytest.importorskip("moto")
-from privatepypi_host import access, claim_eip, htpasswd_refresh
+from privatepypi_host import access, htpasswd_refresh
 
 
 @pytest.fixture
@@ -78,49 +76,3 @@ def test_htpasswd_refresh_keeps_the_last_good_data(aws, tmp_path, capsys, bad, r
     assert target.read_text() == good and (tmp_path / "roles").read_text() == ""
     (record,) = [json.loads(line) for line in log.read_text().splitlines()]
     assert record["event"] == "credentials_refused" and reason in record["reason"] and "$2y$05$" not in record["reason"]
-
-
-class Metadata(http.server.BaseHTTPRequestHandler):
-    instance_id = None
-
-    def do_PUT(self):
-        assert self.path == "/latest/api/token"
-        self._answer(b"token-1")
-
-    def do_GET(self):
-        if self.headers.get("X-aws-ec2-metadata-token") != "token-1":
-            self.send_response(401)
-            self.end_headers()
-            return
-        self._answer(json.dumps({"region": "eu-west-1", "instanceId": self.instance_id}).encode())
-
-    def _answer(self, body):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_claim_eip_associates_the_address_with_this_instance(aws):
-    ec2 = boto3.client("ec2", region_name="eu-west-1")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    Metadata.instance_id = instance
-    server = http.server.HTTPServer(("127.0.0.1", 0), Metadata)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        imds = f"http://127.0.0.1:{server.server_port}"
-        assert claim_eip.main(["--allocation-id", allocation, "--imds", imds]) == 0
-    finally:
-        server.shutdown()
-    address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
-    assert address["InstanceId"] == instance
-
-
-def test_claim_eip_refuses_a_non_http_metadata_endpoint():
-    with pytest.raises(SystemExit):
-        claim_eip.main(["--allocation-id", "eipalloc-1", "--imds", "file:///etc/passwd"])

@@ -22,7 +22,7 @@ moto_server = pytest.importorskip("moto.server")
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from privatepypi_host import fetch_bundle, selfcheck
+from privatepypi_host import claim_eip, fetch_bundle, selfcheck
 
 REGION = "eu-west-1"
 CREDENTIALS = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
@@ -133,6 +133,7 @@ class Metadata(http.server.BaseHTTPRequestHandler):
             return
         answers = {
             "/latest/meta-data/instance-id": self.instance_id,
+            "/latest/dynamic/instance-identity/document": json.dumps({"instanceId": self.instance_id, "region": REGION}),
             "/latest/meta-data/iam/security-credentials/": "stack-instance",
             "/latest/meta-data/iam/security-credentials/stack-instance": json.dumps(
                 {"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "testing"}),
@@ -300,3 +301,28 @@ def test_selfcheck_repairs_within_grace_and_reports_only_after_the_threshold(end
 def test_selfcheck_refuses_a_url_off_the_host():
     with pytest.raises(SystemExit):
         selfcheck.main(["--url", "http://169.254.169.254/latest/", "--state", "/dev/null"])
+
+
+def test_claim_eip_associates_the_address_with_this_instance_and_takes_it_over(endpoints, group):
+    """claim_eip.py signs AssociateAddress with fetch_bundle's code and the role's credentials; the
+    address moves to this instance even from another one (a replacement taking it over)."""
+    ec2 = _client(endpoints, "ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, InstanceId=other)
+    assert claim_eip.main(["--allocation-id", allocation, "--imds", endpoints["imds"],
+                           "--endpoint-url", endpoints["aws"]]) == 0
+    assert ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]["InstanceId"] == group["instance"]
+
+
+def test_claim_eip_gives_up_with_a_message_not_a_traceback(endpoints, group, capsys):
+    code = claim_eip.main(["--allocation-id", "eipalloc-0000000000000000", "--imds", endpoints["imds"],
+                           "--endpoint-url", endpoints["aws"], "--timeout", "0"])
+    assert code == 1
+    assert "could not claim the Elastic IP eipalloc-0000000000000000" in capsys.readouterr().err
+
+
+def test_claim_eip_refuses_a_non_http_metadata_endpoint():
+    with pytest.raises(SystemExit):
+        claim_eip.main(["--allocation-id", "eipalloc-1", "--imds", "file:///etc/passwd"])
