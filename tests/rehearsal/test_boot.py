@@ -250,13 +250,15 @@ def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degr
     name = "privatepypi-instance-4"
     first = _until("a first mount attempt", lambda: _exec(name, "test", "-s", "/run/efs-standin.log").returncode == 0,
                    600)
-    time.sleep(30)
+    # the evidence of a boot that keeps trying: two failed attempts logged, nothing mounted meanwhile
+    retried = _until("a second failed mount attempt", lambda: _boot_log(name).count("EFS mount: attempt") >= 2, 180,
+                     step=1.0)
     assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
     rehearse.open_store(name)
     healthy = rehearse.wait_healthy(name, 8083, time.monotonic(), limit=240)
     attempts = _boot_log(name).count("EFS mount: attempt")
-    print(f"\nfirst mount attempt after {first:.0f} s; store opened 30 s later; healthy {healthy:.0f} s after that, "
-          f"{attempts} failed mount attempts before")
+    print(f"\nfirst mount attempt after {first:.0f} s; store opened {retried:.0f} s later, after the second failed "
+          f"attempt; healthy {healthy:.0f} s after that, {attempts} failed mount attempts before")
     assert attempts >= 2
     rehearse.install(8083, "1.0.0")
 
