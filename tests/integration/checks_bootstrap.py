@@ -2,13 +2,40 @@
 
 import json
 
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
 from tests.support.cloud_config import bundle_of
 
-from .helpers import cloud_config_of
+from .helpers import ROOT, cloud_config_of
 
 
 def _bucket(aws, stack):
     return [b["Name"] for b in aws("s3").list_buckets()["Buckets"] if b["Name"].startswith(f"{stack}-boot-")]
+
+
+def check_tls_only_statement(aws):
+    """The role's TLS-only bucket statement (vars/main.yml) on a bucket of the test's own: the
+    emulator, which evaluates bucket policies as S3 does, refuses a plain-http request under it
+    and serves the same request once the statement is gone."""
+    s3 = aws("s3")
+    bucket = f"tls-only-check-{len(s3.list_buckets()['Buckets'])}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="bootstrap/x.tar.gz", Body=b"bundle")
+    statement = yaml.safe_load((ROOT / "roles" / "aws_stack" / "vars" / "main.yml").read_text())[
+        "_aws_stack_bootstrap_bucket_policy"]
+    policy = json.dumps(statement).replace("{{ _aws_stack_bootstrap_bucket_arn }}", f"arn:aws:s3:::{bucket}")
+    assert "{{" not in policy
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    try:
+        with pytest.raises(ClientError, match="Forbidden|AccessDenied"):
+            s3.get_object(Bucket=bucket, Key="bootstrap/x.tar.gz")
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+    assert s3.get_object(Bucket=bucket, Key="bootstrap/x.tar.gz")["Body"].read() == b"bundle"
+    s3.delete_object(Bucket=bucket, Key="bootstrap/x.tar.gz")
+    s3.delete_bucket(Bucket=bucket)
 
 
 def check_bootstrap(aws, stack, file_system_id):
@@ -19,11 +46,11 @@ def check_bootstrap(aws, stack, file_system_id):
     rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
-    # TLS only, as the bucket holds it (the emulator stores the policy; it evaluates none)
-    deny = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"][0]
-    assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
-    assert deny["Resource"] == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # TLS only on an https endpoint (AWS's); the emulator is reached over plain http, where that
+    # statement refuses every request (check_tls_only_statement proves it), so the bucket has none here
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=bucket)
+    check_tls_only_statement(aws)
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
     assert tags["Stack"] == stack
 
