@@ -537,6 +537,7 @@ from moto.ec2.models.vpcs import VPCBackend  # noqa: E402
 from moto.efs.models import EFSBackend  # noqa: E402
 from moto.elbv2.exceptions import ELBClientError as RESTError  # noqa: E402
 from moto.elbv2.models import ELBv2Backend  # noqa: E402
+from moto.iam.models import IAMBackend  # noqa: E402
 from moto.moto_api._internal import urls as moto_api_urls  # noqa: E402
 from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
 
@@ -596,8 +597,12 @@ def _iam(account_id):
 # --------------------------------------------------------------------------- item 1: instance profile propagation
 # AWS: a new instance profile reaches EC2 Auto Scaling seconds later. CreateAutoScalingGroup (and
 # UpdateAutoScalingGroup) with a launch template naming it answers, meanwhile, "ValidationError: You
-# must use a valid fully-formed launch template. Value (<name>) for parameter iamInstanceProfile.name
-# is invalid. Invalid IAM Instance Profile name" (terraform-provider-aws issues 5217 and 29866, the
+# must use a valid fully-formed launch template. Value (...) for parameter iamInstanceProfile.<arn|name>
+# is invalid. Invalid IAM Instance Profile <ARN|name>", in the form the template stores the profile:
+# by ARN (what amazon.aws.ec2_launch_template writes) "Value (arn:aws:iam::...:instance-profile/...)
+# for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN"
+# (terraform-provider-aws issue 29866, titled with it; aws-samples/amazon-ec2-gitlab-runner issue 16),
+# by name "... iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name" (issue 5217, the
 # retry of PR 40088; eksctl issue 8039). A profile that does not exist at all gets the same answer.
 def _check_instance_profile_propagated(backend, launch_template):
     if not launch_template:
@@ -607,14 +612,16 @@ def _check_instance_profile_propagated(backend, launch_template):
                 else ec2.get_launch_template_by_name(launch_template.get("LaunchTemplateName")))
     data = template.get_version(launch_template.get("Version") or "$Default").data
     profile = data.get("IamInstanceProfile") or {}
-    name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
+    arn = profile.get("Arn") or ""
+    name = profile.get("Name") or arn.rsplit("/", 1)[-1]
     if not name:
         return
     found = _iam(backend.account_id).instance_profiles.get(name)
     if found is None or _age_seconds(found.create_date) < STRICT["iam_propagation_seconds"]:
+        value, field, kind = (arn, "arn", "ARN") if arn else (name, "name", "name")
         raise AutoscalingClientError(
-            "ValidationError", f"You must use a valid fully-formed launch template. Value ({name}) for parameter "
-            "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+            "ValidationError", f"You must use a valid fully-formed launch template. Value ({value}) for parameter "
+            f"iamInstanceProfile.{field} is invalid. Invalid IAM Instance Profile {kind}")
 
 
 _orig_create_asg = AutoScalingBackend.create_auto_scaling_group
@@ -639,19 +646,39 @@ AutoScalingBackend.update_auto_scaling_group = _update_asg_after_propagation
 # AWS: CreateBackupSelection right after the role is created answers "InvalidParameterValueException:
 # IAM Role <arn> cannot be assumed by AWS Backup" until IAM has propagated (terraform-provider-aws
 # issue 9297, PRs 9298 and 12017). A role whose trust policy does not name backup.amazonaws.com
-# never can be, and gets the same answer.
-def _check_backup_role(self, role_arn):
+# never can be, and gets the same answer. A selection by tags (Conditions, ListOfTags) has AWS Backup
+# call tag:GetResources with the role: once the role can be assumed but before the policies attached
+# to it are in effect (or when none is attached) it answers "IAM Role <arn> is not authorized to call
+# tag:GetResources". Modelled: the trust is in effect half the propagation time after the role's
+# creation, the policies the whole propagation time after their last attachment, so a role created
+# and given its policies at once meets both answers in turn.
+def _check_backup_role(self, role_arn, by_tags):
     role = next((r for r in _iam(self.current_account).roles.values() if r.arn == role_arn), None)
     trusted = role is not None and "backup.amazonaws.com" in json.dumps(role.assume_role_policy_document)
-    if not trusted or _age_seconds(role.create_date) < STRICT["iam_propagation_seconds"]:
+    propagation = STRICT["iam_propagation_seconds"]
+    if not trusted or _age_seconds(role.create_date) < propagation / 2:
         raise InvalidParameterValueException(msg=f"IAM Role {role_arn} cannot be assumed by AWS Backup")
+    attached = getattr(role, "privatepypi_policy_attached", None)
+    if by_tags and (not role.managed_policies or attached is None or _age_seconds(attached) < propagation):
+        raise InvalidParameterValueException(msg=f"IAM Role {role_arn} is not authorized to call tag:GetResources")
 
 
+_orig_attach_role_policy = IAMBackend.attach_role_policy
+
+
+def _attach_role_policy_noting_when(self, policy_arn, role_name):
+    _orig_attach_role_policy(self, policy_arn, role_name)
+    self.get_role(role_name).privatepypi_policy_attached = utcnow()
+
+
+IAMBackend.attach_role_policy = _attach_role_policy_noting_when
 _shim_create_backup_selection = BackupResponse.create_backup_selection
 
 
 def _create_backup_selection_after_propagation(self):
-    _check_backup_role(self, (json.loads(self.body).get("BackupSelection") or {}).get("IamRoleArn", ""))
+    selection = json.loads(self.body).get("BackupSelection") or {}
+    by_tags = bool(selection.get("ListOfTags") or any((selection.get("Conditions") or {}).values()))
+    _check_backup_role(self, selection.get("IamRoleArn", ""), by_tags)
     return _shim_create_backup_selection(self)
 
 
@@ -876,6 +903,7 @@ def _run_instances_where_offered(self, image_id, count, user_data, security_grou
 
 
 InstanceBackend.run_instances = _run_instances_where_offered
+
 
 # The Debian 12 arm64 AMI and its public parameter, beside the amd64 one above.
 DEBIAN_ARM64_PARAM = "/aws/service/debian/release/12/latest/arm64"

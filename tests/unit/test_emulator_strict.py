@@ -79,8 +79,11 @@ def _network(aws):
 
 
 def _template(aws, name, profile, image='ami-0d5eb1a12b0c0ffee', instance_type='t3.small'):
+    """A launch template naming its instance profile by name, or by ARN (profile starting arn:) as
+    amazon.aws.ec2_launch_template stores it."""
     aws('ec2').create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-        'ImageId': image, 'InstanceType': instance_type, 'IamInstanceProfile': {'Name': profile},
+        'ImageId': image, 'InstanceType': instance_type,
+        'IamInstanceProfile': {'Arn': profile} if profile.startswith('arn:') else {'Name': profile},
         'MetadataOptions': {'HttpTokens': 'required', 'HttpEndpoint': 'enabled'}})
 
 
@@ -98,16 +101,28 @@ def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(
     subnets = _network(aws)[1]
     iam = aws('iam')
     iam.create_role(RoleName='r', AssumeRolePolicyDocument='{}')
-    iam.create_instance_profile(InstanceProfileName='p')
-    _template(aws, 'lt-new', 'p')
-    asg = dict(AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-new', 'Version': '$Latest'},
-               MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
-    with pytest.raises(ClientError) as excinfo:
-        aws('autoscaling').create_auto_scaling_group(**asg)
-    code, message = _code(excinfo)
-    assert code == 'ValidationError' and 'Invalid IAM Instance Profile name' in message and '(p)' in message
+    arn = iam.create_instance_profile(InstanceProfileName='p')['InstanceProfile']['Arn']
+    # AWS's words, as the form the template stores the profile in: by ARN (what the role's
+    # ec2_launch_template writes) and by name
+    _template(aws, 'lt-arn', arn)
+    _template(aws, 'lt-name', 'p')
+    answers = {}
+    for template in ('lt-arn', 'lt-name'):
+        with pytest.raises(ClientError) as excinfo:
+            aws('autoscaling').create_auto_scaling_group(
+                AutoScalingGroupName=template, LaunchTemplate={'LaunchTemplateName': template, 'Version': '$Latest'},
+                MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
+        answers[template] = _code(excinfo)
+    prefix = 'You must use a valid fully-formed launch template. '
+    assert answers == {
+        'lt-arn': ('ValidationError', f'{prefix}Value ({arn}) for parameter iamInstanceProfile.arn is invalid. '
+                   'Invalid IAM Instance Profile ARN'),
+        'lt-name': ('ValidationError', f'{prefix}Value (p) for parameter iamInstanceProfile.name is invalid. '
+                    'Invalid IAM Instance Profile name')}
     time.sleep(DELAY + 0.5)
-    aws('autoscaling').create_auto_scaling_group(**asg)
+    aws('autoscaling').create_auto_scaling_group(
+        AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-arn', 'Version': '$Latest'},
+        MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
 
 
 def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
@@ -122,6 +137,36 @@ def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
     assert _code(excinfo) == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
     time.sleep(DELAY + 0.5)
     aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
+
+
+def test_a_selection_by_tags_waits_for_the_roles_policy_too(aws):
+    """As the role's backup/create.yml makes it: the role and its managed policy at once, a selection by tags."""
+    trust = {'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
+    iam = aws('iam')
+    arn = iam.create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+    policy = iam.create_policy(PolicyName='tags', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Action': 'tag:GetResources', 'Resource': '*'}]}))['Policy']['Arn']
+    iam.attach_role_policy(RoleName='b', PolicyArn=policy)
+    plan = aws('backup').create_backup_plan(BackupPlan={'BackupPlanName': 'daily', 'Rules': [
+        {'RuleName': 'd', 'TargetBackupVaultName': 'Default'}]})['BackupPlanId']
+    selection = {'SelectionName': 's', 'IamRoleArn': arn, 'Resources': ['*'], 'Conditions': {'StringEquals': [
+        {'ConditionKey': 'aws:ResourceTag/Stack', 'ConditionValue': 'x'}]}}
+    answers = []
+    deadline = time.monotonic() + DELAY + 2
+    while time.monotonic() < deadline:
+        try:
+            aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
+            answers.append('created')
+            break
+        except ClientError as error:
+            code, message = error.response['Error']['Code'], error.response['Error']['Message']
+            assert code == 'InvalidParameterValueException'
+            if message not in answers:
+                answers.append(message)
+        time.sleep(0.25)
+    assert answers == [f'IAM Role {arn} cannot be assumed by AWS Backup',
+                       f'IAM Role {arn} is not authorized to call tag:GetResources', 'created']
 
 
 def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load_balancer(aws):
