@@ -140,33 +140,30 @@ def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
 
 
 def test_a_selection_by_tags_waits_for_the_roles_policy_too(aws):
-    """As the role's backup/create.yml makes it: the role and its managed policy at once, a selection by tags."""
+    """A selection by tags, as backup/create.yml makes it: the role must be assumable and its policy in effect."""
     trust = {'Version': '2012-10-17', 'Statement': [
         {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
     iam = aws('iam')
     arn = iam.create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
-    policy = iam.create_policy(PolicyName='tags', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
-        {'Effect': 'Allow', 'Action': 'tag:GetResources', 'Resource': '*'}]}))['Policy']['Arn']
-    iam.attach_role_policy(RoleName='b', PolicyArn=policy)
     plan = aws('backup').create_backup_plan(BackupPlan={'BackupPlanName': 'daily', 'Rules': [
         {'RuleName': 'd', 'TargetBackupVaultName': 'Default'}]})['BackupPlanId']
     selection = {'SelectionName': 's', 'IamRoleArn': arn, 'Resources': ['*'], 'Conditions': {'StringEquals': [
         {'ConditionKey': 'aws:ResourceTag/Stack', 'ConditionValue': 'x'}]}}
-    answers = []
-    deadline = time.monotonic() + DELAY + 2
-    while time.monotonic() < deadline:
-        try:
+
+    def answer():
+        with pytest.raises(ClientError) as excinfo:
             aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
-            answers.append('created')
-            break
-        except ClientError as error:
-            code, message = error.response['Error']['Code'], error.response['Error']['Message']
-            assert code == 'InvalidParameterValueException'
-            if message not in answers:
-                answers.append(message)
-        time.sleep(0.25)
-    assert answers == [f'IAM Role {arn} cannot be assumed by AWS Backup',
-                       f'IAM Role {arn} is not authorized to call tag:GetResources', 'created']
+        return _code(excinfo)
+    assert answer() == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
+    time.sleep(DELAY / 2 + 0.5)
+    not_authorized = ('InvalidParameterValueException', f'IAM Role {arn} is not authorized to call tag:GetResources')
+    assert answer() == not_authorized  # assumable now, but no policy at all
+    policy = iam.create_policy(PolicyName='tags', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Action': 'tag:GetResources', 'Resource': '*'}]}))['Policy']['Arn']
+    iam.attach_role_policy(RoleName='b', PolicyArn=policy)
+    assert answer() == not_authorized  # the policy just attached is not in effect yet
+    time.sleep(DELAY + 0.5)
+    aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
 
 
 def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load_balancer(aws):
