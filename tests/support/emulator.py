@@ -529,7 +529,7 @@ import os  # noqa: E402
 from moto.acm.models import AWSCertificateManagerBackend  # noqa: E402
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup  # noqa: E402
 from moto.ec2.exceptions import DependencyViolationError, EC2ClientError  # noqa: E402
-from moto.ec2.models.instance_types import InstanceTypeOfferingBackend  # noqa: E402
+from moto.ec2.models.instance_types import INSTANCE_TYPES, InstanceTypeOfferingBackend  # noqa: E402
 from moto.ec2.models.instances import InstanceBackend  # noqa: E402
 from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: E402
 from moto.ec2.models.subnets import SubnetBackend  # noqa: E402
@@ -891,7 +891,6 @@ def _run_instances_where_offered(self, image_id, count, user_data, security_grou
         raise EC2ClientError("Unsupported", f"Your requested instance type ({instance_type}) is not supported in your "
                              f"requested Availability Zone ({zone}). Please retry your request by not specifying an "
                              "Availability Zone or choosing another zone.")
-    from moto.ec2.models.instance_types import INSTANCE_TYPES
     wanted = (INSTANCE_TYPES.get(instance_type or "") or {}).get("ProcessorInfo", {}).get("SupportedArchitectures", [])
     image = self.amis.get(image_id) if image_id else None
     if wanted and image is not None and image.architecture not in wanted:
@@ -899,11 +898,57 @@ def _run_instances_where_offered(self, image_id, count, user_data, security_grou
             "InvalidParameterValue", f"The architecture '{wanted[0]}' of the specified instance type does not match the "
             f"architecture '{image.architecture}' of the specified AMI. Specify an instance type and an AMI that have "
             "matching architectures, and try again.")
+    template_data = self._get_template_from_args(kwargs["launch_template"]).data if kwargs.get("launch_template") else {}
+    ebs_optimized = kwargs.get("ebs_optimized") or str(template_data.get("EbsOptimized", "")).lower() == "true"
+    support = (INSTANCE_TYPES.get(instance_type or "") or {}).get("EbsInfo", {}).get("EbsOptimizedSupport")
+    if ebs_optimized and support == "unsupported":
+        raise EC2ClientError("InvalidParameterCombination", "EBS-optimized instances are not supported for your "
+                             "requested configuration. Please check the documentation for supported configurations.")
     return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
 
 
 InstanceBackend.run_instances = _run_instances_where_offered
 
+
+# --------------------------------------------------------------------------- failed launches: scaling activities
+# AWS: an Auto Scaling group's launch that EC2 refuses (a zone without the type, EBS optimisation the
+# type lacks, an image of another architecture) does not fail CreateAutoScalingGroup or
+# UpdateAutoScalingGroup: the group is created and records the refusal as a scaling activity
+# (StatusCode Failed, StatusMessage EC2's message; Auto Scaling User Guide, "Troubleshoot Amazon EC2
+# Auto Scaling: EC2 instance launch failures"), then tries again later. moto 5.2.5 let the EC2 error
+# fail the group's call and answers DescribeScalingActivities with nothing.
+_orig_replace_instances = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+
+def _replace_instances_recording_failures(self, count_needed, propagated_tags):
+    try:
+        _orig_replace_instances(self, count_needed, propagated_tags)
+    except EC2ClientError as error:
+        now = utcnow()
+        capacity = len(self.instance_states)
+        activities = self.__dict__.setdefault("privatepypi_activities", [])
+        activities.insert(0, {
+            "ActivityId": str(uuid.uuid4()), "AutoScalingGroupName": self.name,
+            "Description": f"Launching a new EC2 instance.  Status Reason: {error.message}",
+            "Cause": (f"At {now:%Y-%m-%dT%H:%M:%SZ} an instance was started in response to a difference between "
+                      f"desired and actual capacity, increasing the capacity from {capacity} to "
+                      f"{capacity + count_needed}."),
+            "StartTime": now, "EndTime": now, "StatusCode": "Failed", "StatusMessage": error.message,
+            "Progress": 100, "Details": "{}"})
+
+
+FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace_instances_recording_failures
+
+
+def _describe_scaling_activities(self):
+    name = self._get_param("AutoScalingGroupName")
+    groups = self.autoscaling_backend.autoscaling_groups
+    activities = [a for group in groups.values() if name in (None, group.name)
+                  for a in group.__dict__.get("privatepypi_activities", [])]
+    return ActionResult({"Activities": activities[:int(self._get_param("MaxRecords") or 100)]})
+
+
+AutoScalingResponse.describe_scaling_activities = _describe_scaling_activities
 
 # The Debian 12 arm64 AMI and its public parameter, beside the amd64 one above.
 DEBIAN_ARM64_PARAM = "/aws/service/debian/release/12/latest/arm64"
