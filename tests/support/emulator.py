@@ -526,7 +526,7 @@ SimpleSystemManagerBackend.put_parameter = _put_parameter
 import copy  # noqa: E402
 import os  # noqa: E402
 
-from moto.acm.models import AWSCertificateManagerBackend  # noqa: E402
+from moto.acm.models import AWSCertificateManagerBackend, CertBundle  # noqa: E402
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup  # noqa: E402
 from moto.ec2.exceptions import DependencyViolationError, EC2ClientError  # noqa: E402
 from moto.ec2.models.instance_types import INSTANCE_TYPES, InstanceTypeOfferingBackend  # noqa: E402
@@ -549,6 +549,8 @@ def _strict_defaults():
     return {
         # IAM -> EC2 Auto Scaling / AWS Backup propagation of a new instance profile or role
         "iam_propagation_seconds": float(env("EMULATOR_IAM_PROPAGATION_SECONDS", "10")),
+        # a certificate ACM has just issued is not yet known to Elastic Load Balancing
+        "certificate_propagation_seconds": float(env("EMULATOR_CERTIFICATE_PROPAGATION_SECONDS", "10")),
         # ACM keeps a certificate "in use" after the load balancer that served it is deleted
         "certificate_release_seconds": float(env("EMULATOR_CERTIFICATE_RELEASE_SECONDS", "30")),
         # network interfaces of a deleted load balancer or mount target linger in their subnets
@@ -764,6 +766,57 @@ def _delete_certificate_unless_in_use(self, arn):
 
 
 AWSCertificateManagerBackend.delete_certificate = _delete_certificate_unless_in_use
+
+# --------------------------------------------------------------------------- a certificate just issued
+# AWS: right after ACM reports a certificate ISSUED, Elastic Load Balancing may not know it yet:
+# CreateListener (and ModifyListener) with it answer "CertificateNotFound: Certificate '<arn>' not
+# found" (or UnsupportedCertificate) for a while (terraform-provider-aws issues 41789 and 10510).
+# Modelled: for STRICT["certificate_propagation_seconds"] after a describe first saw it ISSUED.
+_orig_cert_check = CertBundle.check
+
+
+def _check_noting_issuance(self):
+    before = self.status
+    _orig_cert_check(self)
+    if before != "ISSUED" and self.status == "ISSUED":
+        self.__dict__["privatepypi_issued_at"] = utcnow()
+
+
+CertBundle.check = _check_noting_issuance
+
+
+def _refuse_certificate_just_issued(backend, certificate_arns):
+    from moto.acm.models import acm_backends
+    certificates = acm_backends[backend.account_id][backend.region_name]._certificates
+    for arn in certificate_arns:
+        issued = certificates[arn].__dict__.get("privatepypi_issued_at") if arn in certificates else None
+        if issued is not None and _age_seconds(issued) < STRICT["certificate_propagation_seconds"]:
+            raise RESTError("CertificateNotFound", f"Certificate '{arn}' not found")
+
+
+_orig_create_listener = ELBv2Backend.create_listener
+_orig_modify_listener = ELBv2Backend.modify_listener
+
+
+def _create_listener_after_propagation(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs):
+    _refuse_certificate_just_issued(self, [certificate] if certificate else [])
+    return _orig_create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs)
+
+
+# ModifyListener's Certificates is the default certificate alone: AWS keeps the listener's other
+# (SNI) certificates, moto 5.2.5 replaced the whole list with it.
+def _modify_listener_after_propagation(self, arn, port=None, protocol=None, ssl_policy=None, certificates=None, actions=None):
+    _refuse_certificate_just_issued(self, [c.get("CertificateArn") for c in certificates or []])
+    before = list(self.describe_listeners(load_balancer_arn=None, listener_arns=[arn])[0].certificates or [])
+    listener = _orig_modify_listener(self, arn, port, protocol, ssl_policy, certificates, actions)
+    if certificates and before:
+        default = certificates[0]["CertificateArn"]
+        listener.certificates = [default] + [c for c in before[1:] if c != default]
+    return listener
+
+
+ELBv2Backend.create_listener = _create_listener_after_propagation
+ELBv2Backend.modify_listener = _modify_listener_after_propagation
 
 _orig_delete_mount_target = EFSBackend.delete_mount_target
 

@@ -34,7 +34,8 @@ def endpoint():
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES='false', EMULATOR_IAM_PROPAGATION_SECONDS=str(DELAY),
-               EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY))
+               EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY),
+               EMULATOR_CERTIFICATE_PROPAGATION_SECONDS=str(DELAY), MOTO_ACM_VALIDATION_WAIT='0')
     proc = subprocess.Popen([sys.executable, '-m', 'tests.support.emulator', '-H', '127.0.0.1', '-p', str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
@@ -192,6 +193,34 @@ def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load
     acm.delete_certificate(CertificateArn=cert)
     ec2.delete_security_group(GroupId=group)
     ec2.delete_subnet(SubnetId=subnets[0])
+
+
+def test_a_certificate_just_issued_is_not_found_by_load_balancing_for_a_while(aws):
+    vpc, subnets, group = _network(aws)
+    elb, acm = aws('elbv2'), aws('acm')
+    cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
+    assert acm.describe_certificate(CertificateArn=cert)['Certificate']['Status'] == 'ISSUED'  # what the role waits for
+    lb = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]
+    tg = elb.create_target_group(Name='tg', Protocol='HTTP', Port=8080, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    listener = dict(LoadBalancerArn=lb['LoadBalancerArn'], Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': cert}],
+                    DefaultActions=[{'Type': 'forward', 'TargetGroupArn': tg}])
+    with pytest.raises(ClientError) as excinfo:
+        elb.create_listener(**listener)
+    assert _code(excinfo) == ('CertificateNotFound', f"Certificate '{cert}' not found")
+    time.sleep(DELAY + 0.5)
+    arn = elb.create_listener(**listener)['Listeners'][0]['ListenerArn']
+    # another application's certificate (SNI) stays when the default one changes, as on AWS
+    other = acm.request_certificate(DomainName='wiki.example.com', ValidationMethod='DNS')['CertificateArn']
+    elb.add_listener_certificates(ListenerArn=arn, Certificates=[{'CertificateArn': other}])
+    third = acm.request_certificate(DomainName='pypi2.example.com', ValidationMethod='DNS')['CertificateArn']
+    acm.describe_certificate(CertificateArn=third)
+    with pytest.raises(ClientError) as excinfo:
+        elb.modify_listener(ListenerArn=arn, Certificates=[{'CertificateArn': third}])
+    assert _code(excinfo)[0] == 'CertificateNotFound'
+    time.sleep(DELAY + 0.5)
+    elb.modify_listener(ListenerArn=arn, Certificates=[{'CertificateArn': third}])
+    listed = [c['CertificateArn'] for c in elb.describe_listener_certificates(ListenerArn=arn)['Certificates']]
+    assert listed[0] == third and other in listed and cert not in listed
 
 
 def test_a_load_balancer_refuses_subnets_and_security_groups_of_another_vpc(aws):

@@ -36,6 +36,9 @@ def _stops(task, msg):
 
 GROUP = ('compute/create.yml', 'Create the AutoScalingGroup')
 SELECTION = ('backup/create.yml', "Select the stack's package file system")
+LISTENERS = ('load_balancer/shared.yml',
+             "Create the shared application load balancer and its listeners, or bring the listeners of this stack's in line")
+CERT_ARN = 'arn:aws:acm:eu-central-1:123456789012:certificate/0b5e6c1a-7d1f-4f4e-9c55-0e0c2a1f9d3e'
 
 RETRIED = {
     # what ec2_launch_template stores (by ARN): terraform-provider-aws 29866, amazon-ec2-gitlab-runner 16
@@ -50,11 +53,17 @@ RETRIED = {
     'backup role policy not in effect yet': (SELECTION, f'An error occurred (InvalidParameterValueException) when calling '
                                                         f'the CreateBackupSelection operation: IAM Role {ROLE_ARN} is not '
                                                         'authorized to call tag:GetResources'),
+    # terraform-provider-aws 41789, 10510: the listener right after ACM issued the certificate
+    'certificate not found yet': (LISTENERS, f'Failed to create listener: An error occurred (CertificateNotFound) when '
+                                             f"calling the CreateListener operation: Certificate '{CERT_ARN}' not found"),
+    'certificate unsupported yet': (LISTENERS, 'An error occurred (UnsupportedCertificate) when calling the CreateListener '
+                                               f"operation: The certificate '{CERT_ARN}' must have a fully-qualified domain name"),
 }
 NOT_RETRIED = {
     'group: another error': (GROUP, f'{TEMPLATE}The specified instance type is not supported'),
     'group: no message': (GROUP, ''),
     'selection: another error': (SELECTION, 'AccessDeniedException: not authorized to perform backup:CreateBackupSelection'),
+    'listener: another error': (LISTENERS, 'An error occurred (TooManyListeners) when calling the CreateListener operation'),
 }
 
 
@@ -72,7 +81,7 @@ def test_other_failures_stop_at_once(case):
     assert _stops(_task(path, name), msg) is True
 
 
-@pytest.mark.parametrize('where', [GROUP, SELECTION])
+@pytest.mark.parametrize('where', [GROUP, SELECTION, LISTENERS])
 def test_success_ends_the_loop(where):
     task = _task(*where)
     templar = Templar(loader=DataLoader(), variables={task['register']: {'changed': True}})
