@@ -74,3 +74,8 @@ def test_the_deployer_cannot_touch_another_projects_role_or_make_its_own_admin(d
                                        PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     as_deployer.attach_role_policy(RoleName="privatepypi-itd-x",
                                    PolicyArn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
+    # nor grant itself the use of a key: kms:CreateGrant only for grants AWS Backup makes (issue 18, finding 4)
+    key = aws("kms").create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        session.client("kms", endpoint_url=aws("kms").meta.endpoint_url).create_grant(
+            KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:role/ci-deployer-it", Operations=["Decrypt"])
