@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: instance_type_info
-short_description: Where an EC2 instance type is offered and which CPU architecture it has
+short_description: Where an EC2 instance type is offered, its CPU architecture and EBS optimisation
 version_added: 0.1.0
 description:
   - Describes one EC2 instance type in the region (C(DescribeInstanceTypes)) and lists the
@@ -20,6 +20,8 @@ description:
     C(availability-zone)).
   - Not every zone offers every type, and a Graviton type (C(t4g), C(m7g), ...) needs an arm64 image, so
     a stack picks its zones and its image from this answer instead of assuming them.
+  - Not every type can be EBS-optimised (C(t2) cannot, a launch asking for it fails), so a launch
+    template asks for it only where the type supports it.
   - amazon.aws has no module for either call.
 options:
   instance_type:
@@ -66,6 +68,19 @@ cpu_architecture:
   returned: always
   type: str
   sample: arm64
+ebs_optimized_support:
+  description:
+    - The type's EBS optimisation as EC2 reports it, V(default) (always on), V(supported) (optional) or
+      V(unsupported); empty when the type is unknown.
+  returned: always
+  type: str
+  sample: default
+ebs_optimized:
+  description:
+    - Whether a launch may ask for EBS optimisation, that is the type supports it (V(default) or V(supported)).
+  returned: always
+  type: bool
+  sample: true
 zones:
   description: The availability zones of the region that offer the type, sorted by name.
   returned: always
@@ -88,17 +103,18 @@ DEBIAN_ARCHITECTURES = {'x86_64': 'amd64', 'arm64': 'arm64'}
 
 
 def describe(client, instance_type):
-    """(architectures, zones) of the type; ([], []) when the region does not know it."""
+    """(architectures, EBS optimisation support, zones) of the type; ([], '', []) when the region does not know it."""
     try:
         types = client.describe_instance_types(InstanceTypes=[instance_type])['InstanceTypes']
     except is_boto3_error_code('InvalidInstanceType'):
-        return [], []
+        return [], '', []
     architectures = types[0].get('ProcessorInfo', {}).get('SupportedArchitectures', []) if types else []
+    ebs = types[0].get('EbsInfo', {}).get('EbsOptimizedSupport', '') if types else ''
     paginator = client.get_paginator('describe_instance_type_offerings')
     offerings = paginator.paginate(
         LocationType='availability-zone',
         Filters=[{'Name': 'instance-type', 'Values': [instance_type]}]).build_full_result()['InstanceTypeOfferings']
-    return architectures, sorted({o['Location'] for o in offerings if o.get('InstanceType') == instance_type})
+    return architectures, ebs, sorted({o['Location'] for o in offerings if o.get('InstanceType') == instance_type})
 
 
 def cpu_architecture(architectures):
@@ -116,11 +132,12 @@ def main():
     client = module.client('ec2', retry_decorator=AWSRetry.jittered_backoff())
     instance_type = module.params['instance_type']
     try:
-        architectures, zones = describe(client, instance_type)
+        architectures, ebs, zones = describe(client, instance_type)
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg=f'Failed to describe instance type {instance_type}')
     module.exit_json(changed=False, exists=bool(architectures), architectures=architectures,
-                     cpu_architecture=cpu_architecture(architectures), zones=zones)
+                     cpu_architecture=cpu_architecture(architectures), ebs_optimized_support=ebs,
+                     ebs_optimized=ebs in ('default', 'supported'), zones=zones)
 
 
 if __name__ == '__main__':

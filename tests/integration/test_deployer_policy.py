@@ -1,4 +1,5 @@
-"""The deploying user's policy (roles/aws_stack/files/deployer-policy.json), exercised: site.yml and
+"""The deploying user's policy (roles/aws_stack/files/deployer-policy-*.json, two parts that each fit one IAM
+managed policy), exercised: site.yml and
 the teardown of a budget stack run with nothing but a role session of that policy, IAM enforced by
 the emulator (tests/support/emulator_iam.py).
 
@@ -32,8 +33,8 @@ def deployer(emulator, aws):
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
                                                 "Action": "sts:AssumeRole"}]}),
                     Tags=[{"Key": "EmulatorIamResources", "Value": "actions-only"}])
-    iam.put_role_policy(RoleName="ci-deployer-it", PolicyName="deployer",
-                        PolicyDocument=(ROOT / "roles" / "aws_stack" / "files" / "deployer-policy.json").read_text())
+    for part in sorted((ROOT / "roles" / "aws_stack" / "files").glob("deployer-policy-*.json")):
+        iam.put_role_policy(RoleName="ci-deployer-it", PolicyName=part.stem, PolicyDocument=part.read_text())
     issued = aws("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ci-deployer-it",
                                     RoleSessionName="ci", DurationSeconds=3600)["Credentials"]
     return {"AWS_ACCESS_KEY_ID": issued["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
@@ -73,3 +74,8 @@ def test_the_deployer_cannot_touch_another_projects_role_or_make_its_own_admin(d
                                        PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     as_deployer.attach_role_policy(RoleName="privatepypi-itd-x",
                                    PolicyArn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
+    # nor grant itself the use of a key: kms:CreateGrant only for grants AWS Backup makes (issue 18, finding 4)
+    key = aws("kms").create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        session.client("kms", endpoint_url=aws("kms").meta.endpoint_url).create_grant(
+            KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:role/ci-deployer-it", Operations=["Decrypt"])

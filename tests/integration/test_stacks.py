@@ -19,6 +19,7 @@ INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.ym
 RULE_PRIORITY = 110  # aws_stack_load_balancer_rule_priority; the other application below holds 100
 OTHER_HOST = "wiki.example.com"
 SSH_CIDR = "192.0.2.0/28"
+ALB_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # aws_stack_alb_ssl_policy's default
 DOMAIN = "example.com"
 VPC_CIDR = "10.42.0.0/16"  # aws_stack_vpc_cidr's default
 AUDIT_LOG = "/var/log/privatepypi/audit.log"
@@ -364,13 +365,16 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
     # IAM propagation longer than the run takes from the instance profile to the group (a loaded
     # machine is slow enough to outlast a few seconds): the budget run must wait it out
     propagation = strict(emulator)["iam_propagation_seconds"]
+    certificate_propagation = strict(emulator)["certificate_propagation_seconds"]
     if profile == "budget":
         strict(emulator, iam_propagation_seconds=45)
+    else:  # Elastic Load Balancing learns of the new certificate later than the run reaches the listener
+        strict(emulator, certificate_propagation_seconds=45)
     try:
         try:
             created = playbook("site.yml", *args)
         finally:
-            strict(emulator, iam_propagation_seconds=propagation)
+            strict(emulator, iam_propagation_seconds=propagation, certificate_propagation_seconds=certificate_propagation)
         record_timing(profile, "create", created.seconds)
         assert created.rc == 0 and created.failed == 0, created
         assert created.changed > 0
@@ -387,6 +391,11 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
             # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out
             assert _retried(created, "Create the AutoScalingGroup"), created
             assert _retried(created, "Select the stack's package file system"), created
+        if profile == "professional":
+            # the HTTPS listener right after ACM issued the certificate (CertificateNotFound): retried, then added
+            assert _retried(created, "Create the shared application load balancer and its listeners, or bring the "
+                                     "listeners of this stack's in line"), created
+            assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
         before = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
         if profile == "professional":
             vpc_id = aws("elbv2").describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]["VpcId"]
@@ -412,6 +421,9 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
         # changed user data (budget) or instance type (professional) makes exactly one
         change = (["-e", "aws_stack_htpasswd_refresh_interval=5min"] if profile == "budget"
                   else ["-e", "aws_stack_instance_type=t3.medium"])
+        if profile == "professional":
+            # someone changed the TLS policy of this stack's load balancer: the next run brings it back
+            aws("elbv2").modify_listener(ListenerArn=_https_listener(aws, stack)["ListenerArn"], SslPolicy="ELBSecurityPolicy-2016-08")
         changed = playbook("site.yml", *args, *change)
         record_timing(profile, "template-change", changed.seconds)
         assert changed.rc == 0 and changed.failed == 0, changed
@@ -424,6 +436,9 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
         assert preferences["SkipMatching"] is True and preferences["InstanceWarmup"] == 300
         said = "the index is unavailable from the old instance" in " ".join(changed.out.split())
         assert said == (profile == "budget")
+        if profile == "professional":
+            assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
+            assert _other_application(aws, other)[1]  # the other application's certificate stays (SNI)
 
         if other:
             # the load balancer is this stack's, and another application still uses it: nothing is deleted

@@ -526,10 +526,10 @@ SimpleSystemManagerBackend.put_parameter = _put_parameter
 import copy  # noqa: E402
 import os  # noqa: E402
 
-from moto.acm.models import AWSCertificateManagerBackend  # noqa: E402
+from moto.acm.models import AWSCertificateManagerBackend, CertBundle  # noqa: E402
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup  # noqa: E402
 from moto.ec2.exceptions import DependencyViolationError, EC2ClientError  # noqa: E402
-from moto.ec2.models.instance_types import InstanceTypeOfferingBackend  # noqa: E402
+from moto.ec2.models.instance_types import INSTANCE_TYPES, InstanceTypeOfferingBackend  # noqa: E402
 from moto.ec2.models.instances import InstanceBackend  # noqa: E402
 from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: E402
 from moto.ec2.models.subnets import SubnetBackend  # noqa: E402
@@ -537,6 +537,7 @@ from moto.ec2.models.vpcs import VPCBackend  # noqa: E402
 from moto.efs.models import EFSBackend  # noqa: E402
 from moto.elbv2.exceptions import ELBClientError as RESTError  # noqa: E402
 from moto.elbv2.models import ELBv2Backend  # noqa: E402
+from moto.iam.models import IAMBackend  # noqa: E402
 from moto.moto_api._internal import urls as moto_api_urls  # noqa: E402
 from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
 
@@ -548,6 +549,8 @@ def _strict_defaults():
     return {
         # IAM -> EC2 Auto Scaling / AWS Backup propagation of a new instance profile or role
         "iam_propagation_seconds": float(env("EMULATOR_IAM_PROPAGATION_SECONDS", "10")),
+        # a certificate ACM has just issued is not yet known to Elastic Load Balancing
+        "certificate_propagation_seconds": float(env("EMULATOR_CERTIFICATE_PROPAGATION_SECONDS", "10")),
         # ACM keeps a certificate "in use" after the load balancer that served it is deleted
         "certificate_release_seconds": float(env("EMULATOR_CERTIFICATE_RELEASE_SECONDS", "30")),
         # network interfaces of a deleted load balancer or mount target linger in their subnets
@@ -596,8 +599,12 @@ def _iam(account_id):
 # --------------------------------------------------------------------------- item 1: instance profile propagation
 # AWS: a new instance profile reaches EC2 Auto Scaling seconds later. CreateAutoScalingGroup (and
 # UpdateAutoScalingGroup) with a launch template naming it answers, meanwhile, "ValidationError: You
-# must use a valid fully-formed launch template. Value (<name>) for parameter iamInstanceProfile.name
-# is invalid. Invalid IAM Instance Profile name" (terraform-provider-aws issues 5217 and 29866, the
+# must use a valid fully-formed launch template. Value (...) for parameter iamInstanceProfile.<arn|name>
+# is invalid. Invalid IAM Instance Profile <ARN|name>", in the form the template stores the profile:
+# by ARN (what amazon.aws.ec2_launch_template writes) "Value (arn:aws:iam::...:instance-profile/...)
+# for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN"
+# (terraform-provider-aws issue 29866, titled with it; aws-samples/amazon-ec2-gitlab-runner issue 16),
+# by name "... iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name" (issue 5217, the
 # retry of PR 40088; eksctl issue 8039). A profile that does not exist at all gets the same answer.
 def _check_instance_profile_propagated(backend, launch_template):
     if not launch_template:
@@ -607,14 +614,16 @@ def _check_instance_profile_propagated(backend, launch_template):
                 else ec2.get_launch_template_by_name(launch_template.get("LaunchTemplateName")))
     data = template.get_version(launch_template.get("Version") or "$Default").data
     profile = data.get("IamInstanceProfile") or {}
-    name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
+    arn = profile.get("Arn") or ""
+    name = profile.get("Name") or arn.rsplit("/", 1)[-1]
     if not name:
         return
     found = _iam(backend.account_id).instance_profiles.get(name)
     if found is None or _age_seconds(found.create_date) < STRICT["iam_propagation_seconds"]:
+        value, field, kind = (arn, "arn", "ARN") if arn else (name, "name", "name")
         raise AutoscalingClientError(
-            "ValidationError", f"You must use a valid fully-formed launch template. Value ({name}) for parameter "
-            "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+            "ValidationError", f"You must use a valid fully-formed launch template. Value ({value}) for parameter "
+            f"iamInstanceProfile.{field} is invalid. Invalid IAM Instance Profile {kind}")
 
 
 _orig_create_asg = AutoScalingBackend.create_auto_scaling_group
@@ -639,19 +648,39 @@ AutoScalingBackend.update_auto_scaling_group = _update_asg_after_propagation
 # AWS: CreateBackupSelection right after the role is created answers "InvalidParameterValueException:
 # IAM Role <arn> cannot be assumed by AWS Backup" until IAM has propagated (terraform-provider-aws
 # issue 9297, PRs 9298 and 12017). A role whose trust policy does not name backup.amazonaws.com
-# never can be, and gets the same answer.
-def _check_backup_role(self, role_arn):
+# never can be, and gets the same answer. A selection by tags (Conditions, ListOfTags) has AWS Backup
+# call tag:GetResources with the role: once the role can be assumed but before the policies attached
+# to it are in effect (or when none is attached) it answers "IAM Role <arn> is not authorized to call
+# tag:GetResources". Modelled: the trust is in effect half the propagation time after the role's
+# creation, the policies the whole propagation time after their last attachment, so a role created
+# and given its policies at once meets both answers in turn.
+def _check_backup_role(self, role_arn, by_tags):
     role = next((r for r in _iam(self.current_account).roles.values() if r.arn == role_arn), None)
     trusted = role is not None and "backup.amazonaws.com" in json.dumps(role.assume_role_policy_document)
-    if not trusted or _age_seconds(role.create_date) < STRICT["iam_propagation_seconds"]:
+    propagation = STRICT["iam_propagation_seconds"]
+    if not trusted or _age_seconds(role.create_date) < propagation / 2:
         raise InvalidParameterValueException(msg=f"IAM Role {role_arn} cannot be assumed by AWS Backup")
+    attached = getattr(role, "privatepypi_policy_attached", None)
+    if by_tags and (not role.managed_policies or attached is None or _age_seconds(attached) < propagation):
+        raise InvalidParameterValueException(msg=f"IAM Role {role_arn} is not authorized to call tag:GetResources")
 
 
+_orig_attach_role_policy = IAMBackend.attach_role_policy
+
+
+def _attach_role_policy_noting_when(self, policy_arn, role_name):
+    _orig_attach_role_policy(self, policy_arn, role_name)
+    self.get_role(role_name).privatepypi_policy_attached = utcnow()
+
+
+IAMBackend.attach_role_policy = _attach_role_policy_noting_when
 _shim_create_backup_selection = BackupResponse.create_backup_selection
 
 
 def _create_backup_selection_after_propagation(self):
-    _check_backup_role(self, (json.loads(self.body).get("BackupSelection") or {}).get("IamRoleArn", ""))
+    selection = json.loads(self.body).get("BackupSelection") or {}
+    by_tags = bool(selection.get("ListOfTags") or any((selection.get("Conditions") or {}).values()))
+    _check_backup_role(self, selection.get("IamRoleArn", ""), by_tags)
     return _shim_create_backup_selection(self)
 
 
@@ -737,6 +766,57 @@ def _delete_certificate_unless_in_use(self, arn):
 
 
 AWSCertificateManagerBackend.delete_certificate = _delete_certificate_unless_in_use
+
+# --------------------------------------------------------------------------- a certificate just issued
+# AWS: right after ACM reports a certificate ISSUED, Elastic Load Balancing may not know it yet:
+# CreateListener (and ModifyListener) with it answer "CertificateNotFound: Certificate '<arn>' not
+# found" (or UnsupportedCertificate) for a while (terraform-provider-aws issues 41789 and 10510).
+# Modelled: for STRICT["certificate_propagation_seconds"] after a describe first saw it ISSUED.
+_orig_cert_check = CertBundle.check
+
+
+def _check_noting_issuance(self):
+    before = self.status
+    _orig_cert_check(self)
+    if before != "ISSUED" and self.status == "ISSUED":
+        self.__dict__["privatepypi_issued_at"] = utcnow()
+
+
+CertBundle.check = _check_noting_issuance
+
+
+def _refuse_certificate_just_issued(backend, certificate_arns):
+    from moto.acm.models import acm_backends
+    certificates = acm_backends[backend.account_id][backend.region_name]._certificates
+    for arn in certificate_arns:
+        issued = certificates[arn].__dict__.get("privatepypi_issued_at") if arn in certificates else None
+        if issued is not None and _age_seconds(issued) < STRICT["certificate_propagation_seconds"]:
+            raise RESTError("CertificateNotFound", f"Certificate '{arn}' not found")
+
+
+_orig_create_listener = ELBv2Backend.create_listener
+_orig_modify_listener = ELBv2Backend.modify_listener
+
+
+def _create_listener_after_propagation(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs):
+    _refuse_certificate_just_issued(self, [certificate] if certificate else [])
+    return _orig_create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs)
+
+
+# ModifyListener's Certificates is the default certificate alone: AWS keeps the listener's other
+# (SNI) certificates, moto 5.2.5 replaced the whole list with it.
+def _modify_listener_after_propagation(self, arn, port=None, protocol=None, ssl_policy=None, certificates=None, actions=None):
+    _refuse_certificate_just_issued(self, [c.get("CertificateArn") for c in certificates or []])
+    before = list(self.describe_listeners(load_balancer_arn=None, listener_arns=[arn])[0].certificates or [])
+    listener = _orig_modify_listener(self, arn, port, protocol, ssl_policy, certificates, actions)
+    if certificates and before:
+        default = certificates[0]["CertificateArn"]
+        listener.certificates = [default] + [c for c in before[1:] if c != default]
+    return listener
+
+
+ELBv2Backend.create_listener = _create_listener_after_propagation
+ELBv2Backend.modify_listener = _modify_listener_after_propagation
 
 _orig_delete_mount_target = EFSBackend.delete_mount_target
 
@@ -864,7 +944,6 @@ def _run_instances_where_offered(self, image_id, count, user_data, security_grou
         raise EC2ClientError("Unsupported", f"Your requested instance type ({instance_type}) is not supported in your "
                              f"requested Availability Zone ({zone}). Please retry your request by not specifying an "
                              "Availability Zone or choosing another zone.")
-    from moto.ec2.models.instance_types import INSTANCE_TYPES
     wanted = (INSTANCE_TYPES.get(instance_type or "") or {}).get("ProcessorInfo", {}).get("SupportedArchitectures", [])
     image = self.amis.get(image_id) if image_id else None
     if wanted and image is not None and image.architecture not in wanted:
@@ -872,10 +951,57 @@ def _run_instances_where_offered(self, image_id, count, user_data, security_grou
             "InvalidParameterValue", f"The architecture '{wanted[0]}' of the specified instance type does not match the "
             f"architecture '{image.architecture}' of the specified AMI. Specify an instance type and an AMI that have "
             "matching architectures, and try again.")
+    template_data = self._get_template_from_args(kwargs["launch_template"]).data if kwargs.get("launch_template") else {}
+    ebs_optimized = kwargs.get("ebs_optimized") or str(template_data.get("EbsOptimized", "")).lower() == "true"
+    support = (INSTANCE_TYPES.get(instance_type or "") or {}).get("EbsInfo", {}).get("EbsOptimizedSupport")
+    if ebs_optimized and support == "unsupported":
+        raise EC2ClientError("InvalidParameterCombination", "EBS-optimized instances are not supported for your "
+                             "requested configuration. Please check the documentation for supported configurations.")
     return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
 
 
 InstanceBackend.run_instances = _run_instances_where_offered
+
+
+# --------------------------------------------------------------------------- failed launches: scaling activities
+# AWS: an Auto Scaling group's launch that EC2 refuses (a zone without the type, EBS optimisation the
+# type lacks, an image of another architecture) does not fail CreateAutoScalingGroup or
+# UpdateAutoScalingGroup: the group is created and records the refusal as a scaling activity
+# (StatusCode Failed, StatusMessage EC2's message; Auto Scaling User Guide, "Troubleshoot Amazon EC2
+# Auto Scaling: EC2 instance launch failures"), then tries again later. moto 5.2.5 let the EC2 error
+# fail the group's call and answers DescribeScalingActivities with nothing.
+_orig_replace_instances = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+
+def _replace_instances_recording_failures(self, count_needed, propagated_tags):
+    try:
+        _orig_replace_instances(self, count_needed, propagated_tags)
+    except EC2ClientError as error:
+        now = utcnow()
+        capacity = len(self.instance_states)
+        activities = self.__dict__.setdefault("privatepypi_activities", [])
+        activities.insert(0, {
+            "ActivityId": str(uuid.uuid4()), "AutoScalingGroupName": self.name,
+            "Description": f"Launching a new EC2 instance.  Status Reason: {error.message}",
+            "Cause": (f"At {now:%Y-%m-%dT%H:%M:%SZ} an instance was started in response to a difference between "
+                      f"desired and actual capacity, increasing the capacity from {capacity} to "
+                      f"{capacity + count_needed}."),
+            "StartTime": now, "EndTime": now, "StatusCode": "Failed", "StatusMessage": error.message,
+            "Progress": 100, "Details": "{}"})
+
+
+FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace_instances_recording_failures
+
+
+def _describe_scaling_activities(self):
+    name = self._get_param("AutoScalingGroupName")
+    groups = self.autoscaling_backend.autoscaling_groups
+    activities = [a for group in groups.values() if name in (None, group.name)
+                  for a in group.__dict__.get("privatepypi_activities", [])]
+    return ActionResult({"Activities": activities[:int(self._get_param("MaxRecords") or 100)]})
+
+
+AutoScalingResponse.describe_scaling_activities = _describe_scaling_activities
 
 # The Debian 12 arm64 AMI and its public parameter, beside the amd64 one above.
 DEBIAN_ARM64_PARAM = "/aws/service/debian/release/12/latest/arm64"

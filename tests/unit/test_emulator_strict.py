@@ -34,7 +34,8 @@ def endpoint():
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES='false', EMULATOR_IAM_PROPAGATION_SECONDS=str(DELAY),
-               EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY))
+               EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY),
+               EMULATOR_CERTIFICATE_PROPAGATION_SECONDS=str(DELAY), MOTO_ACM_VALIDATION_WAIT='0')
     proc = subprocess.Popen([sys.executable, '-m', 'tests.support.emulator', '-H', '127.0.0.1', '-p', str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
@@ -79,8 +80,11 @@ def _network(aws):
 
 
 def _template(aws, name, profile, image='ami-0d5eb1a12b0c0ffee', instance_type='t3.small'):
+    """A launch template naming its instance profile by name, or by ARN (profile starting arn:) as
+    amazon.aws.ec2_launch_template stores it."""
     aws('ec2').create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-        'ImageId': image, 'InstanceType': instance_type, 'IamInstanceProfile': {'Name': profile},
+        'ImageId': image, 'InstanceType': instance_type,
+        'IamInstanceProfile': {'Arn': profile} if profile.startswith('arn:') else {'Name': profile},
         'MetadataOptions': {'HttpTokens': 'required', 'HttpEndpoint': 'enabled'}})
 
 
@@ -98,16 +102,28 @@ def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(
     subnets = _network(aws)[1]
     iam = aws('iam')
     iam.create_role(RoleName='r', AssumeRolePolicyDocument='{}')
-    iam.create_instance_profile(InstanceProfileName='p')
-    _template(aws, 'lt-new', 'p')
-    asg = dict(AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-new', 'Version': '$Latest'},
-               MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
-    with pytest.raises(ClientError) as excinfo:
-        aws('autoscaling').create_auto_scaling_group(**asg)
-    code, message = _code(excinfo)
-    assert code == 'ValidationError' and 'Invalid IAM Instance Profile name' in message and '(p)' in message
+    arn = iam.create_instance_profile(InstanceProfileName='p')['InstanceProfile']['Arn']
+    # AWS's words, as the form the template stores the profile in: by ARN (what the role's
+    # ec2_launch_template writes) and by name
+    _template(aws, 'lt-arn', arn)
+    _template(aws, 'lt-name', 'p')
+    answers = {}
+    for template in ('lt-arn', 'lt-name'):
+        with pytest.raises(ClientError) as excinfo:
+            aws('autoscaling').create_auto_scaling_group(
+                AutoScalingGroupName=template, LaunchTemplate={'LaunchTemplateName': template, 'Version': '$Latest'},
+                MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
+        answers[template] = _code(excinfo)
+    prefix = 'You must use a valid fully-formed launch template. '
+    assert answers == {
+        'lt-arn': ('ValidationError', f'{prefix}Value ({arn}) for parameter iamInstanceProfile.arn is invalid. '
+                   'Invalid IAM Instance Profile ARN'),
+        'lt-name': ('ValidationError', f'{prefix}Value (p) for parameter iamInstanceProfile.name is invalid. '
+                    'Invalid IAM Instance Profile name')}
     time.sleep(DELAY + 0.5)
-    aws('autoscaling').create_auto_scaling_group(**asg)
+    aws('autoscaling').create_auto_scaling_group(
+        AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-arn', 'Version': '$Latest'},
+        MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
 
 
 def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
@@ -120,6 +136,33 @@ def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
     with pytest.raises(ClientError) as excinfo:
         aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
     assert _code(excinfo) == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
+    time.sleep(DELAY + 0.5)
+    aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
+
+
+def test_a_selection_by_tags_waits_for_the_roles_policy_too(aws):
+    """A selection by tags, as backup/create.yml makes it: the role must be assumable and its policy in effect."""
+    trust = {'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
+    iam = aws('iam')
+    arn = iam.create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+    plan = aws('backup').create_backup_plan(BackupPlan={'BackupPlanName': 'daily', 'Rules': [
+        {'RuleName': 'd', 'TargetBackupVaultName': 'Default'}]})['BackupPlanId']
+    selection = {'SelectionName': 's', 'IamRoleArn': arn, 'Resources': ['*'], 'Conditions': {'StringEquals': [
+        {'ConditionKey': 'aws:ResourceTag/Stack', 'ConditionValue': 'x'}]}}
+
+    def answer():
+        with pytest.raises(ClientError) as excinfo:
+            aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
+        return _code(excinfo)
+    assert answer() == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
+    time.sleep(DELAY / 2 + 0.5)
+    not_authorized = ('InvalidParameterValueException', f'IAM Role {arn} is not authorized to call tag:GetResources')
+    assert answer() == not_authorized  # assumable now, but no policy at all
+    policy = iam.create_policy(PolicyName='tags', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Action': 'tag:GetResources', 'Resource': '*'}]}))['Policy']['Arn']
+    iam.attach_role_policy(RoleName='b', PolicyArn=policy)
+    assert answer() == not_authorized  # the policy just attached is not in effect yet
     time.sleep(DELAY + 0.5)
     aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
 
@@ -150,6 +193,34 @@ def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load
     acm.delete_certificate(CertificateArn=cert)
     ec2.delete_security_group(GroupId=group)
     ec2.delete_subnet(SubnetId=subnets[0])
+
+
+def test_a_certificate_just_issued_is_not_found_by_load_balancing_for_a_while(aws):
+    vpc, subnets, group = _network(aws)
+    elb, acm = aws('elbv2'), aws('acm')
+    cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
+    assert acm.describe_certificate(CertificateArn=cert)['Certificate']['Status'] == 'ISSUED'  # what the role waits for
+    lb = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]
+    tg = elb.create_target_group(Name='tg', Protocol='HTTP', Port=8080, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    listener = dict(LoadBalancerArn=lb['LoadBalancerArn'], Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': cert}],
+                    DefaultActions=[{'Type': 'forward', 'TargetGroupArn': tg}])
+    with pytest.raises(ClientError) as excinfo:
+        elb.create_listener(**listener)
+    assert _code(excinfo) == ('CertificateNotFound', f"Certificate '{cert}' not found")
+    time.sleep(DELAY + 0.5)
+    arn = elb.create_listener(**listener)['Listeners'][0]['ListenerArn']
+    # another application's certificate (SNI) stays when the default one changes, as on AWS
+    other = acm.request_certificate(DomainName='wiki.example.com', ValidationMethod='DNS')['CertificateArn']
+    elb.add_listener_certificates(ListenerArn=arn, Certificates=[{'CertificateArn': other}])
+    third = acm.request_certificate(DomainName='pypi2.example.com', ValidationMethod='DNS')['CertificateArn']
+    acm.describe_certificate(CertificateArn=third)
+    with pytest.raises(ClientError) as excinfo:
+        elb.modify_listener(ListenerArn=arn, Certificates=[{'CertificateArn': third}])
+    assert _code(excinfo)[0] == 'CertificateNotFound'
+    time.sleep(DELAY + 0.5)
+    elb.modify_listener(ListenerArn=arn, Certificates=[{'CertificateArn': third}])
+    listed = [c['CertificateArn'] for c in elb.describe_listener_certificates(ListenerArn=arn)['Certificates']]
+    assert listed[0] == third and other in listed and cert not in listed
 
 
 def test_a_load_balancer_refuses_subnets_and_security_groups_of_another_vpc(aws):

@@ -31,6 +31,7 @@ def test_an_x86_type_is_amd64_in_the_zones_that_offer_it():
     result = run(dict(instance_type='t3.small'))
     assert result['changed'] is False and result['exists'] is True
     assert result['architectures'] == ['x86_64'] and result['cpu_architecture'] == 'amd64'
+    assert (result['ebs_optimized_support'], result['ebs_optimized']) == ('default', True)
     # moto's offering data mirrors us-east-1: use1-az3 (us-east-1e) offers no t3
     assert result['zones'] == ['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d', 'us-east-1f']
 
@@ -45,6 +46,14 @@ def test_a_graviton_type_is_arm64_and_a_zone_without_it_is_left_out(monkeypatch)
 def test_an_unknown_type_is_reported_not_failed():
     result = run(dict(instance_type='t9z.nano'))
     assert (result['exists'], result['architectures'], result['cpu_architecture'], result['zones']) == (False, [], '', [])
+    assert (result['ebs_optimized_support'], result['ebs_optimized']) == ('', False)
+
+
+def test_a_type_without_ebs_optimisation_says_so():
+    """t2 cannot be EBS-optimised: a launch template asking for it never launches (issue 18, finding 5)."""
+    result = run(dict(instance_type='t2.micro'))
+    assert result['exists'] is True and result['cpu_architecture'] == 'amd64'
+    assert (result['ebs_optimized_support'], result['ebs_optimized']) == ('unsupported', False)
 
 
 def test_the_architecture_names_follow_debian():

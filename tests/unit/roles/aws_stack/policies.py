@@ -7,7 +7,7 @@ The role's task files are read as Ansible reads them; every module argument that
 document (POLICY_ARGUMENTS) is templated with Ansible's own templar over the role's defaults, its
 vars, every fact its tasks set (with those tasks' vars) and a scenario's settings, so what is
 linted is what the role sends to AWS, never a hand-made copy. The deploying user's policy is a
-file of the role (files/deployer-policy.json).
+files of the role (files/deployer-policy-*.json, linted as the one document they make together).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +19,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[4]
 ROLE = ROOT / 'roles' / 'aws_stack'
-DEPLOYER_POLICY = ROLE / 'files' / 'deployer-policy.json'
+# the deploying user's policy, in parts that each fit one IAM managed policy (6,144 characters)
+DEPLOYER_POLICIES = sorted((ROLE / 'files').glob('deployer-policy-*.json'))
+
+
+def deployer_policy():
+    """The deployer's parts as one document: every statement of every part."""
+    parts = [json.loads(path.read_text()) for path in DEPLOYER_POLICIES]
+    return {'Version': parts[0]['Version'], 'Statement': [s for part in parts for s in part['Statement']]}
 # module argument -> the kind of document it carries (identity: whom it grants; resource: with a Principal)
 POLICY_ARGUMENTS = {
     'policy_json': 'identity',                  # amazon.aws.iam_policy
@@ -118,7 +125,7 @@ def rendered_policies():
             variables = dict(base, **RUNTIME_FACTS, **settings, **task_vars)
             document = Templar(loader=DataLoader(), variables=variables).template(raw)
             found[(path, name, argument, scenario)] = json.loads(document) if isinstance(document, str) else document
-    found[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')] = json.loads(DEPLOYER_POLICY.read_text())
+    found[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')] = deployer_policy()
     return found
 
 

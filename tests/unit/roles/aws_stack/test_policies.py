@@ -47,6 +47,9 @@ SUPPRESSED = {
     ('deployer', 'Certificates', 'RESOURCE_STAR'): 'a certificate ARN exists only after RequestCertificate',
     ('deployer', 'Backups', 'RESOURCE_STAR'):
         'backup plans and selections get random ids; vaults and recovery points are created through them',
+    ('deployer', 'KeyGrantsForAwsBackupOnly', 'RESOURCE_STAR'):
+        'the vault key is the user\'s (aws_stack_backup_kms_key_arn, any ARN); the grant is limited to AWS Backup '
+        'creating it for a vault (kms:GrantIsForAWSResource, kms:ViaService)',
     ('deployer', 'RunCommandsOnThisProjectsInstancesOnly', 'RESOURCE_MISMATCH'):
         'ssm:SendCommand authorizes the document and each instance separately: the instances in one statement '
         '(with the tag condition), the document in another (RunShellScriptDocument)',
@@ -216,3 +219,33 @@ def test_deployer_policy_passes_only_the_projects_roles(rendered):
         if any(a.startswith('iam:') for a in ([statement['Action']] if isinstance(statement['Action'], str) else statement['Action'])):
             assert all(r.startswith(('arn:aws:iam::*:role/privatepypi-', 'arn:aws:iam::*:instance-profile/privatepypi-',
                                      'arn:aws:iam::*:role/aws-service-role/')) for r in _resources(statement))
+
+
+def test_deployer_policy_grants_what_teardown_restore_and_users_call(rendered):
+    """Issue 18, finding 4: teardown reads issued certificates (acm_certificate_info calls GetCertificate), restore
+    lists the file system's tags, users.yml with users_apply_now lists its commands."""
+    document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
+    actions = {a for s in document['Statement'] if s['Effect'] == 'Allow' and not s.get('Condition')
+               for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])}
+    assert {'acm:GetCertificate', 'elasticfilesystem:ListTagsForResource', 'ssm:ListCommands'} <= actions
+
+
+def test_deployer_policy_grants_key_grants_only_to_aws_backup(rendered):
+    """kms:CreateGrant without a condition lets the deployer grant itself any key it can see."""
+    document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
+    granting = [s for s in document['Statement']
+                if 'kms:CreateGrant' in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])]
+    assert [s['Condition'] for s in granting] == [{'Bool': {'kms:GrantIsForAWSResource': 'true'},
+                                                    'StringLike': {'kms:ViaService': 'backup.*.amazonaws.com'}}]
+
+
+def test_each_part_of_the_deployer_policy_fits_one_managed_policy():
+    """IAM counts a policy's characters without whitespace: 6,144 for a managed policy, 10,240 for all of a role's
+    inline policies together, 2,048 for a user's. The one document of 10,400 fitted none (issue 18, finding 4)."""
+    assert len(policies.DEPLOYER_POLICIES) == 2
+    sids = []
+    for path in policies.DEPLOYER_POLICIES:
+        text = path.read_text()
+        assert len(''.join(text.split())) <= 6144, path.name
+        sids += [s['Sid'] for s in json.loads(text)['Statement']]
+    assert len(sids) == len(set(sids))
