@@ -288,6 +288,40 @@ def test_fifty_addresses_cannot_lock_a_user_out(server, token):
     assert p99 < 0.05, p99  # a new connection per request from a busy Python client; the benchmark measures 10 ms
 
 
+def test_a_downgrade_and_a_removal_act_on_cached_verdicts_within_seconds(server, tmp_path):
+    """nginx keeps verdicts (role included) in its own memory; when the credential files change it must not
+    go on answering from them. ulla (uploader) and rita (reader) are cached in nginx, then ulla becomes a
+    reader and rita is removed: within 5 s ulla's upload is 403 and rita's read 401 (before: up to
+    pypiserver_auth_cache_seconds, 300 s). Then the files are put back."""
+    uploader, uploader_password = account("CLIENTS_UPLOADER")
+    reader, reader_password = account("CLIENTS_READER")
+    files = build(tmp_path, f"cc-team-downgrade-{RUN_ID}")
+    # the uploader's project: the upload middleware itself would accept it, from the verdict nginx passes on
+    assert raw_status(server, basic(uploader, uploader_password))[0] == 200
+    assert raw_status(server, basic(reader, reader_password))[0] == 200  # both verdicts now cached in nginx
+    in_container(server, "sh", "-c", "cp -p /etc/pypiserver/roles /root/roles.saved && cp -p /etc/pypiserver/htpasswd "
+                 f"/root/htpasswd.saved && sed -i 's/^{uploader} uploader/{uploader} reader/' /etc/pypiserver/roles && "
+                 f"sed -i '/^{reader}:/d' /etc/pypiserver/htpasswd")
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            upload, answer = post_upload(server, files, uploader, uploader_password)
+            read = raw_status(server, basic(reader, reader_password))[0]
+            if upload == 403 and read == 401:
+                break
+            time.sleep(0.25)
+        took = time.monotonic() - started
+        assert upload == 403 and "role reader" in answer and read == 401, (upload, answer, read, took)
+        print(f"revocation: a downgrade and a removal acted after {took:.1f} s")
+    finally:
+        in_container(server, "sh", "-c", "cp -p /root/roles.saved /etc/pypiserver/roles && "
+                     "cp -p /root/htpasswd.saved /etc/pypiserver/htpasswd && touch /etc/pypiserver/roles /etc/pypiserver/htpasswd")
+    started = time.monotonic()
+    while raw_status(server, basic(reader, reader_password))[0] != 200 and time.monotonic() - started < 10:
+        time.sleep(0.25)
+    assert raw_status(server, basic(reader, reader_password))[0] == 200
+
+
 def test_a_revoked_token_stops_working_at_once(server, token):
     name, secret = token
     header = basic("__token__", secret)
