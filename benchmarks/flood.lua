@@ -1,5 +1,6 @@
 -- wrk script for the flood (benchmarks/measure.py flood, run with one thread): every request
--- carries a credential never sent before (user flood-<n>, a random password). After
+-- carries a credential never sent before (user flood-<n>, a random password; with BENCH_FLOOD_USER,
+-- every other one is a wrong guess for that name: the cached user's own, whose guess budget it spends). After
 -- BENCH_FLOOD_TOTAL answers it prints one BENCH_JSON line (answers, status counts, seconds)
 -- and ends wrk at once: wrk itself would idle until its -d duration.
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -17,6 +18,7 @@ local function base64(data)
 end
 
 local total = tonumber(os.getenv("BENCH_FLOOD_TOTAL") or "20000")
+local target = os.getenv("BENCH_FLOOD_USER") or ""
 local sent, answered, statuses, started = 0, 0, {}, nil
 
 function init(args)
@@ -26,7 +28,8 @@ end
 
 function request()
   sent = sent + 1
-  local credential = string.format("flood-%d:%08x%08x", sent, math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+  local user = (target ~= "" and sent % 2 == 0) and target or string.format("flood-%d", sent)
+  local credential = string.format("%s:%08x%08x", user, math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
   return wrk.format("GET", nil, {Authorization = "Basic " .. base64(credential)})
 end
 

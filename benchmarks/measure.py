@@ -297,13 +297,13 @@ def run_flood(args):
     flood_cmd = ["nice", "-n", "19", "wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", "--timeout=10s",
                  "-s", os.path.join(HERE, "flood.lua"), args.flood_url or args.url]
     t0 = time.perf_counter()
-    proc = _start(flood_cmd, env=dict(os.environ, BENCH_FLOOD_TOTAL=str(args.total)))
+    proc = _start(flood_cmd, env=dict(os.environ, BENCH_FLOOD_TOTAL=str(args.total), BENCH_FLOOD_USER=args.flood_user))
     out = proc.communicate()[0].decode("utf-8", "replace")
     t1 = time.perf_counter()
     stop.set()
     user.join(timeout=30)
     wall = t1 - t0
-    result = {"url": args.url, "flood_url": args.flood_url or args.url, "total": args.total,
+    result = {"url": args.url, "flood_url": args.flood_url or args.url, "total": args.total, "flood_user": args.flood_user,
               "connections": args.connections, "wall_s": wall, "loadavg": loadavg}
     for line in out.splitlines():
         if line.startswith("BENCH_JSON "):
@@ -421,6 +421,7 @@ def main():
     f.add_argument("--flood-url", default="", help="where the flood goes (another path to the same server); default --url")
     f.add_argument("--auth", required=True, help="base64 user:password of the cached user")
     f.add_argument("--total", type=int, default=20000)
+    f.add_argument("--flood-user", default="", help="every other guess is for this name (the cached user's: a lockout attempt)")
     f.add_argument("--connections", type=int, default=32)
     f.add_argument("--max-seconds", type=int, default=120)
     f.add_argument("--out", required=True)

@@ -16,7 +16,8 @@
 #     `pip install tree-app` (fresh venv, empty cache; clients of .venv-clients),
 #     and, through a counting proxy, the bytes and requests of one cold install
 #     and the wheels fetched that were not installed (a, b, c0, d);
-#   - the flood (b): --flood distinct bad credentials sent with wrk (flood.lua), by the container's
+#   - the flood (b): --flood distinct bad credentials sent with wrk (flood.lua), half of them wrong
+#     guesses for that user's own name (a lockout attempt), by the container's
 #     bridge address, while a user whose verdict is cached reads the project page through the
 #     published port (measure.py, each request timed); that user's p50/p99 (target p99 < 10 ms);
 #   - render at scale: the role on a store of --scale files: first render, one new
@@ -323,6 +324,7 @@ for N in ${PROJECTS//,/ }; do
         # no real network puts between an attacker and a user.
         project=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["project"])' "$RUN/results/urls-$N-b.json")
         fg python3 "$BENCH/measure.py" flood --auth "$AUTH" --total "$FLOOD" --out "$RUN/results/flood-$N-b.json" \
+          --flood-user "$BENCH_USER" \
           --url "$project" --flood-url "http://$(container_ip "$ct"):8080/${project#http://*/}" \
           || echo "flood failed" >"$RUN/results/fail-$N-flood.txt"
       fi

@@ -189,6 +189,139 @@ def test_a_token_works_with_twine_pip_and_uv(server, token, ws, tmp_path):
                for r in records)
 
 
+LOCKOUT_PROBE = r"""
+import base64, json, socket, sys, threading, time
+PORT = int(sys.argv[1]); VICTIM, PASSWORD, TOKEN, CACHED = sys.argv[2:6]
+ATTACK, HOME_FROM = float(sys.argv[6]), float(sys.argv[7])
+HOME, READER = "127.0.0.200", "127.0.0.201"  # the victim's address; a cached colleague's
+
+def ask(source, value):
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", PORT), timeout=30, source_address=(source, 0)) as s:
+        s.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + value + b"\r\n\r\n")
+        head = b""
+        while b"\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1]), time.monotonic() - started
+
+def basic(user, password, scheme=b"Basic", spaces=1):
+    return scheme + b" " * spaces + base64.b64encode(f"{user}:{password}".encode())
+
+def patient(source, value, deadline=6.0):
+    # 503 means every check slot is busy: retry after its Retry-After (1 s), as pip does
+    until = time.monotonic() + deadline
+    while True:
+        status, _ = ask(source, value)
+        if status != 503 or time.monotonic() > until:
+            return status
+        time.sleep(0.2)
+
+out = {"attack": {}, "guesses_refused_401": 0, "home": [], "token": [], "reader": []}
+out["home"].append(patient(HOME, basic(VICTIM, PASSWORD, b"basic")))  # the victim has logged in from home before
+out["token"].append(patient(HOME, basic("__token__", TOKEN, b"basic")))
+ask(READER, basic(*CACHED.split(":", 1)))  # the colleague's verdict is cached in nginx
+lock = threading.Lock()
+started = time.monotonic()
+
+def attacker(n):
+    source, i = f"127.0.1.{n + 1}", 0
+    while time.monotonic() - started < ATTACK:
+        i += 1
+        # half the same wrong password again (a refusal already known: no check), half new guesses
+        guess = "wrong" if i % 2 else f"guess-{n}-{i}"
+        status, _ = ask(source, basic(VICTIM, guess))
+        with lock:
+            out["attack"][status] = out["attack"].get(status, 0) + 1
+            out["guesses_refused_401"] += status == 401 and guess != "wrong"
+        time.sleep(0.01 if status != 503 else 0.05)
+
+def home():
+    spelling = 0
+    time.sleep(HOME_FROM)
+    while time.monotonic() - started < ATTACK:
+        spelling += 1  # a credential nginx and the service have not seen: a fresh check every time
+        scheme = bytes(c - 32 if spelling >> i & 1 else c for i, c in enumerate(b"basic"))
+        out["home"].append(patient(HOME, basic(VICTIM, PASSWORD, scheme, 1 + spelling // 32)))
+        out["token"].append(patient(HOME, basic("__token__", TOKEN, scheme, 1 + spelling // 32)))
+        time.sleep(0.3)
+
+def reader():
+    value = basic(*CACHED.split(":", 1))
+    while time.monotonic() - started < ATTACK:
+        status, seconds = ask(READER, value)
+        out["reader"].append((status, seconds))
+        time.sleep(0.02)
+
+threads = [threading.Thread(target=attacker, args=(n,)) for n in range(50)]
+threads += [threading.Thread(target=home), threading.Thread(target=reader)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(json.dumps(out))
+"""
+
+
+def test_fifty_addresses_cannot_lock_a_user_out(server, token):
+    """Issue 17's lockout, through the real nginx and credential service inside the container: 50 loopback
+    addresses send wrong passwords for one user's name (the same one again and again, and new guesses) for
+    ATTACK seconds. The user's right password from the user's own address (a fresh check each time, never a
+    cached verdict) and a token from that address always work; the name's new guesses stop being checked
+    after its budget (pypiserver_auth_guess_burst, 20); a colleague's cached verdict stays fast.
+    Before: the repeated refusals backed the name off (429 for the right password too) and nginx then
+    blocked the user's address, tokens included."""
+    victim, password = account("CLIENTS_VICTIM")
+    _, secret = token
+    attack = 8.0
+    out = json.loads(in_container(server, "python3", "-", "8080", victim, password, secret,
+                                  f"{server.user}:{server.password}", str(attack), "3", stdin=LOCKOUT_PROBE, timeout=120))
+    assert set(out["home"]) == {200} and len(out["home"]) >= 4, out["home"]
+    assert set(out["token"]) == {200} and len(out["token"]) >= 4, out["token"]
+    assert 429 in {int(k) for k in out["attack"]}, out["attack"]
+    # the burst of 20, one refill a minute, and the checks already running when it ran out
+    assert out["guesses_refused_401"] <= 24, out["attack"]
+    times = sorted(seconds for status, seconds in out["reader"] if status == 200)
+    assert len(times) == len(out["reader"]) >= 50, out["reader"][:20]
+    p99 = times[int(len(times) * 0.99) - 1]
+    print(f"lockout: home {out['home']}, attack {out['attack']}, checked guesses {out['guesses_refused_401']}, "
+          f"cached reader p50 {times[len(times) // 2] * 1000:.1f} ms p99 {p99 * 1000:.1f} ms ({len(times)} requests)")
+    assert p99 < 0.05, p99  # a new connection per request from a busy Python client; the benchmark measures 10 ms
+
+
+def test_a_downgrade_and_a_removal_act_on_cached_verdicts_within_seconds(server, tmp_path):
+    """nginx keeps verdicts (role included) in its own memory; when the credential files change it must not
+    go on answering from them. ulla (uploader) and rita (reader) are cached in nginx, then ulla becomes a
+    reader and rita is removed: within 5 s ulla's upload is 403 and rita's read 401 (before: up to
+    pypiserver_auth_cache_seconds, 300 s). Then the files are put back."""
+    uploader, uploader_password = account("CLIENTS_UPLOADER")
+    reader, reader_password = account("CLIENTS_READER")
+    files = build(tmp_path, f"cc-team-downgrade-{RUN_ID}")
+    # the uploader's project: the upload middleware itself would accept it, from the verdict nginx passes on
+    assert raw_status(server, basic(uploader, uploader_password))[0] == 200
+    assert raw_status(server, basic(reader, reader_password))[0] == 200  # both verdicts now cached in nginx
+    in_container(server, "sh", "-c", "cp -p /etc/pypiserver/roles /root/roles.saved && cp -p /etc/pypiserver/htpasswd "
+                 f"/root/htpasswd.saved && sed -i 's/^{uploader} uploader/{uploader} reader/' /etc/pypiserver/roles && "
+                 f"sed -i '/^{reader}:/d' /etc/pypiserver/htpasswd")
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            upload, answer = post_upload(server, files, uploader, uploader_password)
+            read = raw_status(server, basic(reader, reader_password))[0]
+            if upload == 403 and read == 401:
+                break
+            time.sleep(0.25)
+        took = time.monotonic() - started
+        assert upload == 403 and "role reader" in answer and read == 401, (upload, answer, read, took)
+        print(f"revocation: a downgrade and a removal acted after {took:.1f} s")
+    finally:
+        in_container(server, "sh", "-c", "cp -p /root/roles.saved /etc/pypiserver/roles && "
+                     "cp -p /root/htpasswd.saved /etc/pypiserver/htpasswd && touch /etc/pypiserver/roles /etc/pypiserver/htpasswd")
+    started = time.monotonic()
+    while raw_status(server, basic(reader, reader_password))[0] != 200 and time.monotonic() - started < 10:
+        time.sleep(0.25)
+    assert raw_status(server, basic(reader, reader_password))[0] == 200
+
+
 def test_a_revoked_token_stops_working_at_once(server, token):
     name, secret = token
     header = basic("__token__", secret)
@@ -274,7 +407,7 @@ def test_a_hostile_upload_header_cannot_claim_a_role(server, tmp_path):
 
 LOOPBACK_PROBE = r"""
 import base64, json, socket, sys, threading, time
-PORT = int(sys.argv[1]); FREE = int(sys.argv[2])
+PORT = int(sys.argv[1]); FREE = int(sys.argv[2]); BURST = int(sys.argv[3])
 
 def ask(auth, ip):
     s = socket.create_connection(("127.0.0.1", PORT), timeout=30)
@@ -308,8 +441,8 @@ out["repeated"] = int(s.recv(4096).split(b" ")[1])
 s.close()
 # back-off per address: FREE failures (malformed headers cost no bcrypt), then 429 with Retry-After
 out["address"] = [ask_malformed("192.0.2.77") for i in range(FREE + 1)]
-# back-off per user name, from ever new addresses
-out["user"] = [ask(f"victim-user:wrong-{i}", f"198.51.100.{i + 1}")[:2] for i in range(FREE + 1)]
+# a user name's budget of wrong guesses, from ever new addresses: then 429 without a check
+out["user"] = [ask(f"victim-user:wrong-{i}", f"198.51.100.{i + 1}")[:2] for i in range(BURST + 1)]
 # bounded slow checks: 24 distinct unknown users at once, each needing a bcrypt check
 results = [None] * 24
 def one(i):
@@ -324,11 +457,13 @@ print(json.dumps(out))
 def test_backoff_and_bounded_slow_checks_on_loopback(server):
     """Straight at the credential service inside the container (127.0.0.1 only), with the X-Real-IP nginx sets."""
     free = int(os.environ.get("CLIENTS_BACKOFF_AFTER", "5"))
-    # the per-user part is `free` real bcrypt checks in a row: minutes on a loaded machine
-    out = json.loads(in_container(server, "python3", "-", str(AUTH_PORT), str(free), stdin=LOOPBACK_PROBE, timeout=900))
+    burst = int(os.environ.get("CLIENTS_GUESS_BURST", "20"))
+    # the per-user part is `burst` real bcrypt checks in a row: tens of seconds on a loaded machine
+    out = json.loads(in_container(server, "python3", "-", str(AUTH_PORT), str(free), str(burst), stdin=LOOPBACK_PROBE,
+                                  timeout=900))
     assert out["repeated"] == 401
     assert [s for s, _ in out["address"]] == [401] * free + [429] and out["address"][-1][1], out["address"]
-    assert [s for s, _ in out["user"]] == [401] * free + [429] and out["user"][-1][1], out["user"]
+    assert [s for s, _ in out["user"]] == [401] * burst + [429] and out["user"][-1][1], out["user"]
     statuses = [s for s, _, _ in out["flood"]]
     assert set(statuses) <= {401, 503} and 503 in statuses, statuses
     busy = [seconds for s, _, seconds in out["flood"] if s == 503]

@@ -1,16 +1,29 @@
 """Answers nginx auth_request subrequests: 200 with who and what they may do, 401, 429 or 503.
 
 200 carries X-Privatepypi-User, -Role (reader|uploader|admin), -Projects (comma-separated fnmatch
-patterns of normalized project names, empty: all) and -Token (the token's name, empty for a
-password). 401: missing, bad or malformed credentials. 429 + Retry-After: the client address
-(X-Real-IP, set by nginx) or the user name is backing off after failed logins. 503 + Retry-After:
-every slow-check slot is busy; nothing ever queues behind them.
+patterns of normalized project names, empty: all), -Token (the token's name, empty for a
+password) and -Expires (seconds the verdict may be kept). 401: missing, bad or malformed
+credentials. 429 + Retry-After + X-Privatepypi-Backoff: `address` when the client address
+(X-Real-IP, set by nginx) backs off after failed logins (nginx may then hold that address back
+itself), `user` when the user name has spent its budget of wrong guesses (that answer concerns
+this one request only). 503 + Retry-After: every slow-check slot is busy; nothing ever queues
+behind them. Every answer carries X-Privatepypi-Generation, which changes whenever the
+credential files do (nginx keys its own verdicts to it).
+
+Nobody can lock anyone out: only wrong guesses are throttled. A user name has a budget of wrong
+guesses that get a real check (a bucket of `burst`, refilled `per_hour` an hour: under 100 an hour
+however many addresses send them); once it is spent, new credentials for that name are checked
+only when they come from an address the user logged in from before, and a credential already
+known to be right is answered from memory without a check. So a correct password from the
+user's address, and every token, keep working whatever another address sends.
 
 bcrypt is slow on purpose: a verdict is kept in memory under a keyed hash of the header (random
 key per process, never the header), good ones and bad ones in separate least-recently-used maps
-so a flood of new bad credentials cannot evict a working user. An unknown user costs a check
-against a dummy hash of the file's cost, like a wrong password. Tokens (user __token__) are
-HMAC digests: checked at once, without a slot. The files are re-read when they change.
+so a flood of new bad credentials cannot evict a working user. A password's verdict lasts until
+that account's entry changes (a check of an unchanged hash always gives the same answer); a
+token's until its expiry. When the files change, only the verdicts of accounts whose entries
+changed are forgotten. An unknown user costs a check against a dummy hash of the file's cost,
+like a wrong password. Tokens (user __token__) are HMAC digests: checked at once, without a slot.
 """
 
 import argparse
@@ -32,6 +45,7 @@ from privatepypi_host import access, notify
 
 LOG = logging.getLogger("pypiserver-auth")
 STAT_INTERVAL = 1.0
+TRUST_SECONDS = 30 * 86400  # an address where a user logged in stays that user's for a month
 MAX_HEADER = 4096  # a Basic header of a 100-character name and a 72-byte password is far shorter
 MAX_HEAD = 65536  # nginx passes the client's headers too (4 x 8k by default)
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores what follows: such a password is refused, not truncated
@@ -40,14 +54,20 @@ CONTEXT = CryptContext(schemes=["bcrypt", "sha512_crypt"])
 
 
 class Verdict:
-    __slots__ = ("ok", "user", "role", "projects", "token", "expires")
+    """One answer on one credential. `account` names the entry it was made from and `fingerprint` is
+    that entry as it was: when the files change, a verdict whose account's entry differs is dropped.
+    `expires` is a wall-clock time (a token's expiry), 0: none."""
 
-    def __init__(self, ok, user="", role="", projects=(), token="", expires=0.0):
-        self.ok, self.user, self.role, self.projects, self.token, self.expires = ok, user, role, projects, token, expires
+    __slots__ = ("ok", "user", "role", "projects", "token", "expires", "account", "fingerprint")
 
-    def headers(self):
+    def __init__(self, ok, user="", role="", projects=(), token="", expires=0.0, account=None, fingerprint=None):
+        self.ok, self.user, self.role, self.projects, self.token = ok, user, role, projects, token
+        self.expires, self.account, self.fingerprint = expires, account, fingerprint
+
+    def headers(self, keep):
         return (("X-Privatepypi-User", self.user), ("X-Privatepypi-Role", self.role),
-                ("X-Privatepypi-Projects", ",".join(self.projects)), ("X-Privatepypi-Token", self.token))
+                ("X-Privatepypi-Projects", ",".join(self.projects)), ("X-Privatepypi-Token", self.token),
+                ("X-Privatepypi-Expires", str(max(1, int(keep)))))
 
 
 class LRU:
@@ -74,6 +94,10 @@ class LRU:
 
     def clear(self):
         self.items.clear()
+
+    def drop_if(self, condition):
+        for key in [key for key, value in self.items.items() if condition(value)]:
+            del self.items[key]
 
     def __len__(self):
         return len(self.items)
@@ -112,6 +136,36 @@ class Backoff:
         self.state.pop(key)
 
 
+class GuessBudget:
+    """Wrong guesses per user name that get a real check: a bucket of `burst` refilled at `per_hour`
+    an hour, so at most burst + per_hour in any hour, from however many addresses. Only wrong
+    guesses spend it; a right one never does, and nothing here ever refuses a right credential
+    (the caller decides what an empty bucket means)."""
+
+    def __init__(self, burst=20, per_hour=60, size=65536):
+        self.burst, self.rate = float(burst), per_hour / 3600.0
+        self.state = LRU(size)  # user -> [level, when]
+
+    def level(self, user, now):
+        entry = self.state.get(user)
+        if entry is None:
+            return self.burst
+        return min(self.burst, entry[0] + (now - entry[1]) * self.rate)
+
+    def wait(self, user, now):
+        """Seconds until the next guess for this user may be checked (0: now)."""
+        missing = 1.0 - self.level(user, now)
+        if missing <= 0:
+            return 0.0
+        return missing / self.rate if self.rate > 0 else 3600.0
+
+    def spend(self, user, now):
+        """Records a wrong guess; True when it empties the bucket (one audit record per burst)."""
+        before = self.level(user, now)
+        self.state.put(user, [max(0.0, before - 1.0), now])
+        return before >= 1.0 > before - 1.0
+
+
 def parse_authorization(values):
     """(user, password) of exactly one well-formed Basic header, else None (always a 401)."""
     if len(values) != 1:
@@ -136,7 +190,8 @@ def parse_authorization(values):
 
 class CredentialVerifier:
     def __init__(self, htpasswd_path, ttl, executor, roles_path="", tokens_path="", slots=2, cache_size=10000,
-                 backoff=None, audit_log="", clock=time.monotonic, wall=time.time):
+                 backoff=None, audit_log="", clock=time.monotonic, wall=time.time, guesses=None,
+                 trust_seconds=TRUST_SECONDS):
         self._paths = (htpasswd_path, roles_path, tokens_path)
         self._ttl = ttl
         self._executor = executor
@@ -150,10 +205,14 @@ class CredentialVerifier:
         self._dummy = None
         self._signature = None
         self._generation = 0
+        self._boot = secrets.token_hex(4)  # a restart is a new generation too, whatever its counter
         self._stat_at = -STAT_INTERVAL
         self._by_address = backoff or Backoff()
-        self._by_user = Backoff(self._by_address.free, self._by_address.base, self._by_address.ceiling,
-                                self._by_address.window)
+        self._guesses = guesses or GuessBudget()
+        # (user, address) -> when the user last logged in from there: where a right credential
+        # is still checked once the user's guess budget is spent
+        self._trusted = LRU(max(cache_size, 65536))
+        self._trust_seconds = trust_seconds
         self._audit_log = audit_log
         self._clock = clock
         self._wall = wall
@@ -193,9 +252,31 @@ class CredentialVerifier:
         self._users, self._roles, self._tokens = users, roles, tokens
         self._dummy = self._dummy_hash(users)
         self._generation += 1
-        self._good.clear()
-        self._bad.clear()
-        LOG.info("credentials reloaded: %d users, %d roles, %d tokens; verdicts forgotten", len(users), len(roles), len(tokens))
+        # Only the verdicts of accounts whose entries changed are forgotten: the others stay
+        # right, and forgetting them would send every colleague back to bcrypt at once.
+        before = len(self._good) + len(self._bad)
+        self._good.drop_if(self._changed)
+        self._bad.drop_if(self._changed)
+        LOG.info("credentials reloaded: %d users, %d roles, %d tokens; %d verdicts of changed accounts forgotten",
+                 len(users), len(roles), len(tokens), before - len(self._good) - len(self._bad))
+
+    def _changed(self, verdict):
+        return verdict.fingerprint != self._fingerprint(verdict.account)
+
+    @property
+    def generation(self):
+        return f"{self._boot}-{self._generation}"
+
+    def _fingerprint(self, account):
+        """What a verdict on this account depends on, in the files as they are now."""
+        kind, name = account
+        if kind == "user":
+            return self._users.get(name), self._roles.get(name)
+        if kind == "token":
+            token = self._tokens.get(name)
+            return token.line() if token else None
+        # a refused token: any token could be the one its secret now matches
+        return tuple(sorted(token.line() for token in self._tokens.values()))
 
     def _dummy_hash(self, users):
         # An unknown user is checked against this, so it costs what a known user's wrong password costs.
@@ -214,74 +295,100 @@ class CredentialVerifier:
             ok = False
         return ok and stored is not None
 
-    def _password_verdict(self, user, ok, now):
+    def _password_verdict(self, user, ok, fingerprint):
+        account = ("user", user)
         if not ok:
-            return Verdict(False, user)
+            return Verdict(False, user, account=account, fingerprint=fingerprint)
         role, patterns = self._roles.get(user, (access.DEFAULT_ROLE, ()))
-        return Verdict(True, user, role, patterns, "", now + self._ttl)
+        return Verdict(True, user, role, patterns, "", 0.0, account, fingerprint)
 
-    def _token_verdict(self, secret, now):
+    def _token_verdict(self, secret):
         token = access.find_token(self._tokens, secret)
-        wall = self._wall()
-        if token is None or token.expired(wall):
-            return Verdict(False, access.TOKEN_USER)
-        # cached only until the token expires: it stops working at its expiry, not a ttl later
-        expires = now + self._ttl if not token.expires else now + min(self._ttl, token.expires - wall)
-        return Verdict(True, access.TOKEN_USER, token.role, token.patterns, token.name, expires)
+        if token is None or token.expired(self._wall()):
+            account = ("tokens", "")
+            return Verdict(False, access.TOKEN_USER, account=account, fingerprint=self._fingerprint(account))
+        # kept only until the token expires: it stops working at its expiry, not a ttl later
+        account = ("token", token.name)
+        return Verdict(True, access.TOKEN_USER, token.role, token.patterns, token.name, float(token.expires),
+                       account, self._fingerprint(account))
+
+    def _keep(self, verdict):
+        """Seconds nginx may keep this verdict."""
+        return self._ttl if not verdict.expires else min(self._ttl, verdict.expires - self._wall())
 
     def _audit_burst(self, what, key, address, user):
         LOG.warning("failed logins: %s %s backs off", what, key)
         access.audit(self._audit_log, "login_failures", who=user or "", client=address, backoff=what)
 
-    def _failed(self, address, user, now):
+    def _failed(self, address, user, now, checked=False):
         if self._by_address.failed(address, now):
             self._audit_burst("address", address, address, user)
-        # __token__ is shared by every token: backing it off would let anyone lock every CI job out
-        if user not in (None, access.TOKEN_USER) and self._by_user.failed(user, now):
+        # Only a wrong guess that was really checked spends the user's budget. __token__ is shared
+        # by every token (and a token cannot be guessed): it has no budget.
+        if checked and user not in (None, access.TOKEN_USER) and self._guesses.spend(user, now):
             self._audit_burst("user", user, address, user)
 
-    def _backing_off(self, address, user, now):
-        wait = max(self._by_address.wait(address, now), 0.0 if user == access.TOKEN_USER else self._by_user.wait(user, now))
-        return wait
+    def _trusted_address(self, user, address, now):
+        since = self._trusted.get((user, address))
+        return since is not None and now - since < self._trust_seconds
+
+    def _with_generation(self, status, headers):
+        return status, (*headers, ("X-Privatepypi-Generation", self.generation))
 
     async def decide(self, values, address=""):
         """(status, headers) for the Authorization header values of one request."""
         now = self._clock()
         self.refresh(now)
+        return self._with_generation(*await self._decide(values, address, now))
+
+    async def _decide(self, values, address, now):
         credentials = parse_authorization(values)
         if credentials is None:
             if not values:  # nginx asks without credentials first: not a failed login
                 return 401, DENY_HEADERS
             wait = self._by_address.wait(address, now)
             if wait > 0:
-                return 429, (("Retry-After", str(max(1, int(wait + 0.999)))),)
+                return 429, retry_after(wait, "address")
             self._failed(address, None, now)
             return 401, DENY_HEADERS
         user, password = credentials
         digest = hashlib.blake2b(values[0].strip(), key=self._key, digest_size=20).digest()
         verdict = self._good.get(digest)
-        if verdict is not None and verdict.expires > now:
-            return 200, verdict.headers()
-        wait = self._backing_off(address, user, now)
+        if verdict is not None:
+            if not verdict.expires or verdict.expires > self._wall():
+                # known right: answered whatever anyone else sent, without a check
+                return 200, verdict.headers(self._keep(verdict))
+            self._good.pop(digest)
+        wait = self._by_address.wait(address, now)
         if wait > 0:
-            return 429, (("Retry-After", str(max(1, int(wait + 0.999)))),)
+            return 429, retry_after(wait, "address")
         verdict = self._bad.get(digest)
         if verdict is None:
+            wait = 0.0 if user == access.TOKEN_USER else self._guesses.wait(user, now)
+            if wait > 0 and not self._trusted_address(user, address, now):
+                # The name's budget of wrong guesses is spent: no more checks for it, except from
+                # where this user has logged in (so the user is never locked out from there).
+                return 429, retry_after(wait, "user")
             verdict = await self._verify(digest, user, password, now)
             if verdict is None:
                 return 503, (("Retry-After", "1"),)
+            checked = True
+        else:
+            checked = False  # a guess already refused: no check, no second charge on the budget
         if not verdict.ok:
-            self._failed(address, user, now)
+            self._failed(address, user, now, checked)
             return 401, DENY_HEADERS
         self._by_address.succeeded(address)
-        self._by_user.succeeded(user)
-        return 200, verdict.headers()
+        if user != access.TOKEN_USER:
+            self._trusted.put((user, address), now)
+        return 200, verdict.headers(self._keep(verdict))
 
     async def _verify(self, digest, user, password, now):
         generation = self._generation
         if user == access.TOKEN_USER:
-            verdict = self._token_verdict(password, now)
+            verdict = self._token_verdict(password)
         else:
+            fingerprint = self._fingerprint(("user", user))
             future = self._pending.get(digest)
             if future is not None:  # the same header is being checked: share its answer, no second slot
                 ok = await asyncio.shield(future)
@@ -296,10 +403,14 @@ class CredentialVerifier:
                 finally:
                     self._busy -= 1
                     del self._pending[digest]
-            verdict = self._password_verdict(user, ok, now)
+            verdict = self._password_verdict(user, ok, fingerprint)
         if generation == self._generation:  # not a verdict on files that changed meanwhile
             (self._good if verdict.ok else self._bad).put(digest, verdict)
         return verdict
+
+
+def retry_after(wait, what):
+    return ("Retry-After", str(max(1, int(wait + 0.999)))), ("X-Privatepypi-Backoff", what)
 
 
 def parse_head(head):
@@ -355,8 +466,10 @@ def arguments(argv=None):
     parser.add_argument("--ttl", type=float, default=300)
     parser.add_argument("--slots", type=int, default=os.cpu_count() or 2, help="concurrent slow (bcrypt) checks")
     parser.add_argument("--cache-size", type=int, default=10000)
-    parser.add_argument("--backoff-free", type=int, default=5, help="failed logins before a back-off starts")
+    parser.add_argument("--backoff-free", type=int, default=5, help="failed logins from an address before it backs off")
     parser.add_argument("--backoff-max", type=float, default=60.0, help="longest back-off, seconds")
+    parser.add_argument("--guess-burst", type=int, default=20, help="wrong guesses per user name checked at once")
+    parser.add_argument("--guesses-per-hour", type=float, default=60, help="and then per hour")
     return parser.parse_args(argv)
 
 
@@ -365,7 +478,8 @@ async def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=args.slots)
     verifier = CredentialVerifier(args.htpasswd, args.ttl, executor, args.roles, args.tokens, args.slots, args.cache_size,
-                                  Backoff(args.backoff_free, 1.0, args.backoff_max), args.audit_log)
+                                  Backoff(args.backoff_free, 1.0, args.backoff_max), args.audit_log,
+                                  guesses=GuessBudget(args.guess_burst, args.guesses_per_hour))
     verifier.refresh(time.monotonic())  # the files and the dummy hash (one bcrypt) before the first request
     server = await asyncio.start_server(
         lambda r, w: serve_connection(verifier, r, w), args.listen, args.port, limit=MAX_HEAD)

@@ -2,13 +2,23 @@
 
 Spooled to a temporary name, validated, described in its sidecar (which claims the name),
 then os.link'ed into place. Same bytes again: 200; other bytes: 409.
+
+A release cannot be rewritten under another name either: its version is compared as PEP 440 sees
+it (1.0 and 1.0.0 are one release), so a second sdist of a release is a 409, so is a wheel whose
+tags match one it has (a build tag changes nothing: pip would pick the new bytes for the same
+release), and a new file joins an existing release only within `release_window` seconds of its
+first file (CI matrices upload their wheels one by one).
 """
 
 import base64
+import datetime
 import hashlib
 import os
 import time
 import warnings
+
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+from packaging.version import Version
 
 from privatepypi_host import access, store
 
@@ -18,6 +28,7 @@ with warnings.catch_warnings():
 
 READ_METHODS = ("GET", "HEAD")
 SAME = "200 OK (identical)"
+RELEASE_WINDOW = 86400.0  # seconds after a release's first file during which others may join it
 
 
 class Refused(Exception):
@@ -26,7 +37,58 @@ class Refused(Exception):
         self.status = status
 
 
-def publish(root, filename, upload, expected_sha256=""):
+def _release_key(filename):
+    """(project, Version, tags or None for an sdist) of a distribution's file name, or None."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            return store.canonicalize_name(name), version, frozenset(tags)
+        name, version = parse_sdist_filename(filename)
+        return store.canonicalize_name(name), version, None
+    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+        return None
+
+
+def check_release(root, filename, now, window=RELEASE_WINDOW):
+    """Refuses (409) a file that would rewrite a release it does not name: another sdist of the same
+    release, a wheel of the same tags, or any new file once the release's window has closed."""
+    new = _release_key(filename)
+    if new is None:
+        return
+    project, version, tags = new
+    meta = store.paths(root)[0]
+    try:
+        names = os.listdir(meta)
+    except FileNotFoundError:
+        return
+    first = None
+    for entry in names:
+        if not entry.endswith(".json") or entry[:-5] == filename:
+            continue
+        key = _release_key(entry[:-5])
+        if key is None or key[0] != project or key[1] != Version(str(version)):
+            continue
+        if not os.path.exists(os.path.join(root, entry[:-5])):
+            continue  # a claim whose upload died: not part of the release
+        if tags is None and key[2] is None:
+            raise Refused("409 Conflict", f"{filename}: release {version} of {project} already has an sdist, "
+                                          f"{entry[:-5]}; releases are immutable, publish a new version")
+        if tags is not None and key[2] is not None and tags & key[2]:
+            raise Refused("409 Conflict", f"{filename}: release {version} of {project} already has a wheel for "
+                                          f"these tags, {entry[:-5]}; releases are immutable, publish a new version")
+        try:  # the upload time the sidecar recorded (a yank rewrites the sidecar, not this)
+            stamp = store.read_sidecar(root, entry[:-5]).get("upload-time", "")
+            when = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC).timestamp()
+        except (OSError, ValueError, TypeError):
+            continue
+        first = when if first is None else min(first, when)
+    if first is not None and now - first > window:
+        raise Refused("409 Conflict", f"{filename}: release {version} of {project} was published "
+                                      f"{int(now - first)} s ago; new files join a release only within "
+                                      f"{int(window)} s of its first, publish a new version")
+
+
+def publish(root, filename, upload, expected_sha256="", release_window=RELEASE_WINDOW):
     try:
         sidecar, raw = store.describe(upload, filename, upload_time=time.time())
     except store.InvalidDistribution as error:
@@ -34,6 +96,8 @@ def publish(root, filename, upload, expected_sha256=""):
     if expected_sha256 and expected_sha256.strip().lower() != sidecar["sha256"]:
         raise Refused("400 Bad Request", f"{filename}: sha256_digest does not match the uploaded bytes")
     final = os.path.join(root, filename)
+    if not os.path.exists(final):  # the same name again is answered below: 200 if identical, else 409
+        check_release(root, filename, time.time(), release_window)
     for _attempt in range(2):
         if os.path.exists(final):
             return _same_or_conflict(store.ensure_sidecar(root, filename), sidecar)
@@ -100,7 +164,7 @@ class UploadMiddleware:
     end, the middleware checks the Basic credentials itself against the same files."""
 
     def __init__(self, app, root, htpasswd=None, authenticate=("update",), trust_proxy=False, roles=None, tokens=None,
-                 audit_log=""):
+                 audit_log="", release_window=RELEASE_WINDOW):
         self.app = app
         self.root = root
         self.htpasswd = htpasswd
@@ -109,6 +173,7 @@ class UploadMiddleware:
         self.roles = roles or (os.path.join(os.path.dirname(htpasswd), "roles") if htpasswd else None)
         self.tokens = tokens or (os.path.join(os.path.dirname(htpasswd), "tokens") if htpasswd else None)
         self.audit_log = audit_log
+        self.release_window = release_window
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
@@ -225,7 +290,7 @@ class UploadMiddleware:
                 if not access.project_allowed(identity.projects, project):
                     raise Refused("403 Forbidden", f"{self._who(identity)} may upload only to projects matching "
                                                    f"{', '.join(identity.projects)}, not {project}")
-                status = publish(self.root, filename, path, form.getfirst("sha256_digest", ""))
+                status = publish(self.root, filename, path, form.getfirst("sha256_digest", ""), self.release_window)
             except Refused as refusal:
                 refusal.upload = described
                 raise
@@ -261,4 +326,5 @@ def create(environ=os.environ):
                          health_endpoint=environ.get("PYPISERVER_HEALTH_ENDPOINT", "/health"), overwrite=False)
     return UploadMiddleware(app, root, htpasswd, authenticate, trust_proxy=environ.get("PRIVATEPYPI_TRUST_PROXY") == "1",
                             roles=environ.get("PRIVATEPYPI_ROLES"), tokens=environ.get("PRIVATEPYPI_TOKENS"),
-                            audit_log=environ.get("PRIVATEPYPI_AUDIT_LOG", ""))
+                            audit_log=environ.get("PRIVATEPYPI_AUDIT_LOG", ""),
+                            release_window=float(environ.get("PRIVATEPYPI_RELEASE_WINDOW", RELEASE_WINDOW)))

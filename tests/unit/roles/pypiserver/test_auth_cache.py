@@ -49,7 +49,20 @@ def basic(user, password):
 
 
 def decide(verifier, *values, address="192.0.2.1"):
-    return asyncio.run(verifier.decide(list(values), address))
+    """(status, headers) without the generation every answer carries (test_generation_... checks it)."""
+    status, headers = asyncio.run(verifier.decide(list(values), address))
+    assert headers[-1] == ("X-Privatepypi-Generation", verifier.generation)
+    return status, headers[:-1]
+
+
+def spellings(user, password):
+    """Distinct Authorization values for one credential (the scheme's case, spaces before the token):
+    each is a fresh check for the service, as a verdict that left the cache would be."""
+    token = header(user, password)
+    for spaces in range(1, 40):
+        for mask in range(32):
+            scheme = bytes(c - 32 if mask >> i & 1 else c for i, c in enumerate(b"basic"))
+            yield scheme + b" " * spaces + token
 
 
 def test_parse_head_collects_every_authorization_and_the_address():
@@ -63,7 +76,7 @@ def test_role_headers_for_accounts_and_the_default_reader(tmp_path):
                             roles="alice uploader cc-*,tools\nbob admin\n")
     assert decide(verifier, basic("alice", "alice-pw")) == (200, (
         ("X-Privatepypi-User", "alice"), ("X-Privatepypi-Role", "uploader"),
-        ("X-Privatepypi-Projects", "cc-*,tools"), ("X-Privatepypi-Token", "")))
+        ("X-Privatepypi-Projects", "cc-*,tools"), ("X-Privatepypi-Token", ""), ("X-Privatepypi-Expires", "300")))
     assert dict(decide(verifier, basic("bob", "bob-pw"))[1])["X-Privatepypi-Role"] == "admin"
     # no role line: private by default, a reader
     assert dict(decide(verifier, basic("carl", "carl-pw"))[1])["X-Privatepypi-Role"] == "reader"
@@ -101,28 +114,149 @@ def test_password_of_exactly_72_bytes_works(tmp_path):
     assert decide(verifier, basic("alice", password + "tail"))[0] == 401  # never the truncated match
 
 
-def test_backoff_per_address_and_per_user_with_one_audit_line_per_burst(tmp_path):
+def test_backoff_per_address_and_guess_budget_per_user_with_one_audit_line_per_burst(tmp_path):
     clock = Clock()
     audit = tmp_path / "audit.log"
     verifier = verifier_for(tmp_path, {"alice": "alice-pw", "bob": "bob-pw"}, clock=clock, audit_log=str(audit),
-                            backoff=auth_cache.Backoff(free=3, base=2, ceiling=30))
+                            backoff=auth_cache.Backoff(free=3, base=2, ceiling=30),
+                            guesses=auth_cache.GuessBudget(burst=5, per_hour=36))
     good = basic("alice", "alice-pw")
     assert decide(verifier, good, address="198.51.100.1")[0] == 200  # cached from here on
     answers = [decide(verifier, basic("bob", f"guess-{i}"), address="203.0.113.9") for i in range(4)]
     assert [a[0] for a in answers[:3]] == [401, 401, 401]
-    assert answers[3][0] == 429 and dict(answers[3][1])["Retry-After"] == "2"
-    # bob is backing off from any address; a new address is not blocked for other users
-    assert decide(verifier, basic("bob", "bob-pw"), address="198.51.100.2")[0] == 429
+    assert answers[3][0] == 429 and dict(answers[3][1]) == {"Retry-After": "2", "X-Privatepypi-Backoff": "address"}
+    # the address backs off for every user; another address is not blocked
     assert decide(verifier, basic("carl", "x"), address="203.0.113.9")[0] == 429
     assert decide(verifier, basic("carl", "x"), address="198.51.100.3")[0] == 401
     # a working user's cached verdict is not locked out by the attack on the address it shares
     assert decide(verifier, good, address="203.0.113.9")[0] == 200
-    clock.now += 2.1
-    assert decide(verifier, basic("bob", "bob-pw"), address="198.51.100.2")[0] == 200
+    # bob's name: 3 wrong guesses checked so far, 2 more from other addresses empty its budget of 5
+    assert [decide(verifier, basic("bob", f"more-{i}"), address=f"198.51.100.{20 + i}")[0] for i in range(3)] == [
+        401, 401, 429]
+    status, headers = decide(verifier, basic("bob", "another"), address="198.51.100.30")
+    assert status == 429 and dict(headers) == {"Retry-After": "100", "X-Privatepypi-Backoff": "user"}
+    # bob has never logged in, so a right password from a new address waits too; it refills at 36 an hour
+    assert decide(verifier, basic("bob", "bob-pw"), address="198.51.100.31")[0] == 429
+    clock.now += 100
+    assert decide(verifier, basic("bob", "bob-pw"), address="198.51.100.31")[0] == 200
     records = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert {(r["event"], r["backoff"], r["client"]) for r in records} == {
-        ("login_failures", "address", "203.0.113.9"), ("login_failures", "user", "203.0.113.9")}
-    assert len(records) == 2 and all(r["who"] == "bob" for r in records)
+    assert [(r["event"], r["backoff"], r["client"]) for r in records] == [
+        ("login_failures", "address", "203.0.113.9"), ("login_failures", "user", "198.51.100.21")]
+    assert all(r["who"] == "bob" for r in records)
+
+
+def test_fifty_addresses_guessing_for_an_hour_never_lock_the_user_out(tmp_path):
+    """The lockout of issue 17: wrong guesses for alice's name from 50 addresses, every 5 s each, for an
+    hour. Alice's right password (a fresh check each time) and a token, both from her own address, never
+    fail; no more than 100 guesses get a real check in the hour; a wrong guess from alice's address is
+    still checked (and still refused)."""
+    clock, wall = Clock(), Clock()
+    secret = access.new_secret()
+    verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, clock=clock, wall=wall,
+                            tokens=f"ci upload 0 {access.token_digest(secret)}\n")
+    checks = []
+    real = verifier._check_password
+    verifier._check_password = lambda u, p: checks.append((clock.now, p)) or real(u, p)
+    home = "198.51.100.7"
+    fresh = spellings("alice", "alice-pw")
+    token = header("__token__", secret)
+
+    async def scenario():
+        seen = {"alice": set(), "token": set(), "attack": set()}
+        assert (await verifier.decide([next(fresh)], home))[0] == 200  # alice logged in from home once
+        for tick in range(720):  # 5 s each: an hour
+            clock.now += 5
+            wall.now += 5
+            for n in range(50):
+                status, _ = await verifier.decide([basic("alice", f"guess-{tick}-{n}")], f"203.0.113.{n + 1}")
+                seen["attack"].add(status)
+            if tick % 6 == 0:  # every 30 s: alice with a credential the service has never seen, and her CI token
+                seen["alice"].add((await verifier.decide([next(fresh)], home))[0])
+                seen["token"].add((await verifier.decide([b"bAsIc " + b" " * (tick % 30) + token], home))[0])
+        typo = await verifier.decide([basic("alice", "alice-typo")], home)
+        return seen, typo
+
+    seen, typo = asyncio.run(scenario())
+    assert seen["alice"] == {200} and seen["token"] == {200}, seen
+    assert seen["attack"] <= {401, 429} and 429 in seen["attack"], seen
+    wrong = [when for when, password in checks if password != "alice-pw"]
+    assert 20 <= len(wrong) - 1 < 100, len(wrong)  # the burst, then 60 an hour (the typo below is the last)
+    assert typo[0] == 401 and checks[-1][1] == "alice-typo"
+
+
+def test_a_right_password_known_to_be_right_passes_without_a_check_when_the_budget_is_spent(tmp_path):
+    clock = Clock()
+    verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, clock=clock, guesses=auth_cache.GuessBudget(2, 1))
+    assert decide(verifier, basic("alice", "alice-pw"), address="198.51.100.1")[0] == 200
+    for i in range(3):
+        decide(verifier, basic("alice", f"wrong-{i}"), address=f"203.0.113.{i}")
+    assert decide(verifier, basic("alice", "nope"), address="203.0.113.50")[0] == 429
+    clock.now += 10 * 86400  # far past any ttl: a password's verdict lasts while its entry is unchanged
+    assert decide(verifier, basic("alice", "alice-pw"), address="192.0.2.200")[0] == 200
+
+
+def test_only_the_verdicts_of_changed_accounts_are_forgotten(tmp_path):
+    clock, wall = Clock(), Clock()
+    secret, other = access.new_secret(), access.new_secret()
+    tokens = f"ci upload 0 {access.token_digest(secret)}\nbot read 0 {access.token_digest(other)}\n"
+    verifier = verifier_for(tmp_path, {"alice": "alice-pw", "bob": "bob-pw", "carl": "carl-pw"}, clock=clock, wall=wall,
+                            roles="carl uploader\n", tokens=tokens)
+    checks = []
+    real = verifier._check_password
+    verifier._check_password = lambda u, p: checks.append(u) or real(u, p)
+    for user in ("alice", "bob", "carl"):
+        assert decide(verifier, basic(user, f"{user}-pw"))[0] == 200
+    assert decide(verifier, basic("__token__", secret))[0] == 200 and decide(verifier, basic("__token__", other))[0] == 200
+    assert decide(verifier, basic("alice", "alice-new"))[0] == 401
+    generation = verifier.generation
+    # bob's password and alice's change, carl becomes a reader, the token ci is revoked
+    htpasswd = (tmp_path / "htpasswd").read_text().splitlines()
+    (tmp_path / "htpasswd").write_text("\n".join(
+        line if not line.startswith(("bob:", "alice:")) else line.split(":")[0] + ":" + bcrypt.using(rounds=4).hash(
+            line.split(":")[0] + "-new") for line in htpasswd) + "\n")
+    (tmp_path / "roles").write_text("")
+    (tmp_path / "tokens").write_text(tokens.splitlines()[1] + "\n")
+    for path in ("htpasswd", "roles", "tokens"):
+        os.utime(tmp_path / path, (time.time() + 5, time.time() + 5))
+    clock.now += auth_cache.STAT_INTERVAL
+    checks.clear()
+    assert decide(verifier, basic("__token__", other))[0] == 200  # unchanged: still known
+    assert verifier.generation != generation
+    assert decide(verifier, basic("__token__", secret))[0] == 401
+    assert decide(verifier, basic("bob", "bob-pw"))[0] == 401 and decide(verifier, basic("bob", "bob-new"))[0] == 200
+    assert decide(verifier, basic("alice", "alice-new"))[0] == 200  # its old refusal went with the old hash
+    assert dict(decide(verifier, basic("carl", "carl-pw"))[1])["X-Privatepypi-Role"] == "reader"
+    assert sorted(checks) == ["alice", "bob", "bob", "carl"]  # nothing for the unchanged token
+
+
+def test_generation_changes_with_the_files_and_with_a_restart(tmp_path):
+    clock = Clock()
+    verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, clock=clock)
+    status, headers = asyncio.run(verifier.decide([], ""))
+    assert status == 401 and headers[-1] == ("X-Privatepypi-Generation", verifier.generation)
+    first = verifier.generation
+    clock.now += auth_cache.STAT_INTERVAL
+    asyncio.run(verifier.decide([], ""))
+    assert verifier.generation == first  # nothing changed
+    (tmp_path / "roles").write_text("alice admin\n")
+    os.utime(tmp_path / "roles", (time.time() + 5, time.time() + 5))
+    clock.now += auth_cache.STAT_INTERVAL
+    asyncio.run(verifier.decide([], ""))
+    assert verifier.generation != first
+    assert verifier_for(tmp_path, {"alice": "alice-pw"}).generation != verifier_for(tmp_path, {"alice": "alice-pw"}).generation
+
+
+def test_guess_budget_refills_and_bounds_any_hour():
+    budget = auth_cache.GuessBudget(burst=20, per_hour=60)
+    spent = [budget.spend("a", 0) for _guess in range(20)]
+    assert spent == [False] * 19 + [True] and budget.wait("a", 0) == 60
+    checked, now = 20, 0.0
+    while now < 3600:  # a guess whenever the budget allows: 20 + 60 in the first hour, never 100
+        now += budget.wait("a", now) or 0.001
+        if budget.wait("a", now) == 0:
+            budget.spend("a", now)
+            checked += 1
+    assert 75 <= checked <= 81 and budget.wait("b", now) == 0
 
 
 def test_backoff_grows_and_malformed_headers_count(tmp_path):
@@ -165,13 +299,14 @@ def test_slow_checks_are_bounded_and_never_queue(tmp_path):
 
     done, same, third, waited = asyncio.run(scenario())
     assert [d[0] for d in done] == [401, 401] and same[0] == 401
-    assert third == (503, (("Retry-After", "1"),)) and waited < 0.05
+    assert third[:2] == (503, (("Retry-After", "1"), ("X-Privatepypi-Generation", verifier.generation)))
+    assert waited < 0.05
     assert decide(verifier, basic("alice", "alice-pw"))[0] == 200  # slots free again
 
 
 def test_a_flood_of_bad_credentials_cannot_evict_a_working_user(tmp_path):
     verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, cache_size=20,
-                            backoff=auth_cache.Backoff(free=10**6))
+                            backoff=auth_cache.Backoff(free=10**6), guesses=auth_cache.GuessBudget(10**6))
     calls = []
     real = verifier._check_password
     verifier._check_password = lambda u, p: calls.append(u) or real(u, p)
@@ -193,7 +328,8 @@ def test_cache_is_keyed_by_a_keyed_hash_never_the_header(tmp_path):
 
 
 def test_unknown_user_costs_what_a_wrong_password_costs(tmp_path):
-    verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, rounds=12, backoff=auth_cache.Backoff(free=10**6))
+    verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, rounds=12, backoff=auth_cache.Backoff(free=10**6),
+                            guesses=auth_cache.GuessBudget(10**6))
 
     samples = {"alice": [], "nobody": []}
     # CPU time of the process (the check runs in its executor thread): the work an attacker would time on an
@@ -217,13 +353,21 @@ def test_tokens_roles_expiry_and_revocation(tmp_path):
     verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, tokens=tokens, clock=clock, wall=wall)
     status, headers = decide(verifier, basic("__token__", secret))
     assert status == 200 and dict(headers) == {"X-Privatepypi-User": "__token__", "X-Privatepypi-Role": "uploader",
-                                               "X-Privatepypi-Projects": "cc-*", "X-Privatepypi-Token": "ci"}
+                                               "X-Privatepypi-Projects": "cc-*", "X-Privatepypi-Token": "ci",
+                                               "X-Privatepypi-Expires": "300"}
+    # nginx keeps a token's verdict no longer than the token lives
+    assert dict(decide(verifier, basic("__token__", expiring))[1])["X-Privatepypi-Expires"] == "60"
+    clock.now += 20
+    wall.now += 20
+    assert dict(decide(verifier, basic("__token__", expiring))[1])["X-Privatepypi-Expires"] == "40"
+    clock.now -= 20
+    wall.now -= 20
     assert dict(decide(verifier, basic("__token__", expiring))[1])["X-Privatepypi-Role"] == "reader"
     assert decide(verifier, basic("__token__", "ppt_not-a-token"))[0] == 401
     clock.now += 61
     wall.now += 61  # past the expiry: the cached verdict ends with the token
     assert decide(verifier, basic("__token__", expiring))[0] == 401
-    # revoked: the file changes, the next refresh (STAT_INTERVAL) forgets every verdict
+    # revoked: the file changes, the next refresh (STAT_INTERVAL) forgets the verdicts of changed tokens
     (tmp_path / "tokens").write_text("")
     os.utime(tmp_path / "tokens", (time.time() + 5, time.time() + 5))
     clock.now += auth_cache.STAT_INTERVAL

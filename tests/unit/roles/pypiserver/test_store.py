@@ -107,3 +107,57 @@ def test_ensure_sidecar_replaces_a_damaged_one(store_root):
     store.write_atomic(store.sidecar_path(store_root, name), b"{not json")
     assert store.ensure_sidecar(store_root, name)["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
     assert store.read_sidecar(store_root, name)["project"] == "demo"
+
+
+@pytest.mark.parametrize("requires_python,reason", [
+    (">=3.8," + " " * 8000, "longer than 200"),  # issue 17: three 8 KiB uploads gave a 24 MiB page
+    ("not a specifier", "not a version specifier"),
+    (">=3.8\x07", "control characters"),
+])
+def test_describe_refuses_unbounded_or_malformed_fields(tmp_path, requires_python, reason):
+    path = make_wheel(str(tmp_path), requires_python=requires_python)
+    with pytest.raises(store.InvalidDistribution, match=reason):
+        store.describe(path, os.path.basename(path))
+
+
+def test_describe_refuses_metadata_of_another_version(tmp_path):
+    path = make_wheel(str(tmp_path), version="2.0")
+    os.rename(path, tmp_path / "demo-1.0-py3-none-any.whl")
+    with pytest.raises(store.InvalidDistribution, match="names version"):
+        store.describe(str(tmp_path / "demo-1.0-py3-none-any.whl"), "demo-1.0-py3-none-any.whl")
+
+
+def test_describe_refuses_too_many_members_and_too_much_metadata(tmp_path, monkeypatch):
+    import io
+    import tarfile
+    monkeypatch.setattr(store, "MAX_MEMBERS", 50)
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+        for n in range(60):
+            archive.writestr(f"demo/m{n}.py", "")
+    with pytest.raises(store.InvalidDistribution, match="more than 50 archive members"):
+        store.describe(str(wheel), wheel.name)
+    # an sdist whose PKG-INFO comes after many members: refused without reading them all (tarfile's own list stays empty)
+    sdist = tmp_path / "demo-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for n in range(60):
+            archive.addfile(tarfile.TarInfo(f"demo-1.0/m{n}.py"), io.BytesIO(b""))
+        info = tarfile.TarInfo("demo-1.0/PKG-INFO")
+        data = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(store.InvalidDistribution, match="more than 50 archive members before its PKG-INFO"):
+        store.describe(str(sdist), sdist.name)
+    monkeypatch.setattr(store, "MAX_MEMBERS", 100)
+    assert store.describe(str(sdist), sdist.name)[0]["version"] == "1.0"
+    monkeypatch.setattr(store, "MAX_UNPACKED", 4096)  # 60 empty members take 30 KiB of tar headers
+    with pytest.raises(store.InvalidDistribution, match="unpacked before its PKG-INFO"):
+        store.describe(str(sdist), sdist.name)
+    huge = tmp_path / "huge" / "demo-1.0-py3-none-any.whl"
+    huge.parent.mkdir()
+    with zipfile.ZipFile(huge, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nX: "
+                         + "a" * (store.MAX_METADATA + 10) + "\n")
+    with pytest.raises(store.InvalidDistribution, match="metadata larger than"):
+        store.describe(str(huge), huge.name)

@@ -264,3 +264,36 @@ def test_create_reads_its_settings_from_the_environment(monkeypatch, store_root)
     assert isinstance(app, upload.UploadMiddleware) and app.authenticate == ["list", "update"]
     assert seen["disable_fallback"] is True and seen["overwrite"] is False
     assert str(seen["roots"][0]) == store_root and seen["authenticate"] == ["list", "update"]
+
+
+def _publish(root, directory, path_maker, **kw):
+    path = path_maker(str(directory), **kw)
+    return upload.publish(root, os.path.basename(path), path)
+
+
+def test_a_release_cannot_be_rewritten_under_another_name(store_root, tmp_path, monkeypatch):
+    """Issue 17: foo-1.0.0, a build-tag wheel or a second sdist of an existing release were accepted, and pip
+    then took the new bytes for foo==1.0."""
+    for n in range(8):
+        (tmp_path / str(n)).mkdir()
+    first = make_wheel(str(tmp_path / "0"))
+    assert upload.publish(store_root, os.path.basename(first), first) == "200 OK"
+    assert _publish(store_root, tmp_path / "1", make_sdist) == "200 OK"  # the release's sdist joins it
+    refusals = [
+        (make_sdist, {"version": "1.0.0"}, "already has an sdist"),  # 1.0.0 is release 1.0 (PEP 440)
+        (make_wheel, {"version": "1.0.0", "payload": b"x = 2\n"}, "already has a wheel for these tags"),
+        (make_wheel, {"tag": "1-py3-none-any", "payload": b"x = 3\n"}, "already has a wheel for these tags"),
+    ]
+    for n, (maker, kw, reason) in enumerate(refusals, 2):
+        with pytest.raises(upload.Refused, match=reason) as refused:
+            _publish(store_root, tmp_path / str(n), maker, **kw)
+        assert refused.value.status == "409 Conflict"
+    # another platform's wheel joins the release within the window, not after it
+    assert _publish(store_root, tmp_path / "5", make_wheel, tag="cp311-cp311-manylinux_2_17_x86_64") == "200 OK"
+    later = upload.time.time() + upload.RELEASE_WINDOW + 60
+    monkeypatch.setattr(upload.time, "time", lambda: later)
+    with pytest.raises(upload.Refused, match="new files join a release only within"):
+        _publish(store_root, tmp_path / "6", make_wheel, tag="cp312-cp312-manylinux_2_17_x86_64")
+    # a new version is a new release; the same file again is still a success
+    assert _publish(store_root, tmp_path / "7", make_wheel, version="1.1") == "200 OK"
+    assert upload.publish(store_root, os.path.basename(first), first) == upload.SAME
