@@ -169,7 +169,8 @@ def removed_by(output):
 # The emulator's eventual-consistency delays (IAM propagation, certificates kept in use, lingering
 # network interfaces) are proven by the integration suite's lifecycle tests; a rehearsal is about
 # the boot, so it turns them off unless its environment sets them.
-STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEASE_SECONDS", "EMULATOR_ENI_LINGER_SECONDS")
+STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEASE_SECONDS", "EMULATOR_ENI_LINGER_SECONDS",
+                 "EMULATOR_CERTIFICATE_PROPAGATION_SECONDS")
 
 
 def start_emulator():
