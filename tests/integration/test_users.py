@@ -1,4 +1,6 @@
-"""playbooks/users.yml against the AWS emulator: users change in SSM only, nothing else moves."""
+"""playbooks/users.yml against the AWS emulator: users change in SSM only, nothing else moves.
+
+The stack is the Graviton (arm64) one of test_zones_arm64.py as well: one deployment for both."""
 import json
 import re
 
@@ -7,6 +9,8 @@ from botocore.exceptions import ClientError
 from passlib.hash import bcrypt
 
 from .helpers import record_timing
+from .strict import strict
+from .test_zones_arm64 import ARM64_ARGS, ARM64_MISSING, check_arm64_stack
 
 STACK = "pp-users-it"
 PROFILE = "users"  # key of the timings table
@@ -95,14 +99,20 @@ def _assert_nothing_secret(out):
         assert marker not in out
 
 
-def test_users_change_without_reprovisioning(aws, playbook, tmp_path):
+def test_users_change_without_reprovisioning(aws, playbook, tmp_path, emulator):
     stack = ["-e", f"aws_stack_name={STACK}"]
     before_users, after_users = _users_file(tmp_path, "before", BEFORE), _users_file(tmp_path, "after", AFTER)
     try:
-        created = playbook("site.yml", "-e", "profile=budget", *stack, "-e", before_users,
-                           "-e", "aws_stack_alerting_enabled=false", "-e", "aws_stack_backup_enabled=false")
+        # the stack is also the Graviton one (test_zones_arm64.py): t4g.small, in a zone that offers it
+        strict(emulator, missing_offerings=ARM64_MISSING)
+        site = ["site.yml", "-e", "profile=budget", *stack, "-e", before_users, *ARM64_ARGS,
+                "-e", "aws_stack_alerting_enabled=false", "-e", "aws_stack_backup_enabled=false"]
+        created = playbook(*site)
         record_timing(PROFILE, "create", created.seconds)
         assert created.rc == 0 and created.failed == 0, created
+        check_arm64_stack(aws, STACK)
+        rerun = playbook(*site)  # the zone and the image chosen stay chosen
+        assert rerun.rc == 0 and rerun.changed == 0, rerun
         original = _parameter(aws)
         assert sorted(_hashes(original)) == ["alice", "bob", "ci-uploader"]
         compute = _frozen_compute(aws)
@@ -204,6 +214,7 @@ def test_users_change_without_reprovisioning(aws, playbook, tmp_path):
         _assert_nothing_secret(now.out)
     finally:
         teardown = playbook("playbooks/teardown.yml", *stack)
+        strict(emulator, missing_offerings={})
         record_timing(PROFILE, "teardown", teardown.seconds)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
     _check_gone(aws)
