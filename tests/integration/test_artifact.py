@@ -16,6 +16,8 @@ import boto3
 import pytest
 import yaml
 
+from .checks_bootstrap import check_bootstrap_gone
+from .checks_instance_tls import check_instance_tls
 from .helpers import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing
 from .test_stacks import _by_tag, _check_gone
 
@@ -207,6 +209,8 @@ def test_installed_artifact_runs_the_stack(installed, reset_emulator):
                      f'url = \\"https://{fqdn}/simple/\\"', f"poetry source add --priority=primary privatepypi https://{fqdn}/simple/"):
             assert line in tail, line
         assert "trusted-host" not in tail
+        # the instance terminates TLS itself (budget with a domain): what it is given for that
+        check_instance_tls(aws, STACK, fqdn, readme_all["aws_stack_index_cidrs"], readme_all["aws_region"])
         # nothing a user would have to wonder about (deprecations are amazon.aws's: README, "Troubleshooting")
         # except ansible-core 2.19's own import of DSA with cryptography 46 or later, before any playbook
         # runs (the controller's lock file decides that, README "Troubleshooting")
@@ -222,6 +226,7 @@ def test_installed_artifact_runs_the_stack(installed, reset_emulator):
         record_timing("artifact", "teardown", teardown.seconds)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
     _check_gone(aws, STACK)
+    check_bootstrap_gone(aws, STACK)
     # the user's zone keeps only its own records (the emulator is reset before the next test)
     records = aws("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
     assert {r["Type"] for r in records} == {"NS", "SOA"}, records
