@@ -77,7 +77,7 @@ def test_first_instance_serves_and_holds_the_elastic_ip(stack):
     # the boot itself failed the fixture if it outlasted the AutoScalingGroup's grace period (rehearse.boot)
     print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s".format(stack["boot_seconds"], stack["provision_seconds"]))
     rehearse.install(8080, "1.0.0")
-    addresses = rehearse.aws("ec2").describe_addresses()["Addresses"]
+    addresses = rehearse.aws("ec2").describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [rehearse.STACK]}])["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [stack["instance_id"]]
 
 
@@ -93,11 +93,15 @@ def test_the_instance_is_refused_what_belongs_to_another_stack(stack):
     ssm.put_parameter(Name=f"/{OTHER}/htpasswd", Value="other:$2b$12$x", Type="SecureString", Overwrite=True)
     other_eip = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [
         {"Key": "Stack", "Value": OTHER}]}])["AllocationId"]
-    result = subprocess.run(
-        ["docker", "exec", "-e", f"AWS_EC2_METADATA_SERVICE_ENDPOINT={rehearse.IMDS_URL}", INSTANCE,
-         "/opt/pypiserver/venv/bin/python", "-c", PROBE, rehearse.REGION, rehearse.EMULATOR_URL,
-         f"/{rehearse.STACK}/htpasswd", f"/{OTHER}/htpasswd", other_eip, stack["instance_id"]],
-        capture_output=True, text=True, check=True)
+    try:
+        result = subprocess.run(
+            ["docker", "exec", "-e", f"AWS_EC2_METADATA_SERVICE_ENDPOINT={rehearse.IMDS_URL}", INSTANCE,
+             "/opt/pypiserver/venv/bin/python", "-c", PROBE, rehearse.REGION, rehearse.EMULATOR_URL,
+             f"/{rehearse.STACK}/htpasswd", f"/{OTHER}/htpasswd", other_eip, stack["instance_id"]],
+            capture_output=True, text=True, check=True)
+    finally:  # the other stack's pieces go: the tests after this one see this stack's alone
+        ec2.release_address(AllocationId=other_eip)
+        ssm.delete_parameter(Name=f"/{OTHER}/htpasswd")
     seen = json.loads(result.stdout)
     print("\ninside the instance:", seen)
     assert seen["method"] == "iam-role"
@@ -114,7 +118,8 @@ def test_replacement_serves_the_same_packages(stack):
     replacement = rehearse.replace()
     print("\nreplacement boot to healthy: {:.0f} s".format(replacement["boot_seconds"]))
     rehearse.install(8081, "1.0.0")
-    addresses = rehearse.aws("ec2").describe_addresses()["Addresses"]
+    addresses = rehearse.aws("ec2").describe_addresses(
+        Filters=[{"Name": "tag:Stack", "Values": [rehearse.STACK]}])["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [replacement["instance_id"]]
 
 
