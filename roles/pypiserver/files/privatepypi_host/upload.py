@@ -210,7 +210,14 @@ class UploadMiddleware:
         access.audit(self.audit_log, "upload", who=identity.user, token=identity.token, role=identity.role,
                      status=int(status.split()[0]), result=message, project=upload.get("project", ""),
                      file=upload.get("file", ""), sha256=upload.get("sha256", ""),
-                     client=environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR", ""))
+                     client=self._client(environ))
+
+    def _client(self, environ):
+        """The address nginx settled on (it replaces any X-Real-IP a client sends); without the front
+        end, the peer's own: a header the client chose never names it."""
+        if self.trust_proxy and environ.get("HTTP_X_REAL_IP"):
+            return environ["HTTP_X_REAL_IP"]
+        return environ.get("REMOTE_ADDR", "")
 
     def _identity(self, environ):
         if self.trust_proxy:

@@ -133,4 +133,7 @@ def test_behind_a_load_balancer_only_the_vpc_may_name_the_client(behind_a_load_b
 
 
 def test_without_a_load_balancer_nobody_may_name_the_client(direct):
-    assert _real_ip(_files(direct)[SITE]) == ([], [], [])
+    site = _files(direct)[SITE]
+    assert _real_ip(site) == ([], [], [])
+    # nginx's address for the credential service (/_auth) and, at server level, for the proxied upload path
+    assert site.count("proxy_set_header X-Real-IP $remote_addr;") == 2

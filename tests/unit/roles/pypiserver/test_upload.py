@@ -145,6 +145,21 @@ def test_credentials_are_checked_without_the_front_end(store_root, built, tmp_pa
     assert client.request(body, auth="alice:secret")[0] == 200
 
 
+def test_without_the_front_end_the_audit_names_the_peer_not_a_header(store_root, built, tmp_path):
+    """Issue 17: a client-supplied X-Real-IP was written into the upload audit."""
+    log = tmp_path / "audit.log"
+    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
+    htpasswd.set_password("alice", "secret")
+    htpasswd.save()
+    (tmp_path / "roles").write_text("alice uploader\n")
+    client = Client(store_root, str(tmp_path / "htpasswd"), identity={"REMOTE_ADDR": "198.51.100.8"}, audit_log=str(log))
+    wheel = make_wheel(built)
+    assert client.request(form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read()),
+                          auth="alice:secret")[0] == 200
+    (record,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["client"] == "198.51.100.8"  # the request also carried X-Real-IP: 192.0.2.44
+
+
 def test_anonymous_uploads_are_never_accepted(store_root, built):
     wheel = make_wheel(built)
     status, message = Client(store_root, authenticate=["list", "download"]).upload(wheel)
