@@ -12,10 +12,10 @@
 # Stages: lint unit sanity smoke molecule integration rehearsal. A stage that fails prints, as
 # the run's last line, which stage and which tests failed.
 #
-# The full run has two lanes, started together: the CPU-bound one (lint, unit, sanity,
-# integration) and the one that mostly waits on containers booting and installing (molecule,
-# then the boot rehearsal). Each lane's stages run in order; the wait-bound lane's output goes to
-# tests/output/lane-containers.log and is printed when it ends.
+# The full run has three lanes, started together: the CPU-bound one (lint, unit, sanity,
+# integration) and two that mostly wait on containers booting and installing (molecule; the boot
+# rehearsal). Each lane's stages run in order; the waiting lanes' output goes to
+# tests/output/lane-<stage>.log and is printed when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -157,22 +157,27 @@ report_failure() {
 rm -f "$OUT/failed-stage"
 started=$(date +%s)
 if ((full)); then
-  # the wait-bound lane in the background, in a process group of its own (set -m) so that a
-  # failure of the other lane ends it with everything it started; its output in a file of its own
+  # the wait-bound lanes in the background, each in a process group of its own (set -m) so that a
+  # failure of the CPU lane ends them with everything they started; their output in files of their own
   set -m
-  ( run_lane molecule rehearsal ) >"$OUT/lane-containers.log" 2>&1 &
-  containers=$!
+  ( run_lane molecule ) >"$OUT/lane-molecule.log" 2>&1 &
+  molecule_lane=$!
+  ( run_lane rehearsal ) >"$OUT/lane-rehearsal.log" 2>&1 &
+  rehearsal_lane=$!
   set +m
   cpu_rc=0
   run_lane lint unit sanity integration || cpu_rc=$?
-  containers_rc=0
-  if ((cpu_rc)); then
-    kill -- "-$containers" 2>/dev/null || true
-  fi
-  wait "$containers" || containers_rc=$?
-  echo "=== the containers lane (molecule, rehearsal), from tests/output/lane-containers.log:"
-  if ((containers_rc && !cpu_rc)); then cat "$OUT/lane-containers.log"; else tail -3 "$OUT/lane-containers.log"; fi
-  ((cpu_rc || containers_rc)) && report_failure
+  waiting_rc=0
+  for lane in molecule rehearsal; do
+    pid_var=${lane}_lane
+    if ((cpu_rc)); then kill -- "-${!pid_var}" 2>/dev/null || true; fi
+    lane_rc=0
+    wait "${!pid_var}" || lane_rc=$?
+    echo "=== the $lane lane, from tests/output/lane-$lane.log:"
+    if ((lane_rc && !cpu_rc)); then cat "$OUT/lane-$lane.log"; else tail -3 "$OUT/lane-$lane.log"; fi
+    if ((lane_rc)); then waiting_rc=1; fi
+  done
+  if ((cpu_rc || waiting_rc)); then report_failure; fi
   echo "=== all passed in $(( $(date +%s) - started ))s"
 else
   for stage in "${stages[@]}"; do run_stage "$stage" || report_failure; done
