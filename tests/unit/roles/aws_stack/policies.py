@@ -27,6 +27,8 @@ def deployer_policy():
     """The deployer's parts as one document: every statement of every part."""
     parts = [json.loads(path.read_text()) for path in DEPLOYER_POLICIES]
     return {'Version': parts[0]['Version'], 'Statement': [s for part in parts for s in part['Statement']]}
+
+
 # module argument -> the kind of document it carries (identity: whom it grants; resource: with a Principal)
 POLICY_ARGUMENTS = {
     'policy_json': 'identity',                  # amazon.aws.iam_policy

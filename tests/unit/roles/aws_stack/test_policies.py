@@ -235,8 +235,8 @@ def test_deployer_policy_grants_key_grants_only_to_aws_backup(rendered):
     document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
     granting = [s for s in document['Statement']
                 if 'kms:CreateGrant' in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])]
-    assert [s['Condition'] for s in granting] == [{'Bool': {'kms:GrantIsForAWSResource': 'true'},
-                                                    'StringLike': {'kms:ViaService': 'backup.*.amazonaws.com'}}]
+    wanted = {'Bool': {'kms:GrantIsForAWSResource': 'true'}, 'StringLike': {'kms:ViaService': 'backup.*.amazonaws.com'}}
+    assert [s['Condition'] for s in granting] == [wanted]
 
 
 def test_each_part_of_the_deployer_policy_fits_one_managed_policy():

@@ -168,7 +168,7 @@ def test_fifty_addresses_guessing_for_an_hour_never_lock_the_user_out(tmp_path):
             clock.now += 5
             wall.now += 5
             for n in range(50):
-                status, _ = await verifier.decide([basic("alice", f"guess-{tick}-{n}")], f"203.0.113.{n + 1}")
+                status = (await verifier.decide([basic("alice", f"guess-{tick}-{n}")], f"203.0.113.{n + 1}"))[0]
                 seen["attack"].add(status)
             if tick % 6 == 0:  # every 30 s: alice with a credential the service has never seen, and her CI token
                 seen["alice"].add((await verifier.decide([next(fresh)], home))[0])

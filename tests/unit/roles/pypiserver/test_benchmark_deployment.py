@@ -24,4 +24,3 @@ def test_the_benchmark_user_may_upload_what_the_scale_step_uploads():
     # scale.py uploads a new project and a new version of the data set's second project
     for project in ("scale-new-1796547705", make_dataset.project_name(1)):
         assert access.project_allowed(patterns, project), (project, patterns)
-
