@@ -276,3 +276,16 @@ def test_boot_certbot_gets_the_test_ca_and_the_hosts_aws_endpoints(tmp_path):
     unit = files["/etc/systemd/system/certbot.service.d/privatepypi.conf"]
     assert "Environment=AWS_ENDPOINT_URL=http://172.28.0.1:5000\n" in unit
     assert "Environment=REQUESTS_CA_BUNDLE=/etc/letsencrypt/privatepypi-acme-ca.pem\n" in unit
+
+
+def test_a_restored_store_is_adopted_before_anything_writes_to_it_and_never_restarted(tmp_path):
+    """The boot starts the adoption right after the mount, before the certificate's directory or any
+    service writes beside the restored copy; restarting it with the services would stop a move half-way."""
+    bundle = render(tmp_path, {"pypiserver_acme_domain": "pypi.example.com", "pypiserver_acme_challenge": "dns-route53"},
+                    ssh=False)[1]
+    boot = members_of(bundle)["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+    order = [boot.index(s) for s in ('retry "EFS mount" mounted', "systemctl start pypiserver-restore.service",
+                                     "install -d -m 0700 /var/pypi/.privatepypi-acme", "systemctl restart ")]
+    assert order == sorted(order)
+    restart = next(line for line in boot.splitlines() if line.startswith("systemctl restart "))
+    assert "pypiserver-restore" not in restart and "pypiserver.service" in restart
