@@ -78,6 +78,7 @@ stage_lint() {
   forget_installed_copy
   yamllint -s .
   ruff check .
+  luacheck --no-color --formatter plain $(git ls-files '*.lua')
   ansible-lint --profile production --offline
   # every lock file still answers its input (scripts/lock.sh writes them)
   scripts/lock.sh --check
