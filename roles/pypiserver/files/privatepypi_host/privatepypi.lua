@@ -205,9 +205,10 @@ function M.authorize(write, proxied)
 end
 
 -- /simple/ and /simple/<normalized name>/: a name not normalized is redirected (301), the page
--- is chosen by negotiation (406 when nothing acceptable is asked for). Returns the page's path
--- and sets its Content-Type: the static module (and gzip_static) keep a Content-Type set before
--- them, and an error page sets its own: no header filter, one Lua phase per request.
+-- is chosen by negotiation (406 when nothing acceptable is asked for). Sets the location's
+-- $pypi_page (the file) and $pypi_type (its media type), and the Content-Type: the static module
+-- (and gzip_static) keep a Content-Type set before them, and an error page sets its own: no
+-- header filter, one Lua phase per request.
 function M.simple_page(authenticate)
     if authenticate then
         M.authorize(false)
@@ -230,8 +231,9 @@ function M.simple_page(authenticate)
         ngx.say(ACCEPTABLE)
         return ngx.exit(406)
     end
+    ngx.var.pypi_page = wanted .. "index." .. choice[1]
+    ngx.var.pypi_type = choice[2]
     ngx.header["Content-Type"] = choice[2]
-    return wanted .. "index." .. choice[1]
 end
 
 -- Everything else: uploads go on to pypiserver with who asks; reads never reach it (its own pages

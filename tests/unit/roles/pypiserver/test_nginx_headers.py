@@ -87,7 +87,7 @@ def test_a_small_files_answer_fits_one_segment(sites):
     assert len(nginx_own) + len(ours) + 1080 <= 1448
 
 
-LUA_CALL = re.compile(r"^(ngx\.var\.pypi_page = )?privatepypi\.[a-z_]+\((true|false|true, true)?\)$")
+LUA_CALL = re.compile(r"^privatepypi\.[a-z_]+\((true|false|true, true)?\)$")
 
 
 @pytest.mark.parametrize("site", ["plain", "https"])
