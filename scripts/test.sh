@@ -12,10 +12,11 @@
 # Stages: lint unit sanity smoke molecule integration rehearsal. A stage that fails prints, as
 # the run's last line, which stage and which tests failed.
 #
-# The full run has three lanes, started together: the CPU-bound one (lint, unit, sanity,
-# integration) and two that mostly wait on containers booting and installing (molecule; the boot
-# rehearsal). Each lane's stages run in order; the waiting lanes' output goes to
-# tests/output/lane-<stage>.log and is printed when they end.
+# The full run has three lanes, started together: lint then integration (the longest stage, so it
+# starts first), molecule then unit and sanity (molecule mostly waits on containers booting and
+# installing; the CPU-bound checks fill in behind it), and the boot rehearsal. Each lane's stages
+# run in order; the other lanes' output goes to tests/output/lane-<first stage>.log and is printed
+# when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -161,13 +162,13 @@ if ((full)); then
   # the wait-bound lanes in the background, each in a process group of its own (set -m) so that a
   # failure of the CPU lane ends them with everything they started; their output in files of their own
   set -m
-  ( run_lane molecule ) >"$OUT/lane-molecule.log" 2>&1 &
+  ( run_lane molecule unit sanity ) >"$OUT/lane-molecule.log" 2>&1 &
   molecule_lane=$!
   ( run_lane rehearsal ) >"$OUT/lane-rehearsal.log" 2>&1 &
   rehearsal_lane=$!
   set +m
   cpu_rc=0
-  run_lane lint unit sanity integration || cpu_rc=$?
+  run_lane lint integration || cpu_rc=$?
   waiting_rc=0
   for lane in molecule rehearsal; do
     pid_var=${lane}_lane
