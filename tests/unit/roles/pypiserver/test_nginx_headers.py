@@ -107,3 +107,9 @@ def test_the_site_holds_no_lua_but_calls_into_its_module(sites, site):
         for line in body.strip().splitlines():
             assert LUA_CALL.match(line.strip()), line
     assert 'lua_package_path "/opt/pypiserver/privatepypi_host/?.lua;;";' in sites[site]
+
+
+def test_tls_1_2_offers_forward_secret_aead_ciphers_only(sites):
+    ciphers = re.search(r"^\s*ssl_ciphers (\S+);$", sites["https"], re.M).group(1).split(":")
+    assert ciphers and all(c.startswith("ECDHE-") and ("-GCM-" in c or "CHACHA20" in c) for c in ciphers)
+    assert "ssl_ciphers" not in sites["plain"]
