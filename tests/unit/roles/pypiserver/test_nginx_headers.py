@@ -113,3 +113,11 @@ def test_tls_1_2_offers_forward_secret_aead_ciphers_only(sites):
     ciphers = re.search(r"^\s*ssl_ciphers (\S+);$", sites["https"], re.M).group(1).split(":")
     assert ciphers and all(c.startswith("ECDHE-") and ("-GCM-" in c or "CHACHA20" in c) for c in ciphers)
     assert "ssl_ciphers" not in sites["plain"]
+
+
+@pytest.mark.parametrize("site", ["plain", "https"])
+def test_the_access_log_never_records_what_a_client_sent_as_a_user_name(sites, site):
+    logs = re.findall(r"^\s*access_log (\S+) (\S+) .*;$", sites[site], re.M)
+    assert logs and all(fmt == "privatepypi" for _path, fmt in logs)
+    fmt = re.search(r"^log_format privatepypi '(.*)';$", sites[site], re.M).group(1)
+    assert "$remote_user" not in fmt and fmt.startswith("$remote_addr - - [$time_local] \"$request\" $status ")
