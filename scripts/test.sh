@@ -75,14 +75,18 @@ EOF
   }
 }
 
+# A stage function runs where bash ignores `set -e` (run_stage calls it in an `||` list): a
+# step's failure must be returned by hand, or the stage passes on its last command's status.
 stage_lint() {
   forget_installed_copy
-  yamllint -s .
-  ruff check .
-  luacheck --no-color --formatter plain $(git ls-files '*.lua')
-  ansible-lint --profile production --offline
+  local failed=()
+  yamllint -s . || failed+=(yamllint)
+  ruff check . || failed+=(ruff)
+  luacheck --no-color --formatter plain $(git ls-files '*.lua') || failed+=(luacheck)
+  ansible-lint --profile production --offline || failed+=(ansible-lint)
   # every lock file still answers its input (scripts/lock.sh writes them)
-  scripts/lock.sh --check
+  scripts/lock.sh --check || failed+=(lock.sh)
+  if ((${#failed[@]})); then echo "${failed[*]}" >"$OUT/failed-lint"; return 1; fi
 }
 stage_unit() {
   # two workers: half the tests render the role through ansible-playbook and wait on it
@@ -92,17 +96,17 @@ stage_sanity() {
   # ansible-test needs the collection at a real .../ansible_collections/<ns>/<name> path.
   # ansible-test fetches a pip bootstrap script from the internet; this machine reaches
   # package registries only, so give it the offline stand-in.
-  mkdir -p ~/.ansible/test/cache
-  cp tests/sanity/offline_get_pip.py ~/.ansible/test/cache/get_pip_24_2.py
+  mkdir -p ~/.ansible/test/cache || return 1
+  cp tests/sanity/offline_get_pip.py ~/.ansible/test/cache/get_pip_24_2.py || return 1
   # one tree per checkout: two checkouts on one machine must not delete each other's tree
   local tree
   tree=/var/tmp/privatepypi-sanity-$(printf %s "$ROOT" | sha256sum | cut -c1-12)/ansible_collections/privatepypi/aws
-  rm -rf "$tree" && mkdir -p "$tree"
-  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$tree/"
+  rm -rf "$tree" && mkdir -p "$tree" || return 1
+  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$tree/" || return 1
   # The AWS modules build on amazon.aws (module_utils, doc fragments): it must sit beside them.
   local amazon_aws
-  amazon_aws=$(python -c 'import ansible_collections.amazon.aws as c; print(c.__path__[0])')
-  mkdir -p "$tree/../../amazon" && ln -sfn "$amazon_aws" "$tree/../../amazon/aws"
+  amazon_aws=$(python -c 'import ansible_collections.amazon.aws as c; print(c.__path__[0])') || return 1
+  mkdir -p "$tree/../../amazon" && ln -sfn "$amazon_aws" "$tree/../../amazon/aws" || return 1
   (cd "$tree" && git init -q && git add -A && ansible-test sanity --python 3.11 --color no \
      --skip-test shellcheck plugins/ tests/unit/)
 }
@@ -126,7 +130,7 @@ stage_integration() {
     "${runner_args[@]:-tests/integration}"
 }
 stage_rehearsal() {
-  scripts/build-cloud-image.sh
+  scripts/build-cloud-image.sh || return 1
   pytest_stage rehearsal -q -s --durations=15 "${runner_args[@]:-tests/rehearsal}"
 }
 
