@@ -154,7 +154,7 @@ def test_a_secret_typed_as_a_user_name_is_never_logged(tmp_path, caplog):
                             guesses=auth_cache.GuessBudget(burst=2, per_hour=36))
     secret = "ppt_" + "s3cr3t" * 6
     with caplog.at_level("DEBUG"):
-        answers = [decide(verifier, basic(secret, "x"), address="203.0.113.9")[0] for _ in range(3)]
+        answers = [decide(verifier, basic(secret, "x"), address="203.0.113.9")[0] for _attempt in range(3)]
         answers += [decide(verifier, basic("alice", f"guess-{i}"), address=f"198.51.100.{i}")[0] for i in range(3)]
     assert answers == [401, 401, 429, 401, 401, 429]
     records = [json.loads(line) for line in audit.read_text().splitlines()]
