@@ -63,15 +63,41 @@ def _as(credentials, aws):
     return lambda service: session.client(service, endpoint_url=aws("iam").meta.endpoint_url)
 
 
-def test_site_and_teardown_need_nothing_beyond_the_deployer_policy(deployer, playbook, aws):
+def test_every_playbook_needs_nothing_beyond_the_deployer_policy(deployer, playbook, aws, tmp_path):
+    """site.yml, its re-run, users.yml applied now, tokens.yml, restore.yml and a teardown with an issued certificate
+    in the region (acm_certificate_info then reads it: acm:GetCertificate), all with the deployer's credentials."""
     args = ["-e", "profile=budget", "-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_permissions_boundary={BOUNDARY}"]
     try:
         created = playbook("site.yml", *args, env_extra=deployer)
         assert created.rc == 0 and created.failed == 0, created.out[-5000:]
+        assert aws("iam").get_role(RoleName=f"{STACK}-instance")["Role"]["PermissionsBoundary"][
+            "PermissionsBoundaryArn"] == BOUNDARY
         rerun = playbook("site.yml", *args, env_extra=deployer)
         assert rerun.rc == 0 and rerun.changed == 0, rerun
+        users = tmp_path / "users.json"
+        users.write_text(json.dumps({"pypi_users": [{"name": "alice", "password": "emulator-only-alice-4f7c1e",
+                                                     "role": "admin"},
+                                                    {"name": "bob", "password": "emulator-only-bob-77c2d1"}]}))
+        applied = playbook("playbooks/users.yml", *args, "-e", f"@{users}", "-e", "users_apply_now=true", env_extra=deployer)
+        assert applied.rc == 0 and applied.failed == 0 and applied.changed >= 1, applied
+        token = playbook("playbooks/tokens.yml", *args, "-e", "token_name=ci-release", "-e", "token_scope=upload",
+                         env_extra=deployer)
+        assert token.rc == 0 and token.failed == 0, token
+        # a recovery point (what the plan's schedule makes), restored with the deployer's credentials
+        file_system = next(f for f in aws("efs").describe_file_systems()["FileSystems"]
+                           if {"Key": "Stack", "Value": STACK} in f.get("Tags", []))
+        job = aws("backup").start_backup_job(
+            BackupVaultName=f"{STACK}-backup", ResourceArn=file_system["FileSystemArn"],
+            IamRoleArn=aws("iam").get_role(RoleName=f"{STACK}-backup")["Role"]["Arn"])
+        restored = playbook("playbooks/restore.yml", *args, "-e", f"restore_recovery_point_arn={job['RecoveryPointArn']}",
+                            env_extra=deployer)
+        assert restored.rc == 0 and restored.failed == 0 and restored.changed > 0, restored
+        # another application's issued certificate in the region
+        certificate = aws("acm").request_certificate(DomainName="wiki.example.org", ValidationMethod="DNS")
+        assert aws("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])["Certificate"]["Status"] == "ISSUED"
     finally:
-        teardown = playbook("playbooks/teardown.yml", *args, env_extra=deployer)
+        teardown = playbook("playbooks/teardown.yml", *args, "-e", "aws_stack_teardown_delete_backups=true",
+                            env_extra=deployer)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
     assert not aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"]
 

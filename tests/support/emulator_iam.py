@@ -109,10 +109,11 @@ QUERY_ERROR = ("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Mes
                "<RequestId>{request_id}</RequestId></ErrorResponse>")
 
 
-def denied(response, principal, action, resource):
-    """The refusal as the service words it: AWS's message and error code, in the service's protocol."""
+def denied(response, principal, action, resource, service=None):
+    """The refusal as the service words it (the service called, whose action may be another's: iam:PassRole in
+    RunInstances): AWS's message and error code, in the service's protocol."""
     message = f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
-    if action.startswith("ec2:"):
+    if (service or action.split(":")[0]) == "ec2":
         return _Refusal("UnauthorizedOperation", "You are not authorized to perform this operation. " + message, EC2_ERROR)
     if response.headers.get("X-Amz-Target"):  # JSON protocols (SSM, CloudWatch Logs, ...)
         return JsonRESTError("AccessDeniedException", message)
@@ -285,7 +286,7 @@ def _ssm_requests(response, action, arn):
 
 # EC2 deletes and what names their resource: authorized on that resource with its tags (aws:ResourceTag/<key>,
 # ec2:ResourceTag/<key>), where moto authorizes them on "*" and fills in no tag.
-EC2_DELETES = {"TerminateInstances": ("InstanceId", "instance"), "DeleteVpc": ("VpcId", "vpc"),
+EC2_DELETES = {"TerminateInstances": ("InstanceIds", "instance"), "DeleteVpc": ("VpcId", "vpc"),
                "DeleteSubnet": ("SubnetId", "subnet"), "DeleteSecurityGroup": ("GroupId", "security-group"),
                "DeleteInternetGateway": ("InternetGatewayId", "internet-gateway"),
                "DeleteRouteTable": ("RouteTableId", "route-table"), "DeleteNatGateway": ("NatGatewayId", "natgateway"),
@@ -293,14 +294,9 @@ EC2_DELETES = {"TerminateInstances": ("InstanceId", "instance"), "DeleteVpc": ("
 
 
 def _ec2_ids(response, name):
-    """The ids a request names: Name, or Name.1, Name.2, ... (EC2's query lists)."""
-    if response._get_param(name):
-        return [response._get_param(name)]
-    ids, index = [], 1
-    while response._get_param(f"{name}.{index}"):
-        ids.append(response._get_param(f"{name}.{index}"))
-        index += 1
-    return ids
+    """The ids a request names (one, or a list as moto parses InstanceId.1, InstanceId.2, ...)."""
+    value = response._get_param(name)
+    return [] if not value else [value] if isinstance(value, str) else list(value)
 
 
 def _ec2_delete_requests(response, action, arn):
@@ -530,7 +526,7 @@ def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
         shown = "(any resource)" if arn is ANY_RESOURCE else arn
         log.info("%s %s on %s: %s", principal, iam_action, shown, verdict or "implicit deny")
         if verdict != "Allow":
-            raise denied(self, principal, iam_action, shown)
+            raise denied(self, principal, iam_action, shown, service)
     return None
 
 
