@@ -39,6 +39,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 import upstream_standin  # noqa: E402 (from tests/support, above)
+
 CLIENT_BIN = pathlib.Path(sys.executable).parent
 # The interpreter the test venvs are made from: the base Python, not this venv.
 BASE_PYTHON = os.path.realpath(sys.executable)

@@ -249,3 +249,11 @@ def test_upstream_stopped_cached_installs_uncached_fails_fast(ws, server, corpus
         assert re.search(r"50[24]", proc.output), proc.output[-3000:]
     finally:
         corpus.start()
+
+
+def test_a_private_upload_under_an_upstream_name_is_refused_unless_claimed(server, corpus, tmp_path):
+    files = distbuild.build(distbuild.Release(n("up-leaf"), "9.0"), tmp_path / "dist")
+    proc = twine_upload(server, [path for path, _, _ in files.values()], clean_env(tmp_path / "home"))
+    assert proc.returncode != 0
+    assert "403" in proc.output and "exists on the upstream index" in proc.output, proc.output[-3000:]
+    assert listed_versions(server, n("up-leaf")) == ["1.0"]

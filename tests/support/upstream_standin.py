@@ -102,7 +102,7 @@ class Standin:
 
     def upload_time(self, entry):
         moment = entry["added"] - entry["age"] - self.advanced
-        return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def page(self, name):
         with self.lock:

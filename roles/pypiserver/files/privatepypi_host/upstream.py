@@ -17,6 +17,7 @@ store (/simple/<name>/) and an upstream file not stored yet (/upstream-files/<sh
 """
 
 import argparse
+import base64
 import contextlib
 import datetime
 import errno
@@ -35,8 +36,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
-                             parse_wheel_filename)
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from privatepypi_host import notify, renderer, store
@@ -49,6 +49,7 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FILE_PATH = re.compile(r"^/upstream-files/([0-9a-f]{64})/([A-Za-z0-9._+-]+)$")
 NEGATIVE_SECONDS = 60
 BLOCK_LIST_CHECK_SECONDS = 2.0
+SWEEP_SECONDS = 60
 CHUNK = 1 << 16
 
 
@@ -94,7 +95,7 @@ def parse_time(text):
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        parsed = parsed.replace(tzinfo=datetime.UTC)
     return parsed.timestamp()
 
 
@@ -293,12 +294,13 @@ class Upstream:
 
     # fetching
 
-    def _request(self, url, accept, deadline, limit, sink):
+    def request_url(self, url, accept, deadline, limit, sink):
         parsed = urllib.parse.urlsplit(url)
         host = parsed.netloc.rpartition("@")[2].lower()
         if parsed.scheme not in ("http", "https") or host not in self.allowed:
             raise UpstreamError(502, f"not an allowed upstream host: {host or url!r}")
-        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "privatepypi-upstream"})
+        # the scheme and host are checked above: http(s) to an allowed host only
+        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "privatepypi-upstream"})  # noqa: S310
         if self.credentials and (parsed.scheme, host) == self.origin:
             request.add_unredirected_header("Authorization", self.credentials)
         self.requests += 1
@@ -325,7 +327,7 @@ class Upstream:
             if error.code in (404, 410):
                 raise NotFound(url) from None
             raise UpstreamError(502, f"upstream answered {error.code}") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise UpstreamError(504, "upstream did not answer in time") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, (socket.timeout, TimeoutError)):
@@ -353,7 +355,7 @@ class Upstream:
         """Upstream's JSON page for name, fetched now and kept on the store."""
         url = self.url + name + "/"
         chunks = []
-        self._request(url, JSON_TYPE, time.monotonic() + self.timeout, self.max_page, chunks.append)
+        self.request_url(url, JSON_TYPE, time.monotonic() + self.timeout, self.max_page, chunks.append)
         try:
             page = json.loads(b"".join(chunks))
         except ValueError:
@@ -454,6 +456,7 @@ class Upstream:
         cooldown): no file is served that the page would hide."""
         self.block_list.refresh(force=True)
         now = self.clock()
+        private = self.private_names()
         removed = 0
         try:
             sidecars = os.listdir(self.dirs["sidecars"])
@@ -463,7 +466,8 @@ class Upstream:
             try:
                 with open(os.path.join(self.dirs["sidecars"], entry), "rb") as f:
                     sidecar = json.load(f)
-                if not self.hidden(sidecar["name"], sidecar["version"], sidecar.get("upload-time"), now):
+                if sidecar["name"] not in private and not self.hidden(
+                        sidecar["name"], sidecar["version"], sidecar.get("upload-time"), now):
                     continue
                 folder = os.path.join(self.dirs["files"], sidecar["sha256"])
                 for stored in os.listdir(folder):
@@ -552,7 +556,7 @@ class Upstream:
                     hasher.update(chunk)
                     out.write(chunk)
                 try:
-                    self._request(source, "*/*", time.monotonic() + self.file_timeout, limit, sink)
+                    self.request_url(source, "*/*", time.monotonic() + self.file_timeout, limit, sink)
                 except NotFound:
                     raise UpstreamError(502, "upstream lists a file it does not serve") from None
                 out.flush()
@@ -618,6 +622,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             wanted = self.headers.get("X-Privatepypi-File", "")
             if self.path == "/health":
                 return self._answer(200, b"ok\n")
+            exists = self.headers.get("X-Privatepypi-Exists", "")
+            if exists:  # the upload middleware: may this name be taken privately?
+                name = canonicalize_name(exists)
+                if not upstream.is_upstream(name):
+                    return self._answer(404, b"not an upstream name\n")
+                upstream.page(name)
+                return self._answer(200, b"exists upstream\n")
             match = re.match(r"^/simple/([^/]+)/index\.(json|html)$", page)
             if match:
                 return self._page(match.group(1), match.group(2), self.headers.get("X-Privatepypi-Type", ""))
@@ -656,7 +667,6 @@ def read_credentials(path):
         value = f.read().strip()
     if not value:
         return None
-    import base64  # pylint: disable=import-outside-toplevel
     return "Basic " + base64.b64encode(value.encode()).decode()
 
 
@@ -689,10 +699,14 @@ def main():
     LOG.info("serving upstream projects from %s on 127.0.0.1:%d", upstream.origin[1], args.port)
 
     def watch_block_list():
+        swept = time.monotonic()
         while True:
             time.sleep(BLOCK_LIST_CHECK_SECONDS)
             with contextlib.suppress(Exception):
                 upstream.refresh_block_list()
+                if time.monotonic() - swept > SWEEP_SECONDS:  # names taken privately meanwhile
+                    upstream.sweep()
+                    swept = time.monotonic()
 
     threading.Thread(target=watch_block_list, daemon=True).start()
     server.serve_forever()

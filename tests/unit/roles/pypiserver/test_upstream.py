@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from ansible_collections.privatepypi.aws.tests.support.upstream_standin import Standin
 from distbuild import make_wheel
+from privatepypi_host import upload
 from privatepypi_host import upstream as up
 
 DAY = 86400
@@ -172,7 +173,7 @@ def test_slow_upstream_is_bounded(store_root, standin):
 def test_only_allowed_hosts_are_contacted(store_root, standin):
     svc = service(store_root, standin, cooldown=0)
     with pytest.raises(up.UpstreamError):
-        svc._request("http://169.254.169.254/latest/", "*/*", time.monotonic() + 1, 100, lambda chunk: None)
+        svc.request_url("http://169.254.169.254/latest/", "*/*", time.monotonic() + 1, 100, lambda chunk: None)
     assert svc.requests == 0
 
 
@@ -212,6 +213,51 @@ def test_the_http_interface(store_root, standin):
         assert status == 200
         assert headers["X-Accel-Redirect"] == "/_upstream_stored/" + entry["url"].split("upstream-files/")[1]
         assert get({"X-Privatepypi-Page": "/simple/nothing-here/index.html"})[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_two_instances_sharing_the_store_fetch_a_file_once(store_root, standin):
+    first, second = service(store_root, standin), service(store_root, standin)
+    entry = next(f for f in standin.page("libx")["files"] if "1.0" in f["filename"])
+    stored = first.file(entry["hashes"]["sha256"], entry["filename"])
+    assert second.file(entry["hashes"]["sha256"], entry["filename"]) == stored
+    assert standin.file_counts[entry["filename"]] == 1
+
+
+def test_a_name_taken_privately_later_loses_its_stored_upstream_files(store_root, standin):
+    svc = service(store_root, standin, cooldown=0)
+    entry = next(f for f in standin.page("libx")["files"] if "1.0" in f["filename"])
+    stored = svc.file(entry["hashes"]["sha256"], entry["filename"])
+    make_wheel(store_root, name="libx", version="0.1")
+    svc.sweep()
+    assert not os.path.exists(stored)
+    assert not svc.is_upstream("libx")
+
+
+def test_the_upload_check_asks_the_service_about_a_new_name(store_root, standin):
+    svc = service(store_root, standin, reserved=["acme-*"])
+    up.Handler.upstream = svc
+    server = up.Server(("127.0.0.1", 0), up.Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    check = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        assert upload.upstream_has(check, "libx") is True
+        assert upload.upstream_has(check, "nothing-here") is False
+        assert upload.upstream_has(check, "acme-tools") is False  # reserved: ours, never asked
+        make_wheel(store_root, name="evil", version="0.1")
+        assert upload.upstream_has(check, "evil") is False  # already private
+        assert standin.count("acme-tools") == 0 and standin.count("evil") == 0
+        middleware = upload.UploadMiddleware(None, store_root, upstream_check=check, claimed=["lib*"])
+        middleware.check_origin("libx")
+        with pytest.raises(upload.Refused) as refused:
+            upload.UploadMiddleware(None, store_root, upstream_check=check).check_origin("libx")
+        assert refused.value.status.startswith("403") and "claims" in str(refused.value)
+        standin.stop()
+        with pytest.raises(upload.Refused) as refused:
+            upload.UploadMiddleware(None, store_root, upstream_check=check).check_origin("unknown-now")
+        assert refused.value.status.startswith("503")
     finally:
         server.shutdown()
         server.server_close()
