@@ -48,6 +48,8 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # nginx's location for upstream files takes the same: no character that needs escaping in a path
 FILE_PATH = re.compile(r"^/upstream-files/([0-9a-f]{64})/([A-Za-z0-9._+-]+)$")
 NEGATIVE_SECONDS = 60
+NEGATIVE_MAX = 10000
+LOCKS = 1024
 BLOCK_LIST_CHECK_SECONDS = 2.0
 SWEEP_SECONDS = 60
 CHUNK = 1 << 16
@@ -233,8 +235,7 @@ class Upstream:
         self.dirs = state_dirs(root)
         for path in self.dirs.values():
             os.makedirs(path, exist_ok=True)
-        self._page_locks = {}
-        self._locks_guard = threading.Lock()
+        self._locks = [threading.Lock() for count in range(LOCKS)]
         self._negative = {}
         self._private = (None, frozenset(), 0.0)
         self._private_guard = threading.Lock()
@@ -348,8 +349,8 @@ class Upstream:
             return None
 
     def _lock_for(self, key):
-        with self._locks_guard:
-            return self._page_locks.setdefault(key, threading.Lock())
+        """One of a fixed pool of locks: bounded memory whatever names clients ask for."""
+        return self._locks[int(hashlib.sha256(repr(key).encode()).hexdigest()[:8], 16) % len(self._locks)]
 
     def fetch_page(self, name):
         """Upstream's JSON page for name, fetched now and kept on the store."""
@@ -382,6 +383,8 @@ class Upstream:
             try:
                 page = self.fetch_page(name)
             except NotFound:
+                if len(self._negative) > NEGATIVE_MAX:  # bounded: names clients make up
+                    self._negative.clear()
                 self._negative[name] = time.monotonic() + min(self.max_age, NEGATIVE_SECONDS)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self._page_path(name))
