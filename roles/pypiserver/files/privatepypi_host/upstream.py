@@ -646,6 +646,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except UpstreamError as error:
             LOG.warning("%s %s: %s", page or wanted, error.status, error)
             return self._answer(error.status, (str(error) + "\n").encode(), headers=[("X-Privatepypi-Upstream", "unavailable")])
+        except OSError as error:  # the store (full, unreadable): a clear 503, never a dropped connection
+            LOG.error("%s: %s", page or wanted, error)
+            return self._answer(503, b"the upstream store cannot be written or read\n", headers=[("Retry-After", "5")])
 
     def _page(self, name, choice, content_type):
         upstream = self.upstream
@@ -705,11 +708,13 @@ def main():
         swept = time.monotonic()
         while True:
             time.sleep(BLOCK_LIST_CHECK_SECONDS)
-            with contextlib.suppress(Exception):
+            try:
                 upstream.refresh_block_list()
                 if time.monotonic() - swept > SWEEP_SECONDS:  # names taken privately meanwhile
                     upstream.sweep()
                     swept = time.monotonic()
+            except Exception:  # noqa: BLE001 (logged; the next round tries again)
+                LOG.exception("block list or sweep failed")
 
     threading.Thread(target=watch_block_list, daemon=True).start()
     server.serve_forever()
