@@ -68,6 +68,7 @@ AWS_VARS = {
     "pypiserver_bootstrap_bucket": "prod-boot-123456789012-eu-west-1",
     "pypiserver_autoscaling_group": "prod-asg",
     "pypiserver_upstream_enabled": True,
+    "pypiserver_upstream_url": "https://upstream.example.com/simple/",
 }
 
 
