@@ -334,15 +334,51 @@ INDEX_PATHS = ('/simple', '/packages', '/_', '/metadata')
 REFRESH_INTERVAL = re.compile(r'^\s*([0-9]+)\s*(s|sec|m|min|h|hr)?\s*$')
 ACME_EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
 HOST_SETTINGS = ('health_endpoint', 'htpasswd_refresh_interval', 'port', 'backend_port', 'https_port',
-                 'acme_domain', 'acme_email', 'acme_directory_url')
+                 'acme_domain', 'acme_email', 'acme_directory_url', 'upstream_enabled', 'upstream_url',
+                 'upstream_file_hosts', 'upstream_reserved_patterns', 'upstream_claimed_names',
+                 'upstream_cooldown_days', 'upstream_cooldown_exceptions')
+UPSTREAM_URL = re.compile(r'^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$')
+FILE_HOST = re.compile(r'^[A-Za-z0-9.-]+(:[0-9]{1,5})?$')
+NAME_PATTERN = re.compile(r'^[a-z0-9*?\[\]-]+$')
+PROJECT_NAME = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')
+
+
+def _upstream_problems(settings, names):
+    """The upstream's settings, when it is on: what to ask (a PEP 691 index, the file hosts its
+    pages name) and which names never to ask about (normalized project names and patterns)."""
+    if not _bool(settings.get('upstream_enabled')):
+        return []
+    problems = []
+    url = str(settings.get('upstream_url') or '')
+    if not UPSTREAM_URL.match(url):
+        problems.append(f"{names['upstream_url']} '{url}' must be the http(s) URL of a PEP 691 index's simple API "
+                        "(the upstream is on: name it)")
+    lists = (('upstream_file_hosts', FILE_HOST, 'host or host:port'),
+             ('upstream_reserved_patterns', NAME_PATTERN, 'normalized project names or patterns (a-z 0-9 - * ? [])'),
+             ('upstream_claimed_names', NAME_PATTERN, 'normalized project names or patterns (a-z 0-9 - * ? [])'),
+             ('upstream_cooldown_exceptions', PROJECT_NAME, 'normalized project names (a-z 0-9 -)'))
+    for key, rule, shape in lists:
+        if key not in settings:
+            continue
+        values = settings[key]
+        wrong = [str(v) for v in values if not rule.match(str(v))] if _is_list(values) else [str(values)]
+        if wrong:
+            problems.append(f"{names[key]} must be a list of {shape}: not {', '.join(wrong)}")
+    if 'upstream_cooldown_days' in settings:
+        days = str(settings['upstream_cooldown_days'])
+        if not NUMBER.match(days):
+            problems.append(f"{names['upstream_cooldown_days']} '{days}' must be 0 (no cooldown) or a positive number of days")
+    return problems
 
 
 def host_settings_problems(settings, names=None):
     """Problems with the settings a host serves with, named as the caller's user set them.
 
     settings: health_endpoint, htpasswd_refresh_interval, port, backend_port, https_port,
-    acme_domain, acme_email, acme_directory_url (the pypiserver role's options without their
-    prefix; a missing key is not checked). names: {setting: variable the user sets}; by default
+    acme_domain, acme_email, acme_directory_url, and the upstream's (upstream_enabled, upstream_url,
+    upstream_file_hosts, upstream_reserved_patterns, upstream_claimed_names, upstream_cooldown_days,
+    upstream_cooldown_exceptions: checked when upstream_enabled) — the pypiserver role's options
+    without their prefix; a missing key is not checked. names: {setting: variable the user sets}; by default
     the pypiserver role's own (pypiserver_<setting>).
     """
     if not isinstance(settings, Mapping):
@@ -381,7 +417,7 @@ def host_settings_problems(settings, names=None):
         problems.append(f"{names['acme_email']} '{email}' must be an e-mail address or empty")
     if 'acme_directory_url' in settings and not str(settings['acme_directory_url']).startswith('https://'):
         problems.append(f"{names['acme_directory_url']} '{settings['acme_directory_url']}' must be an https URL")
-    return problems
+    return problems + _upstream_problems(settings, names)
 
 
 def public_endpoint(settings):

@@ -49,6 +49,29 @@ def test_each_rule_names_the_variable_the_user_set(changes, wanted):
     assert 'pypiserver_' in checks.host_settings_problems(dict(GOOD, **changes))[0]
 
 
+UPSTREAM_ON = {'upstream_enabled': True, 'upstream_url': 'https://upstream.example/simple/',
+               'upstream_file_hosts': ['files.upstream.example'], 'upstream_reserved_patterns': ['acme-*'],
+               'upstream_claimed_names': ['acme-tools'], 'upstream_cooldown_days': 7, 'upstream_cooldown_exceptions': []}
+
+
+@pytest.mark.parametrize('changes, wanted', [
+    ({'upstream_url': ''}, "aws_stack_upstream_url '' must be the http(s) URL of a PEP 691 index"),
+    ({'upstream_url': 'ftp://upstream.example/simple/'}, "aws_stack_upstream_url 'ftp://upstream.example/simple/'"),
+    ({'upstream_file_hosts': ['files.example/path']}, "aws_stack_upstream_file_hosts must be a list of host or host:port"),
+    ({'upstream_reserved_patterns': ['Acme_*']}, "aws_stack_upstream_reserved_patterns must be a list of normalized"),
+    ({'upstream_claimed_names': 'acme-*'}, "aws_stack_upstream_claimed_names must be a list"),
+    ({'upstream_cooldown_days': 'a week'}, "aws_stack_upstream_cooldown_days 'a week' must be 0"),
+    ({'upstream_cooldown_exceptions': ['libx*']}, "aws_stack_upstream_cooldown_exceptions must be a list of normalized"),
+])
+def test_the_upstream_rules_name_the_variable_the_user_set(changes, wanted):
+    assert checks.host_settings_problems(dict(GOOD, **UPSTREAM_ON), AWS_NAMES) == []
+    problems = checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, **changes)), AWS_NAMES)
+    assert len(problems) == 1 and wanted in problems[0], problems
+    assert 'pypiserver_upstream_' in checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, **changes)))[0]
+    # off, nothing of it is asked for
+    assert checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, upstream_enabled=False, **changes))) == []
+
+
 def test_a_setting_left_out_is_not_checked():
     assert checks.host_settings_problems({'port': 8080}) == []
 

@@ -71,6 +71,8 @@ RUNTIME_FACTS = {
     '_aws_stack_account_id': '123456789012',
     '_aws_stack_partition': 'aws',
     '_aws_stack_efs_id': 'fs-0123456789abcdef0',
+    # the storage concern's own registered result, which its file system policy reads before the export
+    '_aws_stack_efs': {'efs': {'file_system_id': 'fs-0123456789abcdef0'}},
     '_aws_stack_efs_arn': 'arn:aws:elasticfilesystem:eu-central-1:123456789012:file-system/fs-0123456789abcdef0',
     '_aws_stack_eip_allocation_id': 'eipalloc-0123456789abcdef0',
 }
