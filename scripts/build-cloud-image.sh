@@ -9,8 +9,8 @@
 set -euo pipefail
 SUITE=${1:-trixie}
 case $SUITE in
-  bookworm) release=12 ;;
-  trixie) release=13 ;;
+  bookworm|12) SUITE=bookworm release=12 ;;
+  trixie|13) SUITE=trixie release=13 ;;
   *) echo "build-cloud-image.sh: unknown suite '$SUITE' (bookworm or trixie)" >&2; exit 2 ;;
 esac
 "$(dirname "$0")/build-systemd-image.sh" "$SUITE"

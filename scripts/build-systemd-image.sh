@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds a Debian image with systemd as PID 1 that molecule and the boot rehearsal run
 # (no image registry is reachable, so: debootstrap + docker import).
-#   scripts/build-systemd-image.sh [SUITE]   bookworm (default) -> privatepypi/debian12-systemd:latest
-#                                            trixie             -> privatepypi/debian13-systemd:latest
+#   scripts/build-systemd-image.sh [SUITE]   bookworm or 12 (default) -> privatepypi/debian12-systemd:latest
+#                                            trixie or 13             -> privatepypi/debian13-systemd:latest
 # Skips the build when an image made by this same script for that suite already exists.
 set -euo pipefail
 SUITE=${1:-bookworm}
 case $SUITE in
-  bookworm) release=12 ;;
-  trixie) release=13 ;;
+  bookworm|12) SUITE=bookworm release=12 ;;
+  trixie|13) SUITE=trixie release=13 ;;
   *) echo "build-systemd-image.sh: unknown suite '$SUITE' (bookworm or trixie)" >&2; exit 2 ;;
 esac
 IMAGE=privatepypi/debian$release-systemd:latest
