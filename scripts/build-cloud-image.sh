@@ -31,7 +31,10 @@ docker run --name "$builder" -e "RELEASE=$release" "$BASE_IMAGE" bash -euc '
   # listening on the port the unit names, and the store to have "appeared" (/srv/efs-gate/open,
   # which the rehearsal creates at boot, later, or never); then it binds the host folder given
   # as the store (/srv/efs-standin) on the mount point.
+  # Both names: Debian 12'"'"'s nfs-common ships /sbin/mount.nfs4, Debian 13'"'"'s /usr/sbin/mount.nfs4 (the
+  # same file through the merged /usr, but dpkg only honours a diversion of the name the package ships).
   dpkg-divert --local --rename --divert /sbin/mount.nfs4.distrib --add /sbin/mount.nfs4 >/dev/null
+  dpkg-divert --local --no-rename --divert /usr/sbin/mount.nfs4.distrib --add /usr/sbin/mount.nfs4 >/dev/null
   cat > /sbin/mount.nfs4 <<"STANDIN"
 #!/bin/bash
 set -u
