@@ -46,8 +46,10 @@ EMULATOR_URL = f"http://{GATEWAY}:{EMULATOR_PORT}"
 IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
 REGION = "us-east-1"
 STACK = "privatepypi-rehearsal"
-# Debian 13, what a stack boots by default (scripts/build-cloud-image.sh builds it)
-IMAGE = "privatepypi/debian13-cloud:latest"
+# Debian 13, what a stack boots by default (scripts/build-cloud-image.sh builds it). To rehearse a
+# Debian 12 boot (a stack given /aws/service/debian/release/12/...): scripts/build-cloud-image.sh
+# bookworm, then REHEARSAL_IMAGE=privatepypi/debian12-cloud:latest.
+IMAGE = os.environ.get("REHEARSAL_IMAGE", "privatepypi/debian13-cloud:latest")
 PYTHON = sys.executable
 REFRESH_INTERVAL = "10s"
 AGENTS_PORT = EMULATOR_PORT + 2
