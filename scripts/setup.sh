@@ -13,7 +13,8 @@ ROOT=$PWD
 
 # pebble: the ACME test CA the HTTPS boot rehearsal runs on this machine (tests/rehearsal/test_https.py)
 # logrotate: the unit tests rotate a scratch audit log with the configuration the role writes
-apt_packages=(docker.io debootstrap wrk rsync stunnel4 pebble logrotate)
+# lua-check: luacheck, the lint stage's linter of nginx's Lua (roles/pypiserver/files/privatepypi_host)
+apt_packages=(docker.io debootstrap wrk rsync stunnel4 pebble logrotate lua-check)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -12,10 +12,11 @@
 # Stages: lint unit sanity smoke molecule integration rehearsal. A stage that fails prints, as
 # the run's last line, which stage and which tests failed.
 #
-# The full run has three lanes, started together: the CPU-bound one (lint, unit, sanity,
-# integration) and two that mostly wait on containers booting and installing (molecule; the boot
-# rehearsal). Each lane's stages run in order; the waiting lanes' output goes to
-# tests/output/lane-<stage>.log and is printed when they end.
+# The full run has three lanes, started together: lint then integration (the longest stage, so it
+# starts first), molecule then unit and sanity (molecule mostly waits on containers booting and
+# installing; the CPU-bound checks fill in behind it), and the boot rehearsal. Each lane's stages
+# run in order; the other lanes' output goes to tests/output/lane-<first stage>.log and is printed
+# when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -75,13 +76,18 @@ EOF
   }
 }
 
+# A stage function runs where bash ignores `set -e` (run_stage calls it in an `||` list): a
+# step's failure must be returned by hand, or the stage passes on its last command's status.
 stage_lint() {
   forget_installed_copy
-  yamllint -s .
-  ruff check .
-  ansible-lint --profile production --offline
+  local failed=()
+  yamllint -s . || failed+=(yamllint)
+  ruff check . || failed+=(ruff)
+  luacheck --no-color --formatter plain $(git ls-files '*.lua') || failed+=(luacheck)
+  ansible-lint --profile production --offline || failed+=(ansible-lint)
   # every lock file still answers its input (scripts/lock.sh writes them)
-  scripts/lock.sh --check
+  scripts/lock.sh --check || failed+=(lock.sh)
+  if ((${#failed[@]})); then echo "${failed[*]}" >"$OUT/failed-lint"; return 1; fi
 }
 stage_unit() {
   # two workers: half the tests render the role through ansible-playbook and wait on it
@@ -91,17 +97,17 @@ stage_sanity() {
   # ansible-test needs the collection at a real .../ansible_collections/<ns>/<name> path.
   # ansible-test fetches a pip bootstrap script from the internet; this machine reaches
   # package registries only, so give it the offline stand-in.
-  mkdir -p ~/.ansible/test/cache
-  cp tests/sanity/offline_get_pip.py ~/.ansible/test/cache/get_pip_24_2.py
+  mkdir -p ~/.ansible/test/cache || return 1
+  cp tests/sanity/offline_get_pip.py ~/.ansible/test/cache/get_pip_24_2.py || return 1
   # one tree per checkout: two checkouts on one machine must not delete each other's tree
   local tree
   tree=/var/tmp/privatepypi-sanity-$(printf %s "$ROOT" | sha256sum | cut -c1-12)/ansible_collections/privatepypi/aws
-  rm -rf "$tree" && mkdir -p "$tree"
-  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$tree/"
+  rm -rf "$tree" && mkdir -p "$tree" || return 1
+  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$tree/" || return 1
   # The AWS modules build on amazon.aws (module_utils, doc fragments): it must sit beside them.
   local amazon_aws
-  amazon_aws=$(python -c 'import ansible_collections.amazon.aws as c; print(c.__path__[0])')
-  mkdir -p "$tree/../../amazon" && ln -sfn "$amazon_aws" "$tree/../../amazon/aws"
+  amazon_aws=$(python -c 'import ansible_collections.amazon.aws as c; print(c.__path__[0])') || return 1
+  mkdir -p "$tree/../../amazon" && ln -sfn "$amazon_aws" "$tree/../../amazon/aws" || return 1
   (cd "$tree" && git init -q && git add -A && ansible-test sanity --python 3.11 --color no \
      --skip-test shellcheck plugins/ tests/unit/)
 }
@@ -117,7 +123,7 @@ stage_molecule() {
   for release in $(for scenario in "${scenarios[@]}"; do
                      sed -n 's|.*image: privatepypi/debian\([0-9]*\)-systemd.*|\1|p' "molecule/$scenario/molecule.yml"
                    done | sort -u); do
-    scripts/build-systemd-image.sh "$release"
+    scripts/build-systemd-image.sh "$release" || return 1
   done
   for scenario in "${scenarios[@]}"; do
     echo "--- molecule scenario $scenario"
@@ -132,7 +138,7 @@ stage_integration() {
     "${runner_args[@]:-tests/integration}"
 }
 stage_rehearsal() {
-  scripts/build-cloud-image.sh trixie  # Debian 13, what tests/support/rehearse.py boots
+  scripts/build-cloud-image.sh trixie || return 1  # Debian 13, what tests/support/rehearse.py boots
   pytest_stage rehearsal -q -s --durations=15 "${runner_args[@]:-tests/rehearsal}"
 }
 
@@ -168,13 +174,13 @@ if ((full)); then
   # the wait-bound lanes in the background, each in a process group of its own (set -m) so that a
   # failure of the CPU lane ends them with everything they started; their output in files of their own
   set -m
-  ( run_lane molecule ) >"$OUT/lane-molecule.log" 2>&1 &
+  ( run_lane molecule unit sanity ) >"$OUT/lane-molecule.log" 2>&1 &
   molecule_lane=$!
   ( run_lane rehearsal ) >"$OUT/lane-rehearsal.log" 2>&1 &
   rehearsal_lane=$!
   set +m
   cpu_rc=0
-  run_lane lint unit sanity integration || cpu_rc=$?
+  run_lane lint integration || cpu_rc=$?
   waiting_rc=0
   for lane in molecule rehearsal; do
     pid_var=${lane}_lane

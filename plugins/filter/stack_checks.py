@@ -369,9 +369,9 @@ def host_settings_problems(settings, names=None):
                 problems.append(f"{names[key]} '{settings[key]}' must be a TCP port, 1 to 65535")
             else:
                 ports[key] = port
-    if 'port' in ports and 'backend_port' in ports and ports['port'] in (ports['backend_port'], ports['backend_port'] + 1):
-        problems.append(f"{names['port']} ({ports['port']}) must differ from {names['backend_port']} and the port after it "
-                        "(pypiserver and the credential service listen there, nginx on the other)")
+    if 'port' in ports and 'backend_port' in ports and ports['port'] - ports['backend_port'] in (0, 1, 2):
+        problems.append(f"{names['port']} ({ports['port']}) must differ from {names['backend_port']} and the two ports "
+                        "after it (pypiserver, the credential service and the upstream service listen there, nginx on the other)")
     domain = str(settings.get('acme_domain') or '')
     if domain and 'port' in ports and ports.get('https_port') == ports['port']:
         problems.append(f"{names['port']} ({ports['port']}) must differ from {names['https_port']}: with "

@@ -12,6 +12,9 @@ these; any other deployment works the same):
                       playbooks/release.yml (yank tests skip without it)
   CLIENTS_RELEASE_PLAYBOOK, CLIENTS_COLLECTIONS_PATH   optional: another checkout's
                       release.yml and collection path (default: this checkout's)
+  CLIENTS_UPSTREAM_LISTEN   host:port where the suite runs the upstream stand-in
+                      (tests/support/upstream_standin.py) the server is configured with;
+                      the upstream tests skip without it
 
 Network: every client is pointed at CLIENTS_INDEX_URL only, with its own empty
 HOME, caches and configuration, so nothing reaches another index.
@@ -34,6 +37,9 @@ import distbuild
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+import upstream_standin  # noqa: E402 (from tests/support, above)
+
 CLIENT_BIN = pathlib.Path(sys.executable).parent
 # The interpreter the test venvs are made from: the base Python, not this venv.
 BASE_PYTHON = os.path.realpath(sys.executable)
@@ -115,6 +121,20 @@ def server():
     status, _, _ = srv.request("/simple/")
     assert status == 200, f"GET {srv.simple} with the test account answered {status}, not 200"
     return srv
+
+
+@pytest.fixture(scope="session", autouse=True)
+def upstream():
+    """The upstream stand-in, for the whole session: with an upstream configured, every name the
+    store lacks is asked of it (an unknown project is its 404)."""
+    listen = os.environ.get("CLIENTS_UPSTREAM_LISTEN")
+    if not listen:
+        yield None
+        return
+    host, port = listen.rsplit(":", 1)
+    standin = upstream_standin.Standin(host, int(port)).start()
+    yield standin
+    standin.stop()
 
 
 def clean_env(home, **extra):

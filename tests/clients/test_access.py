@@ -11,9 +11,11 @@ successful login resets it), so the other files' tests meet no 429.
 import base64
 import json
 import os
+import pathlib
 import re
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -23,8 +25,16 @@ from conftest import CLIENT_BIN, ROOT, RUN_ID, clean_env, must, run, wait_listed
 
 AUTH_PORT = 8082  # pypiserver_backend_port + 1, inside the container
 AUDIT_LOG = "/var/log/privatepypi/audit.log"
-# the output callback may fold the message between words, never inside the token
-TOKEN_RE = re.compile(r"Token\s+\(user\s+__token__\):\s+(ppt_[A-Za-z0-9_-]+)")
+SECRETS = pathlib.Path(tempfile.mkdtemp(prefix="privatepypi-token-secrets-"))
+
+
+def token_secret(proc, name):
+    """The secret tokens.yml wrote for the new token name, checked never printed and private."""
+    path = SECRETS / f"pypiservers-{name}"
+    secret = path.read_text().strip()
+    assert re.fullmatch(r"ppt_[A-Za-z0-9_-]+", secret) and "ppt_" not in proc.out, proc.out[-3000:]
+    assert path.stat().st_mode & 0o777 == 0o600 and SECRETS.stat().st_mode & 0o777 == 0o700
+    return secret
 
 
 def account(variable):
@@ -38,7 +48,7 @@ def playbook(server, name, extra):
     if not server.inventory:
         pytest.skip("CLIENTS_INVENTORY is not set: tokens and yanks go through the collection's playbooks")
     cmd = [str(ROOT / ".venv/bin/ansible-playbook"), str(ROOT / "playbooks" / name), "-i", server.inventory,
-           "-e", json.dumps(extra)]
+           "-e", json.dumps(dict(extra, token_secret_dir=str(SECRETS)))]
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.environ.get("CLIENTS_COLLECTIONS_PATH") or str(ROOT / ".collections"),
                ANSIBLE_FORCE_COLOR="0", PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}")
@@ -159,9 +169,7 @@ def token(server):
     proc = playbook(server, "tokens.yml", {"token_target": "hosts", "token_name": name, "token_scope": "upload",
                                            "token_projects": ["cc-tok-*"], "token_expires": "2099-01-01"})
     assert proc.returncode == 0, proc.out[-3000:]
-    found = TOKEN_RE.search(proc.out)
-    assert found, proc.out[-3000:]
-    secret = found.group(1)
+    secret = token_secret(proc, name)
     assert secret not in in_container(server, "cat", "/etc/pypiserver/tokens")
     return name, secret
 
@@ -343,9 +351,7 @@ def test_a_token_stops_working_at_its_expiry(server):
     proc = playbook(server, "tokens.yml", {"token_target": "hosts", "token_name": f"short-{RUN_ID}",
                                            "token_expires": str(expires)})
     assert proc.returncode == 0, proc.out[-2000:]
-    found = TOKEN_RE.search(proc.out)
-    assert found, proc.out[-3000:]
-    secret = found.group(1)
+    secret = token_secret(proc, f"short-{RUN_ID}")
     header = basic("__token__", secret)
     assert time.time() < expires - 5, "the token playbook took almost a minute: the expiry came first"
     assert raw_status(server, header)[0] == 200  # a read token reads

@@ -27,7 +27,7 @@ STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEA
 # scheduler hands whole files (or xdist groups) to whichever worker is free, in collection order:
 # the longest first, so that the two workers finish together instead of one waiting on the last.
 FILE_COST = {"test_stacks.py": 1530, "test_restore.py": 870, "test_environments.py": 860, "test_artifact.py": 700,
-             "test_users.py": 450, "test_deployer_policy.py": 350, "test_instance_role.py": 270,
+             "test_users.py": 450, "test_deployer_policy.py": 480, "test_instance_role.py": 270,
              "test_parameter_tier.py": 75, "test_preflight.py": 60, "test_zones_arm64.py": 10}
 
 

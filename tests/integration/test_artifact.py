@@ -25,7 +25,7 @@ STACK = "pp-artifact-it"
 VAULT_PASSWORD = "artifact-test-vault-password"
 # What the product leaves out (galaxy.yml build_ignore): anything under these, and these files.
 NOT_PRODUCT_DIRS = ("tests/", "scripts/", "benchmarks/", "molecule/", "inventories/", ".ci/", "changelogs/fragments/")
-NOT_PRODUCT_FILES = ("vault.example.yml", "vault.yml", "ansible.cfg", "site.yml", "requirements.txt", "requirements.lock",
+NOT_PRODUCT_FILES = ("vault.yml", "ansible.cfg", "site.yml", "requirements.txt", "requirements.lock",
                      "requirements-uv.txt", "requirements-uv.lock", "ruff.toml")
 PLAYBOOKS = ("site", "teardown", "users", "restore", "host")
 
@@ -58,7 +58,10 @@ def installed(tmp_path_factory):
     assert not str(base).startswith(str(ROOT))
     for sub in ("collections", "home", "user", "build"):
         (base / sub).mkdir()
-    _run(base, "ansible-galaxy", "collection", "build", "--output-path", str(base / "build"), str(ROOT))
+    # as README.md says: scripts/build.sh (the changelog from the fragments, then ansible-galaxy collection build)
+    built = subprocess.run([str(ROOT / "scripts" / "build.sh"), str(base / "build")], cwd=base / "user", env=_env(base),
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
     tarballs = list((base / "build").glob("privatepypi-aws-*.tar.gz"))
     assert len(tarballs) == 1, tarballs
     with tarfile.open(tarballs[0]) as tar:
@@ -80,6 +83,23 @@ def test_artifact_holds_the_product_only(installed):
                    "playbooks/group_vars/all.yml", "playbooks/group_vars/budget.yml",
                    "playbooks/group_vars/professional.yml", *(f"playbooks/{p}.yml" for p in PLAYBOOKS)):
         assert wanted in names, wanted
+    # a Galaxy release: the changelog made from the fragments, the execution environment's needs, and every file
+    # the shipped README links (issue 18)
+    for wanted in ("CHANGELOG.rst", "changelogs/changelog.yaml", "meta/execution-environment.yml", "meta/ee-requirements.txt"):
+        assert wanted in names, wanted
+    with tarfile.open(next((base / "build").glob("privatepypi-aws-*.tar.gz"))) as tar:
+        changelog = tar.extractfile("CHANGELOG.rst").read().decode()
+        readme = tar.extractfile("README.md").read().decode()
+        environment = yaml.safe_load(tar.extractfile("meta/execution-environment.yml"))
+        needs = tar.extractfile(environment["dependencies"]["python"]).read().decode()
+    assert "v" + manifest["collection_info"]["version"] in changelog
+    fragment = yaml.safe_load((ROOT / "changelogs" / "fragments" / "deployer-policy-per-stack.yml").read_text())
+    assert " ".join(fragment["breaking_changes"][0].split()[:6]) in " ".join(changelog.split())
+    assert {"boto3", "botocore", "libpass", "bcrypt"} <= {re.split(r"[<>=]", line)[0] for line in needs.splitlines()
+                                                        if line and not line.startswith("#")}
+    links = {link.split("#")[0] for link in re.findall(r"\]\(([^)]+)\)", readme)
+             if not link.startswith(("http://", "https://", "#", "mailto:"))}
+    assert links and [link for link in links if link.rstrip("/") not in {n.rstrip("/") for n in names}] == []
     assert manifest["collection_info"]["license"] == ["GPL-3.0-or-later"]
     assert manifest["collection_info"]["license_file"] in (None, "")
 
@@ -175,10 +195,10 @@ def _check_created(aws, run):
 
 
 def test_readme_quick_start_is_what_a_careful_user_runs():
-    """HTTPS (a domain), a named network, the deployer policy's prefix: nothing preflight refuses."""
+    """HTTPS (a domain), a named network, a stack name of the user's own (the deployer policy is made for it)."""
     readme_all = yaml.safe_load(readme_quick_start()["inventory/group_vars/all.yml"])
     assert readme_all["aws_stack_domain"] and readme_all["aws_stack_index_cidrs"] != ["0.0.0.0/0"]
-    assert readme_all["aws_stack_name"].startswith("privatepypi-")  # roles/aws_stack/files/deployer-policy-*.json
+    assert not readme_all["aws_stack_name"].startswith("privatepypi")  # playbooks/deployer_policy.yml makes its policy
 
 
 def test_installed_artifact_runs_the_stack(installed, reset_emulator):
@@ -211,11 +231,9 @@ def test_installed_artifact_runs_the_stack(installed, reset_emulator):
         assert "trusted-host" not in tail
         # the instance terminates TLS itself (budget with a domain): what it is given for that
         check_instance_tls(aws, STACK, fqdn, readme_all["aws_stack_index_cidrs"], readme_all["aws_region"])
-        # nothing a user would have to wonder about (deprecations are amazon.aws's: README, "Troubleshooting")
-        # except ansible-core 2.19's own import of DSA with cryptography 46 or later, before any playbook
-        # runs (the controller's lock file decides that, README "Troubleshooting")
-        warnings = [line for line in (created.out + created.err).splitlines()
-                    if ("WARNING" in line or "Warning:" in line) and "CryptographyDeprecationWarning: DSA" not in line]
+        # nothing a user would have to wonder about (deprecations are amazon.aws's: README, "Troubleshooting"),
+        # not even ansible-core's import of DSA, which cryptography 51 warns about (requirements.txt holds it below)
+        warnings = [line for line in (created.out + created.err).splitlines() if "WARNING" in line or "Warning:" in line]
         assert warnings == [], warnings
 
         rerun = _playbook(base, "site", *args, "-e", "profile=budget")

@@ -173,11 +173,18 @@ def test_users_change_without_reprovisioning(aws, playbook, tmp_path, emulator):
         assert "credentials unchanged" in _flat(again.out) and "No user changed" in _flat(again.out)
 
         # a token: one more "#token" line with a digest; a users run keeps it; revoking removes it
+        secrets = tmp_path / "token-secrets"
         token = playbook("playbooks/tokens.yml", *stack, "-e", "token_name=ci-release", "-e", "token_scope=upload",
-                         "-e", '{"token_projects": ["team-*"]}', "-e", "token_expires=2099-01-01")
-        assert token.rc == 0 and token.changed == 2, token  # the token in the scratch copy, then the parameter
-        # the output callback may fold the message between words, never inside the token
-        secret = re.search(r"Token\s+\(user\s+__token__\):\s+(ppt_[A-Za-z0-9_-]+)", token.out).group(1)
+                         "-e", '{"token_projects": ["team-*"]}', "-e", "token_expires=2099-01-01",
+                         "-e", f"token_secret_dir={secrets}")
+        # the token in the scratch copy, then the parameter; the secret's directory and file on the controller
+        assert token.rc == 0 and token.changed == 4, token
+        # the secret is written for its owner only, and never printed
+        secret_file = secrets / "pp-users-it-ci-release"
+        secret = secret_file.read_text().strip()
+        assert re.fullmatch(r"ppt_[A-Za-z0-9_-]+", secret) and secret not in token.out and "ppt_" not in token.out
+        assert (secrets.stat().st_mode & 0o777, secret_file.stat().st_mode & 0o777) == (0o700, 0o600)
+        assert str(secret_file) in _flat(token.out)
         with_token = _parameter(aws)
         token_lines = [line for line in with_token["Value"].splitlines() if line.startswith("#token ")]
         assert len(token_lines) == 1 and token_lines[0].startswith("#token ci-release upload 4070908800 hmac-sha256$")

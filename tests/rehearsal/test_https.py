@@ -105,6 +105,24 @@ def test_certificate_from_pebble_is_served_on_443(stack):
           f"{rehearse.pebble_issued()} certificate(s)")
 
 
+def test_tls_1_2_offers_forward_secret_aead_ciphers_only(stack):
+    """A client that offers only static-RSA or CBC ciphers is refused; TLS 1.2 settles on ECDHE with AEAD."""
+    root = rehearse.pebble_root()
+    legacy = _context(root)
+    legacy.maximum_version = ssl.TLSVersion.TLSv1_2
+    legacy.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384:AES128-SHA:"
+                       "AES128-GCM-SHA256:AES256-SHA256:@SECLEVEL=0")
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection((FIRST[1], 443), timeout=5) as raw:
+            legacy.wrap_socket(raw, server_hostname=FQDN)
+    modern = _context(root)
+    modern.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection((FIRST[1], 443), timeout=5) as raw:
+        with modern.wrap_socket(raw, server_hostname=FQDN) as tls:
+            name, version, _bits = tls.cipher()
+    assert version == "TLSv1.2" and name.startswith("ECDHE-") and ("GCM" in name or "CHACHA20" in name), name
+
+
 def _seconds_to_certificate(started):
     """From the container's start (docker's RFC 3339 time) to Pebble's log line of the issuance."""
     start = datetime.datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00" if "." in started else started)

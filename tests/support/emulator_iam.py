@@ -109,10 +109,11 @@ QUERY_ERROR = ("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Mes
                "<RequestId>{request_id}</RequestId></ErrorResponse>")
 
 
-def denied(response, principal, action, resource):
-    """The refusal as the service words it: AWS's message and error code, in the service's protocol."""
+def denied(response, principal, action, resource, service=None):
+    """The refusal as the service words it (the service called, whose action may be another's: iam:PassRole in
+    RunInstances): AWS's message and error code, in the service's protocol."""
     message = f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
-    if action.startswith("ec2:"):
+    if (service or action.split(":")[0]) == "ec2":
         return _Refusal("UnauthorizedOperation", "You are not authorized to perform this operation. " + message, EC2_ERROR)
     if response.headers.get("X-Amz-Target"):  # JSON protocols (SSM, CloudWatch Logs, ...)
         return JsonRESTError("AccessDeniedException", message)
@@ -225,9 +226,24 @@ def _documents(role):
     documents = [json.loads(d) if isinstance(d, str) else d for d in role.policies.values()]
     for policy in role.managed_policies.values():
         if isinstance(policy, Policy):
-            version = next(v for v in policy.versions if v.is_default)
-            documents.append(json.loads(version.document) if isinstance(version.document, str) else version.document)
+            documents.append(_policy_document(policy))
     return documents
+
+
+def _policy_document(policy):
+    version = next(v for v in policy.versions if v.is_default)
+    return json.loads(version.document) if isinstance(version.document, str) else version.document
+
+
+def _boundary(role):
+    """The role's permissions boundary as a document, or None (no boundary: the identity policies alone decide)."""
+    if not role.permissions_boundary_arn:
+        return None
+    account_id, partition = role.arn.split(":")[4], role.arn.split(":")[1]
+    try:
+        return _policy_document(_iam_backend(account_id, partition).get_policy(role.permissions_boundary_arn))
+    except Exception:  # noqa: BLE001 - a boundary that names no policy allows nothing, as on AWS
+        return {"Statement": []}
 
 
 def _tag_context(tags, prefixes=("aws",)):
@@ -268,7 +284,52 @@ def _ssm_requests(response, action, arn):
     return requests
 
 
+# EC2 deletes and what names their resource: authorized on that resource with its tags (aws:ResourceTag/<key>,
+# ec2:ResourceTag/<key>), where moto authorizes them on "*" and fills in no tag.
+EC2_DELETES = {"TerminateInstances": ("InstanceIds", "instance"), "DeleteVpc": ("VpcId", "vpc"),
+               "DeleteSubnet": ("SubnetId", "subnet"), "DeleteSecurityGroup": ("GroupId", "security-group"),
+               "DeleteInternetGateway": ("InternetGatewayId", "internet-gateway"),
+               "DeleteRouteTable": ("RouteTableId", "route-table"), "DeleteNatGateway": ("NatGatewayId", "natgateway"),
+               "DeleteLaunchTemplate": ("LaunchTemplateId", "launch-template")}
+
+
+def _ec2_ids(response, name):
+    """The ids a request names (one, or a list as moto parses InstanceId.1, InstanceId.2, ...)."""
+    value = response._get_param(name)
+    return [] if not value else [value] if isinstance(value, str) else list(value)
+
+
+def _ec2_delete_requests(response, action, arn):
+    name, kind = EC2_DELETES[action]
+    backend = response.ec2_backend
+    ids = _ec2_ids(response, name)
+    if action == "DeleteLaunchTemplate" and not ids:
+        template = backend.launch_template_name_to_ids.get(response._get_param("LaunchTemplateName"))
+        ids = [template] if template else []
+    return [("ec2:" + action, arn("ec2", f"{kind}/{resource_id}"), _tag_context(backend.tags.get(resource_id, {}), ("aws", "ec2")))
+            for resource_id in ids] or None
+
+
+def _pass_role_to_ec2(response, arn):
+    """RunInstances with an instance profile: AWS authorizes iam:PassRole on the profile's role, passed to EC2."""
+    name, profile_arn = response._get_param("IamInstanceProfile.Name"), response._get_param("IamInstanceProfile.Arn")
+    if not name and not profile_arn:
+        return []
+    account_id, partition = arn("iam", "", regional=False).split(":")[4], arn("iam", "").split(":")[1]
+    backend = _iam_backend(account_id, partition)
+    try:
+        profile = backend.get_instance_profile(name) if name else backend.get_instance_profile_by_arn(profile_arn)
+    except Exception:  # noqa: BLE001 - an unknown profile is the action's own answer
+        return []
+    return [("iam:PassRole", role.arn, {"iam:passedtoservice": ["ec2.amazonaws.com"]}) for role in profile.roles]
+
+
 def _ec2_requests(response, action, arn):
+    if action in EC2_DELETES:
+        return _ec2_delete_requests(response, action, arn)
+    if action == "RunInstances":
+        passed = _pass_role_to_ec2(response, arn)
+        return [("ec2:RunInstances", None, {})] + passed if passed else None
     if action != "AssociateAddress":
         return None
     backend = response.ec2_backend
@@ -299,11 +360,62 @@ def _ec2_requests(response, action, arn):
     return requests
 
 
+# The IAM actions that name a role (RoleName) and the permissions boundary they are authorized with
+# (iam:PermissionsBoundary, Service Authorization Reference): the one the request sets, or the role's own.
+BOUNDARY_FROM_REQUEST = {"CreateRole", "PutRolePermissionsBoundary"}
+BOUNDARY_OF_THE_ROLE = {"PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy",
+                        "DeleteRolePermissionsBoundary"}
+
+
+def _iam_backend(account_id, partition):
+    from moto.iam.models import iam_backends
+    return iam_backends[account_id][partition]
+
+
 def _iam_requests(response, action, arn):
-    if action not in ("AttachRolePolicy", "DetachRolePolicy"):
+    """IAM actions on the role (or instance profile) they name, with its tags and its permissions boundary; moto
+    authorizes them on "*", so a statement scoped to some roles would allow them on every role."""
+    role_name, profile_name = response._get_param("RoleName"), response._get_param("InstanceProfileName")
+    if not role_name and not profile_name:
         return None
-    role_arn = arn("iam", "role/" + (response._get_param("RoleName") or ""), regional=False)
-    return [("iam:" + action, role_arn, {"iam:policyarn": [response._get_param("PolicyArn")]})]
+    account_id, partition = arn("iam", "", regional=False).split(":")[4], arn("iam", "").split(":")[1]
+    backend = _iam_backend(account_id, partition)
+    requests = []
+    if profile_name:
+        requests.append(("iam:" + action, arn("iam", "instance-profile/" + profile_name, regional=False), {}))
+        # the role goes with the profile wherever the profile is passed: AWS asks for iam:PassRole on it
+        # (AddRoleToInstanceProfile, API reference), with no service to pass it to yet
+        if action == "AddRoleToInstanceProfile" and role_name:
+            requests.append(("iam:PassRole", arn("iam", "role/" + role_name, regional=False), {}))
+        return requests
+    if role_name:
+        context = {}
+        try:
+            role = backend.get_role(role_name)
+        except Exception:  # noqa: BLE001 - a role that does not exist (CreateRole, or the action's own answer)
+            role = None
+        if role is not None:
+            context.update(_tag_context(_role_tags(role), ("aws", "iam")))
+        if action in BOUNDARY_FROM_REQUEST and response._get_param("PermissionsBoundary"):
+            context["iam:permissionsboundary"] = [response._get_param("PermissionsBoundary")]
+        elif action in BOUNDARY_OF_THE_ROLE and role is not None and role.permissions_boundary_arn:
+            context["iam:permissionsboundary"] = [role.permissions_boundary_arn]
+        if action in ("AttachRolePolicy", "DetachRolePolicy"):
+            context["iam:policyarn"] = [response._get_param("PolicyArn")]
+        if action == "CreateRole":
+            tags = _request_tags(response, "Tags.member.{}.Key", "Tags.member.{}.Value")
+            context.update({f"aws:requesttag/{k}".lower(): [v] for k, v in tags.items()})
+        requests.append(("iam:" + action, role.arn if role is not None else arn("iam", "role/" + role_name, regional=False),
+                         context))
+    return requests
+
+
+def _request_tags(response, key_pattern, value_pattern):
+    tags, index = {}, 1
+    while response._get_param(key_pattern.format(index)) is not None:
+        tags[response._get_param(key_pattern.format(index))] = response._get_param(value_pattern.format(index)) or ""
+        index += 1
+    return tags
 
 
 def _autoscaling_requests(response, action, arn):
@@ -397,6 +509,9 @@ def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
     account_id, partition = session.role_arn.split(":")[4], session.role_arn.split(":")[1]
     role = _role(session.role_arn, account_id, partition)
     documents = _documents(role)
+    # a permissions boundary caps the role: an action must be allowed by its policies and by the boundary
+    # (IAM User Guide, "Permissions boundaries for IAM entities"; no resource-based policy is modelled)
+    boundary = _boundary(role)
     # Where the emulator does not know an action's resource: "*" (only statements on "*" allow it),
     # or, for a role tagged EmulatorIamResources=actions-only (the deploying user's policy in
     # tests/integration/test_deployer_policy.py), any Resource of a statement that allows the action
@@ -406,10 +521,12 @@ def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
         context = dict(keys, **{"aws:principalarn": [session.role_arn]})
         arn = known if known is not None else ANY_RESOURCE if actions_only else "*"
         verdict = evaluate(documents, iam_action, arn, context)
+        if verdict == "Allow" and boundary is not None and evaluate([boundary], iam_action, arn, context) != "Allow":
+            verdict = "outside the permissions boundary"
         shown = "(any resource)" if arn is ANY_RESOURCE else arn
         log.info("%s %s on %s: %s", principal, iam_action, shown, verdict or "implicit deny")
         if verdict != "Allow":
-            raise denied(self, principal, iam_action, shown)
+            raise denied(self, principal, iam_action, shown, service)
     return None
 
 

@@ -281,3 +281,83 @@ def test_route53_changes_only_to_the_one_challenge_record(instance, aws):
     assert _code(change('_acme-challenge.other.example.test', 'TXT', '"x"')) == 'AccessDenied'
     assert _code(change('_acme-challenge.pypi.example.test', 'CNAME', 'evil.example.org')) == 'AccessDenied'
     assert _code(lambda: client.delete_hosted_zone(Id=zone)) == 'AccessDenied'
+
+
+def _role_session(aws, name, document, boundary=None, actions_only=True):
+    """A role session of a role with one inline policy (and a permissions boundary, a managed policy's ARN)."""
+    iam = aws('iam')
+    extra = {'PermissionsBoundary': boundary} if boundary else {}
+    tags = [{'Key': emulator_iam.ACTIONS_ONLY_TAG, 'Value': 'actions-only'}] if actions_only else []
+    iam.create_role(RoleName=name, Tags=tags, AssumeRolePolicyDocument=json.dumps({
+        'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{ACCOUNT}:root'},
+                                                'Action': 'sts:AssumeRole'}]}), **extra)
+    iam.put_role_policy(RoleName=name, PolicyName='p', PolicyDocument=json.dumps(document))
+    issued = aws('sts').assume_role(RoleArn=f'arn:aws:iam::{ACCOUNT}:role/{name}', RoleSessionName='ci')['Credentials']
+    return boto3.session.Session(aws_access_key_id=issued['AccessKeyId'], aws_secret_access_key=issued['SecretAccessKey'],
+                                 aws_session_token=issued['SessionToken'], region_name=REGION).client
+
+
+ADMIN = policy({'Effect': 'Allow', 'Action': '*', 'Resource': '*'})
+
+
+def test_a_permissions_boundary_caps_the_role(aws):
+    """AWS allows an action to a role with a boundary only when its policies and its boundary both allow it; the
+    emulator used to read the policies alone (issue 18: an admin policy on a bounded role must stay bounded)."""
+    boundary = aws('iam').create_policy(PolicyName='a-boundary', PolicyDocument=json.dumps(policy(
+        {'Effect': 'Allow', 'Action': 'ssm:GetParameter', 'Resource': f'arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/a/*'})))
+    for name in ('a', 'b'):
+        aws('ssm').put_parameter(Name=f'/{name}/x', Value='x', Type='String')
+    bounded = _role_session(aws, 'a-bounded', ADMIN, boundary['Policy']['Arn'], actions_only=False)
+    assert bounded('ssm').get_parameter(Name='/a/x')['Parameter']['Value'] == 'x'
+    assert _code(lambda: bounded('ssm').get_parameter(Name='/b/x')) == 'AccessDeniedException'
+    assert _code(lambda: bounded('iam').create_user(UserName='backdoor')) == 'AccessDenied'
+    unbounded = _role_session(aws, 'a-unbounded', ADMIN, actions_only=False)
+    unbounded('iam').create_user(UserName='backdoor')
+
+
+def test_roles_are_authorized_by_name_with_their_boundary(aws):
+    """IAM actions on the role they name, with iam:PermissionsBoundary (the request's, or the role's own); moto
+    authorizes them on "*", so a statement on some roles allowed every role and a boundary condition never held."""
+    boundary = f'arn:aws:iam::{ACCOUNT}:policy/a-boundary'
+    aws('iam').create_policy(PolicyName='a-boundary', PolicyDocument=json.dumps(ADMIN))
+    client = _role_session(aws, 'deployer', policy(
+        {'Effect': 'Allow', 'Action': ['iam:CreateRole', 'iam:PutRolePolicy'], 'Resource': 'arn:aws:iam::*:role/a-*',
+         'Condition': {'ArnLike': {'iam:PermissionsBoundary': boundary}}}))
+    trust = json.dumps(TRUST)
+    assert _code(lambda: client('iam').create_role(RoleName='a-x', AssumeRolePolicyDocument=trust)) == 'AccessDenied'
+    assert _code(lambda: client('iam').create_role(RoleName='b-x', AssumeRolePolicyDocument=trust,
+                                                   PermissionsBoundary=boundary)) == 'AccessDenied'
+    client('iam').create_role(RoleName='a-x', AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    client('iam').put_role_policy(RoleName='a-x', PolicyName='p', PolicyDocument=json.dumps(ADMIN))
+    aws('iam').create_role(RoleName='a-legacy', AssumeRolePolicyDocument=trust)
+    assert _code(lambda: client('iam').put_role_policy(RoleName='a-legacy', PolicyName='p',
+                                                       PolicyDocument=json.dumps(ADMIN))) == 'AccessDenied'
+
+
+def test_launching_with_a_profile_passes_its_role(aws):
+    """RunInstances with an instance profile needs iam:PassRole on its role, passed to EC2."""
+    iam = aws('iam')
+    for name in ('a-instance', 'b-instance'):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))
+        iam.create_instance_profile(InstanceProfileName=name)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    client = _role_session(aws, 'deployer', policy(
+        {'Effect': 'Allow', 'Action': 'ec2:RunInstances', 'Resource': '*'},
+        {'Effect': 'Allow', 'Action': 'iam:PassRole', 'Resource': 'arn:aws:iam::*:role/a-*',
+         'Condition': {'StringEquals': {'iam:PassedToService': 'ec2.amazonaws.com'}}}))
+    client('ec2').run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1, IamInstanceProfile={'Name': 'a-instance'})
+    assert _code(lambda: client('ec2').run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1,
+                                                     IamInstanceProfile={'Name': 'b-instance'})) == 'UnauthorizedOperation'
+
+
+def test_ec2_deletes_are_authorized_on_their_tagged_resource(aws):
+    ec2 = aws('ec2')
+    ids = {}
+    for stack in ('a', 'b'):
+        ids[stack] = ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1, TagSpecifications=[
+            {'ResourceType': 'instance', 'Tags': [{'Key': 'Stack', 'Value': stack}]}])['Instances'][0]['InstanceId']
+    client = _role_session(aws, 'deployer', policy(
+        {'Effect': 'Allow', 'Action': 'ec2:TerminateInstances', 'Resource': '*',
+         'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}}))
+    assert _code(lambda: client('ec2').terminate_instances(InstanceIds=[ids['b']])) == 'UnauthorizedOperation'
+    client('ec2').terminate_instances(InstanceIds=[ids['a']])

@@ -50,6 +50,7 @@ MAX_HEADER = 4096  # a Basic header of a 100-character name and a 72-byte passwo
 MAX_HEAD = 65536  # nginx passes the client's headers too (4 x 8k by default)
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores what follows: such a password is refused, not truncated
 DENY_HEADERS = (("WWW-Authenticate", 'Basic realm="pypiserver"'),)
+UNKNOWN_NAME = "(no such account)"  # logged instead of a name no account has
 CONTEXT = CryptContext(schemes=["bcrypt", "sha512_crypt"])
 
 
@@ -316,9 +317,15 @@ class CredentialVerifier:
         """Seconds nginx may keep this verdict."""
         return self._ttl if not verdict.expires else min(self._ttl, verdict.expires - self._wall())
 
+    def _loggable(self, user):
+        """A name fit for the journal and the audit log: an account's, or none. What a client typed
+        as a user name that no account has may be a password or a token in the wrong field."""
+        return user if user in self._users or user == access.TOKEN_USER else UNKNOWN_NAME
+
     def _audit_burst(self, what, key, address, user):
-        LOG.warning("failed logins: %s %s backs off", what, key)
-        access.audit(self._audit_log, "login_failures", who=user or "", client=address, backoff=what)
+        LOG.warning("failed logins: %s %s backs off", what, address if what == "address" else self._loggable(key))
+        access.audit(self._audit_log, "login_failures", who=self._loggable(user) if user else "", client=address,
+                     backoff=what)
 
     def _failed(self, address, user, now, checked=False):
         if self._by_address.failed(address, now):

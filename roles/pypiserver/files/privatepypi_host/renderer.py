@@ -35,7 +35,7 @@ def project_pages(project, files):
     files = sorted(files, key=lambda f: f["filename"])
     links, entries = [], []
     for f in files:
-        url = "../../packages/" + f["relpath"]
+        url = f.get("url") or "../../packages/" + f["relpath"]  # upstream files: their own path
         attributes = [("href", url + "#sha256=" + f["sha256"])]
         if f.get("requires-python"):
             attributes.append(("data-requires-python", f["requires-python"]))
@@ -52,11 +52,13 @@ def project_pages(project, files):
         # reads the old "dist-info-metadata" key and fails on its hash dict (TypeError), while it
         # ignores "core-metadata". The HTML attribute under the old name is a plain string, which
         # pip 23.0 reads correctly, so the page keeps both.
-        entries.append({
+        entry = {
             "filename": f["filename"], "url": url, "hashes": {"sha256": f["sha256"]},
             "requires-python": f.get("requires-python"), "core-metadata": metadata,
-            "yanked": yanked, "size": f["size"], "upload-time": f["upload-time"],
-        })
+            "yanked": yanked, "size": f.get("size"), "upload-time": f.get("upload-time"),
+        }
+        # an upstream page may lack PEP 700's fields; private files always have them
+        entries.append({k: v for k, v in entry.items() if v is not None or k == "requires-python"})
     versions = sorted({f["version"] for f in files}, key=_version_key)
     page = PAGE.format(title="Links for " + html.escape(project), links="".join(links))
     document = {"meta": {"api-version": API_VERSION}, "name": project, "files": entries, "versions": versions}

@@ -12,9 +12,12 @@ first file (CI matrices upload their wheels one by one).
 
 import base64
 import datetime
+import fnmatch
 import hashlib
 import os
 import time
+import urllib.error
+import urllib.request
 import warnings
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
@@ -164,8 +167,12 @@ class UploadMiddleware:
     end, the middleware checks the Basic credentials itself against the same files."""
 
     def __init__(self, app, root, htpasswd=None, authenticate=("update",), trust_proxy=False, roles=None, tokens=None,
-                 audit_log="", release_window=RELEASE_WINDOW):
+                 audit_log="", release_window=RELEASE_WINDOW, upstream_check="", claimed=()):
         self.app = app
+        # With upstream projects on: the upstream service (privatepypi_host.upstream) says whether a
+        # name exists upstream; a private upload under such a name needs an admin's claim (patterns).
+        self.upstream_check = upstream_check
+        self.claimed = tuple(claimed)
         self.root = root
         self.htpasswd = htpasswd
         self.authenticate = authenticate
@@ -200,6 +207,18 @@ class UploadMiddleware:
         body = (message + "\n").encode("utf-8", "replace")
         start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
         return [body]
+
+    def check_origin(self, project):
+        """One name, one origin: a project that exists upstream is not taken privately unless claimed."""
+        if not self.upstream_check or any(fnmatch.fnmatchcase(project, pattern) for pattern in self.claimed):
+            return
+        found = upstream_has(self.upstream_check, project)
+        if found:
+            raise Refused("403 Forbidden", f"{project} exists on the upstream index: a private upload under its name is "
+                                           "refused unless an admin claims the name (pypiserver_upstream_claimed_names)")
+        if found is None:
+            raise Refused("503 Service Unavailable", f"cannot tell whether {project} exists on the upstream index "
+                                                     "(unreachable): retry later, or claim the name")
 
     @staticmethod
     def _who(identity):
@@ -297,6 +316,7 @@ class UploadMiddleware:
                 if not access.project_allowed(identity.projects, project):
                     raise Refused("403 Forbidden", f"{self._who(identity)} may upload only to projects matching "
                                                    f"{', '.join(identity.projects)}, not {project}")
+                self.check_origin(project)
                 status = publish(self.root, filename, path, form.getfirst("sha256_digest", ""), self.release_window)
             except Refused as refusal:
                 refusal.upload = described
@@ -310,6 +330,19 @@ class UploadMiddleware:
                     os.remove(path)
                 except FileNotFoundError:
                     pass
+
+
+def upstream_has(check_url, project, timeout=30.0):
+    """True if the upstream service knows project upstream, False if not (or the name is private or
+    reserved); None when it cannot tell (upstream unreachable)."""
+    request = urllib.request.Request(check_url, headers={"X-Privatepypi-Exists": project})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 (the role's own service)
+            return True
+    except urllib.error.HTTPError as error:
+        return False if error.code == 404 else None
+    except OSError:
+        return None
 
 
 def _sha256(path):
@@ -334,4 +367,6 @@ def create(environ=os.environ):
     return UploadMiddleware(app, root, htpasswd, authenticate, trust_proxy=environ.get("PRIVATEPYPI_TRUST_PROXY") == "1",
                             roles=environ.get("PRIVATEPYPI_ROLES"), tokens=environ.get("PRIVATEPYPI_TOKENS"),
                             audit_log=environ.get("PRIVATEPYPI_AUDIT_LOG", ""),
-                            release_window=float(environ.get("PRIVATEPYPI_RELEASE_WINDOW", RELEASE_WINDOW)))
+                            release_window=float(environ.get("PRIVATEPYPI_RELEASE_WINDOW", RELEASE_WINDOW)),
+                            upstream_check=environ.get("PRIVATEPYPI_UPSTREAM_CHECK", ""),
+                            claimed=[p for p in environ.get("PRIVATEPYPI_UPSTREAM_CLAIMED", "").split(",") if p])

@@ -6,8 +6,10 @@
 The role's task files are read as Ansible reads them; every module argument that carries a policy
 document (POLICY_ARGUMENTS) is templated with Ansible's own templar over the role's defaults, its
 vars, every fact its tasks set (with those tasks' vars) and a scenario's settings, so what is
-linted is what the role sends to AWS, never a hand-made copy. The deploying user's policy is a
-files of the role (files/deployer-policy-*.json, linted as the one document they make together).
+linted is what the role sends to AWS, never a hand-made copy. The deploying user's policy and the stack's
+permissions boundary are templates of the role (templates/deployer/, rendered for a stack by
+playbooks/deployer_policy.yml); they are rendered here for DEPLOYER_STACK, the deployer's parts linted as the one
+document they make together.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,13 +22,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[4]
 ROLE = ROOT / 'roles' / 'aws_stack'
 # the deploying user's policy, in parts that each fit one IAM managed policy (6,144 characters)
-DEPLOYER_POLICIES = sorted((ROLE / 'files').glob('deployer-policy-*.json'))
+DEPLOYER_TEMPLATES = sorted((ROLE / 'templates' / 'deployer').glob('deployer-policy-*.json.j2'))
+BOUNDARY_TEMPLATE = ROLE / 'templates' / 'deployer' / 'boundary.json.j2'
+DEPLOYER_STACK = 'pypi-prod'  # any name a user picks; the README's example
 
 
-def deployer_policy():
+def render_deployer(template, stack=DEPLOYER_STACK, shared_prefix=None):
+    """One template of templates/deployer/ as text, rendered as tasks/deployer_policy.yml renders it."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    variables = {'_deployer_stack': stack, '_deployer_shared_prefix': shared_prefix or stack}
+    text = template.read_text()
+    return Templar(loader=DataLoader(), variables=variables).template(_trusted(text))
+
+
+def _trusted(text):
+    from ansible.template import trust_as_template
+    return trust_as_template(text)
+
+
+def deployer_parts(stack=DEPLOYER_STACK):
+    """The deployer's parts as texts, each one managed policy."""
+    return [render_deployer(path, stack) for path in DEPLOYER_TEMPLATES]
+
+
+def deployer_policy(stack=DEPLOYER_STACK):
     """The deployer's parts as one document: every statement of every part."""
-    parts = [json.loads(path.read_text()) for path in DEPLOYER_POLICIES]
+    parts = [json.loads(text) for text in deployer_parts(stack)]
     return {'Version': parts[0]['Version'], 'Statement': [s for part in parts for s in part['Statement']]}
+
+
+def boundary_policy(stack=DEPLOYER_STACK):
+    return json.loads(render_deployer(BOUNDARY_TEMPLATE, stack))
 
 
 # module argument -> the kind of document it carries (identity: whom it grants; resource: with a Principal)
@@ -127,7 +154,8 @@ def rendered_policies():
             variables = dict(base, **RUNTIME_FACTS, **settings, **task_vars)
             document = Templar(loader=DataLoader(), variables=variables).template(raw)
             found[(path, name, argument, scenario)] = json.loads(document) if isinstance(document, str) else document
-    found[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')] = deployer_policy()
+    found[('templates/deployer/deployer-policy', 'the deploying user', 'policy', 'any')] = deployer_policy()
+    found[('templates/deployer/boundary', 'the stack\'s permissions boundary', 'policy', 'any')] = boundary_policy()
     return found
 
 

@@ -117,3 +117,12 @@ def test_a_cross_folder_read_of_a_module_result_is_caught(tmp_path):
     iam.write_text(iam.read_text().replace('_aws_stack_efs_arn', '_aws_stack_storage_efs_arn'))
     assert unexported_reads(role) == {'_aws_stack_vpc': ['tasks/outputs/main.yml'],
                                       '_aws_stack_storage_efs_arn': ['tasks/iam/create.yml']}
+
+
+def test_the_readme_lists_every_export():
+    """The role README's table of what each concern exports is the exports, no more, no fewer."""
+    readme = (ROLE / 'README.md').read_text()
+    table = readme[readme.index('### Between its own concerns'):readme.index('## Users without reprovisioning')]
+    documented = set(re.findall(r'`(_aws_stack_\w+)`', table))
+    _setters, exported, _readers = contract()
+    assert documented == set().union(*exported.values())

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
 import json
 import sys
 import warnings
@@ -41,6 +42,8 @@ SUPPRESSED = {
     ('deployer', 'ReadWhatTheStackLooksUp', 'RESOURCE_STAR'):
         'reads only (Describe/List/Get): most have no resource type, and the others look resources up by id '
         'before the role knows them',
+    ('deployer', 'DeleteOnlyThisStacksNetworkAndInstances', 'RESOURCE_STAR'):
+        'the stack\'s network and instances have random ids; the deletes are conditioned on the Stack tag',
     ('deployer', 'NetworkAndInstances', 'RESOURCE_STAR'):
         'VPCs, subnets, gateways, groups, templates and instances get random ids at creation; their create '
         'calls authorize several resource types at once',
@@ -50,17 +53,26 @@ SUPPRESSED = {
     ('deployer', 'KeyGrantsForAwsBackupOnly', 'RESOURCE_STAR'):
         'the vault key is the user\'s (aws_stack_backup_kms_key_arn, any ARN); the grant is limited to AWS Backup '
         'creating it for a vault (kms:GrantIsForAWSResource, kms:ViaService)',
-    ('deployer', 'RunCommandsOnThisProjectsInstancesOnly', 'RESOURCE_MISMATCH'):
+    ('deployer', 'RunCommandsOnThisStacksInstancesOnly', 'RESOURCE_MISMATCH'):
         'ssm:SendCommand authorizes the document and each instance separately: the instances in one statement '
         '(with the tag condition), the document in another (RunShellScriptDocument)',
+    ('boundary', 'WhatTheInstancesCall', 'RESOURCE_STAR'):
+        'a boundary caps the actions of the stack\'s roles; their own policies (linted above) scope the resources, '
+        'whose ids (file system, address, hosted zone) exist only after the boundary is made',
+    ('boundary', 'WhatAwsBackupCallsForTheFileSystem', 'RESOURCE_STAR'): 'see WhatTheInstancesCall; AWS Backup\'s '
+        'own managed policies (the backup role\'s) are on "*" too',
+    ('boundary', 'KeysThroughSsmAndBackupOnly', 'RESOURCE_STAR'):
+        'see WhatTheInstancesCall; only through SSM, AWS Backup and EFS (kms:ViaService)',
     ('deployer', 'RunShellScriptDocument', 'RESOURCE_MISMATCH'):
-        'see RunCommandsOnThisProjectsInstancesOnly',
+        'see RunCommandsOnThisStacksInstancesOnly',
 }
 
 
 def _kind(key, document):
-    if key[0] == 'files/deployer-policy.json':
+    if key[0] == 'templates/deployer/deployer-policy':
         return 'deployer'
+    if key[0] == 'templates/deployer/boundary':
+        return 'boundary'
     if key[2] == 'assume_role_policy_document':
         return 'trust'
     return 'instance' if key[0] == 'iam/create.yml' else key[0]
@@ -87,7 +99,7 @@ def test_every_policy_the_role_writes_is_found(rendered):
     """The renderer finds the documents the role is known to write; a new one is linted without change here."""
     names = {(key[0], key[2]) for key in rendered}
     assert {('iam/create.yml', 'policy_json'), ('iam/create.yml', 'assume_role_policy_document'),
-            ('backup/create.yml', 'assume_role_policy_document'), ('files/deployer-policy.json', 'policy')} <= names
+            ('backup/create.yml', 'assume_role_policy_document'), ('templates/deployer/deployer-policy', 'policy')} <= names
     for document in rendered.values():
         assert document['Version'] == '2012-10-17' and document['Statement']
 
@@ -206,25 +218,109 @@ def test_trust_policies_let_only_their_service_assume_the_role(rendered):
                                               'Action': 'sts:AssumeRole'}]
 
 
-def test_deployer_policy_passes_only_the_projects_roles(rendered):
-    document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
+def _actions(statement):
+    return [statement['Action']] if isinstance(statement['Action'], str) else statement['Action']
+
+
+DEPLOYER = ('templates/deployer/deployer-policy', 'the deploying user', 'policy', 'any')
+BOUNDARY = 'arn:aws:iam::????????????:policy/pypi-prod-boundary'
+
+
+def test_deployer_policy_passes_only_the_stacks_roles(rendered):
+    document = rendered[DEPLOYER]
     by_sid = {s['Sid']: s for s in document['Statement']}
-    assert by_sid['PassTheseRolesToEc2AndBackupOnly']['Resource'] == 'arn:aws:iam::*:role/privatepypi-*'
+    assert by_sid['PassTheseRolesToEc2AndBackupOnly']['Resource'] == 'arn:aws:iam::*:role/pypi-prod-*'
     assert by_sid['PassTheseRolesToEc2AndBackupOnly']['Condition'] == {
-        'StringEquals': {'iam:PassedToService': ['ec2.amazonaws.com', 'backup.amazonaws.com']}}
-    iam_actions = {a for s in document['Statement'] for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])
-                   if a.startswith('iam:')}
-    assert not {a for a in iam_actions if '*' in a}
-    for statement in document['Statement']:
-        if any(a.startswith('iam:') for a in ([statement['Action']] if isinstance(statement['Action'], str) else statement['Action'])):
-            assert all(r.startswith(('arn:aws:iam::*:role/privatepypi-', 'arn:aws:iam::*:instance-profile/privatepypi-',
+        # IfExists: AddRoleToInstanceProfile asks for iam:PassRole with no service named yet
+        'StringEqualsIfExists': {'iam:PassedToService': ['ec2.amazonaws.com', 'backup.amazonaws.com']}}
+    allowed = [s for s in document['Statement'] if s['Effect'] == 'Allow']
+    assert not {a for s in allowed for a in _actions(s) if a.startswith('iam:') and '*' in a}
+    for statement in allowed:
+        if any(a.startswith('iam:') for a in _actions(statement)):
+            assert all(r.startswith(('arn:aws:iam::*:role/pypi-prod-', 'arn:aws:iam::*:instance-profile/pypi-prod-',
                                      'arn:aws:iam::*:role/aws-service-role/')) for r in _resources(statement))
+
+
+def test_deployer_policy_is_made_for_the_stack_the_user_names():
+    """Issue 18, finding 4: the policy named privatepypi-* while the README's example stack was pypi-prod."""
+    for stack in ('pypi-prod', 'team-a-index'):
+        texts = policies.deployer_parts(stack) + [policies.render_deployer(policies.BOUNDARY_TEMPLATE, stack)]
+        assert not [t for t in texts if 'privatepypi' in t], stack
+        document = {'Statement': [s for t in texts for s in json.loads(t)['Statement']]}
+        named = [r for s in document['Statement'] for r in _resources(s) if r != '*' and 'aws-service-role' not in r
+                 and 'aws/service/debian' not in r and 'document/AWS-RunShellScript' not in r
+                 and not r.endswith((':key/*', ':instance/*', ':file-system/*', ':hostedzone/*', ':healthcheck/*'))]
+        assert named and all(stack in r for r in named), [r for r in named if stack not in r]
+
+
+def test_roles_are_made_and_given_policies_only_with_the_stacks_boundary(rendered):
+    """Issue 18, finding 4: the deployer could make a role of the stack with any inline policy, pass it to EC2 and
+    launch an instance with it, or rewrite its trust policy. Now a role is created, and given policies, only with
+    the boundary the policy names (which the deployer cannot change), and nothing rewrites a trust policy."""
+    document = rendered[DEPLOYER]
+    bounded = {'iam:CreateRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:AttachRolePolicy',
+               'iam:DetachRolePolicy', 'iam:PutRolePermissionsBoundary'}
+    allowed = [s for s in document['Statement'] if s['Effect'] == 'Allow']
+    for statement in allowed:
+        if bounded & set(_actions(statement)):
+            assert statement['Condition']['ArnLike'] == {'iam:PermissionsBoundary': BOUNDARY}, statement['Sid']
+    assert bounded <= {a for s in allowed for a in _actions(s)}
+    never = {'iam:UpdateAssumeRolePolicy', 'iam:DeleteRolePermissionsBoundary', 'iam:CreatePolicyVersion',
+             'iam:SetDefaultPolicyVersion', 'iam:CreatePolicy', 'iam:DeletePolicy'}
+    assert not never & {a for s in allowed for a in _actions(s)}
+    denied = {a for s in document['Statement'] if s['Effect'] == 'Deny' for a in _actions(s)}
+    assert {'iam:UpdateAssumeRolePolicy', 'iam:DeleteRolePermissionsBoundary'} <= denied
+
+
+def test_the_collections_roles_are_created_with_the_boundary():
+    made = [(path, task) for path, task in policies.role_tasks() if 'amazon.aws.iam_role' in task
+            and task['amazon.aws.iam_role'].get('state', 'present') == 'present']
+    assert {path for path, dummy in made} == {'iam/create.yml', 'backup/create.yml'}
+    for path, task in made:
+        assert 'aws_stack_permissions_boundary' in task['amazon.aws.iam_role']['boundary'], path
+
+
+def test_network_and_instances_are_deleted_only_with_the_stacks_tag(rendered):
+    deletes = [s for s in rendered[DEPLOYER]['Statement'] if s['Effect'] == 'Allow' and _resources(s) == ['*']
+               and any(a.startswith(('ec2:Delete', 'ec2:Terminate')) for a in _actions(s))]
+    unconditioned = {a for s in deletes if not s.get('Condition') for a in _actions(s) if a.startswith(('ec2:Delete', 'ec2:Terminate'))}
+    # a launch template is not tagged (aws_stack_launch_template_tags_enabled: the emulator copies its tags)
+    assert unconditioned == {'ec2:DeleteLaunchTemplate', 'ec2:DeleteLaunchTemplateVersions', 'ec2:DeleteRoute', 'ec2:DeleteTags'}
+    for statement in deletes:
+        if statement.get('Condition'):
+            assert statement['Condition'] == {'StringEquals': {'aws:ResourceTag/Stack': 'pypi-prod'}}
+
+
+def _covers(pattern, value):
+    return fnmatch.fnmatchcase(value, pattern) or fnmatch.fnmatchcase(pattern, value) or pattern == '*'
+
+
+@pytest.mark.parametrize('scenario', sorted(policies.SCENARIOS))
+def test_the_boundary_lets_the_instances_do_what_their_policy_allows(rendered, scenario):
+    """The boundary caps the instance role: each action its policy allows must be inside the boundary."""
+    boundary = rendered[('templates/deployer/boundary', 'the stack\'s permissions boundary', 'policy', 'any')]
+    document = _instance_policy(rendered, scenario)
+    for statement in document['Statement']:
+        for action in _actions(statement):
+            for arn in _resources(statement):
+                resource = arn.replace('privatepypi-dev', 'pypi-prod')
+                assert any(fnmatch.fnmatchcase(action, a) for s in boundary['Statement'] for a in _actions(s)
+                           if any(_covers(r, resource) for r in _resources(s))), (statement['Sid'], action, resource)
+
+
+def test_the_boundary_lets_aws_backup_work_on_the_file_system(rendered):
+    """What AWS Backup's two managed policies (the backup role's) allow on EFS, tags and keys."""
+    boundary = rendered[('templates/deployer/boundary', 'the stack\'s permissions boundary', 'policy', 'any')]
+    allowed = {a for s in boundary['Statement'] for a in _actions(s)}
+    assert {'elasticfilesystem:Backup', 'elasticfilesystem:Restore', 'elasticfilesystem:CreateFilesystem',
+            'tag:GetResources', 'backup:CopyIntoBackupVault', 'kms:CreateGrant'} <= allowed
+    assert not {a for a in allowed if a.startswith(('iam:', 'sts:', 'ssm:SendCommand', 'ssm:Put'))}
 
 
 def test_deployer_policy_grants_what_teardown_restore_and_users_call(rendered):
     """Issue 18, finding 4: teardown reads issued certificates (acm_certificate_info calls GetCertificate), restore
     lists the file system's tags, users.yml with users_apply_now lists its commands."""
-    document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
+    document = rendered[DEPLOYER]
     actions = {a for s in document['Statement'] if s['Effect'] == 'Allow' and not s.get('Condition')
                for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])}
     assert {'acm:GetCertificate', 'elasticfilesystem:ListTagsForResource', 'ssm:ListCommands'} <= actions
@@ -232,7 +328,7 @@ def test_deployer_policy_grants_what_teardown_restore_and_users_call(rendered):
 
 def test_deployer_policy_grants_key_grants_only_to_aws_backup(rendered):
     """kms:CreateGrant without a condition lets the deployer grant itself any key it can see."""
-    document = rendered[('files/deployer-policy.json', 'the deploying user', 'policy', 'any')]
+    document = rendered[DEPLOYER]
     granting = [s for s in document['Statement']
                 if 'kms:CreateGrant' in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])]
     wanted = {'Bool': {'kms:GrantIsForAWSResource': 'true'}, 'StringLike': {'kms:ViaService': 'backup.*.amazonaws.com'}}
@@ -242,10 +338,10 @@ def test_deployer_policy_grants_key_grants_only_to_aws_backup(rendered):
 def test_each_part_of_the_deployer_policy_fits_one_managed_policy():
     """IAM counts a policy's characters without whitespace: 6,144 for a managed policy, 10,240 for all of a role's
     inline policies together, 2,048 for a user's. The one document of 10,400 fitted none (issue 18, finding 4)."""
-    assert len(policies.DEPLOYER_POLICIES) == 2
+    texts = policies.deployer_parts('a' * 24) + [policies.render_deployer(policies.BOUNDARY_TEMPLATE, 'a' * 24)]
+    assert len(texts) == 3
     sids = []
-    for path in policies.DEPLOYER_POLICIES:
-        text = path.read_text()
-        assert len(''.join(text.split())) <= 6144, path.name
-        sids += [s['Sid'] for s in json.loads(text)['Statement']]
+    for text in texts:
+        assert len(''.join(text.split())) <= 6144
+        sids += [s['Sid'] for s in json.loads(text)['Statement'] if 'Sid' in s]
     assert len(sids) == len(set(sids))

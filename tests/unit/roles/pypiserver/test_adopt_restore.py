@@ -30,8 +30,8 @@ def adopt(script, root, check=True):
                           capture_output=True, text=True, check=check, timeout=60)
 
 
-def restored(root, copy=NEWER, files=PACKAGES):
-    for name in files:
+def restored(root, copy=NEWER, files=None):
+    for name in files or PACKAGES:
         path = root / copy / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{copy}/{name}")
@@ -92,7 +92,7 @@ def test_a_marker_that_names_no_copy_moves_nothing(script, tmp_path, named):
 def test_instances_booting_together_move_it_once(script, tmp_path):
     restored(tmp_path, files=PACKAGES + [f"demo-{n}.0.0.tar.gz" for n in range(2, 200)])
     results = []
-    runs = [threading.Thread(target=lambda: results.append(adopt(script, tmp_path, check=False))) for _ in range(6)]
+    runs = [threading.Thread(target=lambda: results.append(adopt(script, tmp_path, check=False))) for _attempt in range(6)]
     for run in runs:
         run.start()
     for run in runs:

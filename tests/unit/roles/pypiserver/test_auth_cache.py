@@ -145,6 +145,23 @@ def test_backoff_per_address_and_guess_budget_per_user_with_one_audit_line_per_b
     assert all(r["who"] == "bob" for r in records)
 
 
+def test_a_secret_typed_as_a_user_name_is_never_logged(tmp_path, caplog):
+    """A token or a password in the user field (no account has that name) is neither audited nor in
+    the service's log: the record names no account; an account's own name is still recorded."""
+    audit = tmp_path / "audit.log"
+    verifier = verifier_for(tmp_path, {"alice": "alice-pw"}, clock=Clock(), audit_log=str(audit),
+                            backoff=auth_cache.Backoff(free=2, base=2, ceiling=30),
+                            guesses=auth_cache.GuessBudget(burst=2, per_hour=36))
+    secret = "ppt_" + "s3cr3t" * 6
+    with caplog.at_level("DEBUG"):
+        answers = [decide(verifier, basic(secret, "x"), address="203.0.113.9")[0] for _attempt in range(3)]
+        answers += [decide(verifier, basic("alice", f"guess-{i}"), address=f"198.51.100.{i}")[0] for i in range(3)]
+    assert answers == [401, 401, 429, 401, 401, 429]
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(r["backoff"], r["who"]) for r in records] == [("address", "(no such account)"), ("user", "alice")]
+    assert secret not in audit.read_text() and secret not in caplog.text
+
+
 def test_fifty_addresses_guessing_for_an_hour_never_lock_the_user_out(tmp_path):
     """The lockout of issue 17: wrong guesses for alice's name from 50 addresses, every 5 s each, for an
     hour. Alice's right password (a fresh check each time) and a token, both from her own address, never

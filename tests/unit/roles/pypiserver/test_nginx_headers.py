@@ -85,3 +85,39 @@ def test_a_small_files_answer_fits_one_segment(sites):
                  'ETag: "6b0a3d4e-438"\r\nAccept-Ranges: bytes\r\n\r\n')
     ours = "".join(f"{name}: {value}\r\n" for name, value in _location(sites["plain"], "/packages/").items())
     assert len(nginx_own) + len(ours) + 1080 <= 1448
+
+
+LUA_CALL = re.compile(r"^privatepypi\.[a-z_]+\((true|false|true, true)?\)$")
+
+
+@pytest.mark.parametrize("site", ["plain", "https"])
+def test_the_site_holds_no_lua_but_calls_into_its_module(sites, site):
+    """nginx's Lua lives in privatepypi.lua (luacheck'ed in the lint stage); the site only hands it
+    this host's settings once and calls it from its locations."""
+    blocks = re.findall(r"(\w+)_by_lua_block \{\n(.*?)\n\s*\}\n", sites[site], re.S)
+    phases = [phase for phase, _body in blocks]
+    assert phases[:2] == ["init", "init_worker"] and set(phases[2:]) == {"content", "access"}
+    init = blocks[0][1]
+    assert init.strip().startswith('privatepypi = require("privatepypi").configure({')
+    settings = dict(re.findall(r"^\s+(\w+) = (.+),$", init, re.M))
+    assert settings["packages_dir"] == '"/var/pypi"' and settings["store_is_a_mount"] == "true"
+    assert settings.keys() == {"auth_port", "verdict_ttl", "failure_limit", "failure_window", "pending_max",
+                               "busy_seconds", "store_is_a_mount", "packages_dir", "pages_dir"}
+    for _phase, body in blocks[1:]:
+        for line in body.strip().splitlines():
+            assert LUA_CALL.match(line.strip()), line
+    assert 'lua_package_path "/opt/pypiserver/privatepypi_host/?.lua;;";' in sites[site]
+
+
+def test_tls_1_2_offers_forward_secret_aead_ciphers_only(sites):
+    ciphers = re.search(r"^\s*ssl_ciphers (\S+);$", sites["https"], re.M).group(1).split(":")
+    assert ciphers and all(c.startswith("ECDHE-") and ("-GCM-" in c or "CHACHA20" in c) for c in ciphers)
+    assert "ssl_ciphers" not in sites["plain"]
+
+
+@pytest.mark.parametrize("site", ["plain", "https"])
+def test_the_access_log_never_records_what_a_client_sent_as_a_user_name(sites, site):
+    logs = re.findall(r"^\s*access_log (\S+) (\S+) .*;$", sites[site], re.M)
+    assert logs and all(fmt == "privatepypi" for _path, fmt in logs)
+    fmt = re.search(r"^log_format privatepypi '(.*)';$", sites[site], re.M).group(1)
+    assert "$remote_user" not in fmt and fmt.startswith("$remote_addr - - [$time_local] \"$request\" $status ")

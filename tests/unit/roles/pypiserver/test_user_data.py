@@ -67,6 +67,8 @@ AWS_VARS = {
     "pypiserver_ssm_agent_enabled": True,
     "pypiserver_bootstrap_bucket": "prod-boot-123456789012-eu-west-1",
     "pypiserver_autoscaling_group": "prod-asg",
+    "pypiserver_upstream_enabled": True,
+    "pypiserver_upstream_url": "https://upstream.example.com/simple/",
 }
 
 
