@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Builds the Debian 12 image with systemd as PID 1 that molecule and the boot
-# rehearsal run (no image registry is reachable, so: debootstrap + docker import).
-# Skips the build when an image made by this same script already exists.
+# Builds a Debian image with systemd as PID 1 that molecule and the boot rehearsal run
+# (no image registry is reachable, so: debootstrap + docker import).
+#   scripts/build-systemd-image.sh [SUITE]   bookworm or 12 (default) -> privatepypi/debian12-systemd:latest
+#                                            trixie or 13             -> privatepypi/debian13-systemd:latest
+# Skips the build when an image made by this same script for that suite already exists.
 set -euo pipefail
-IMAGE=${TEST_IMAGE:-privatepypi/debian12-systemd:latest}
-BASE=${IMAGE_BASE:-/var/tmp/privatepypi-image}
+SUITE=${1:-bookworm}
+case $SUITE in
+  bookworm|12) SUITE=bookworm release=12 ;;
+  trixie|13) SUITE=trixie release=13 ;;
+  *) echo "build-systemd-image.sh: unknown suite '$SUITE' (bookworm or trixie)" >&2; exit 2 ;;
+esac
+IMAGE=privatepypi/debian$release-systemd:latest
+# one root per suite: two builds (two checkouts) of different suites must not share it
+BASE=${IMAGE_BASE:-/var/tmp/privatepypi-image}-$SUITE
 ROOTFS=$BASE/rootfs
-recipe=$(sha256sum "$0" | cut -c1-16)
+recipe=$( (sha256sum "$0"; echo "$SUITE") | sha256sum | cut -c1-16)
 
 if [ "$(docker image inspect -f '{{index .Config.Labels "recipe"}}' "$IMAGE" 2>/dev/null)" = "$recipe" ]; then
   exit 0
@@ -16,11 +25,12 @@ mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
 rm -rf "$ROOTFS"; mkdir -p "$ROOTFS"
 debootstrap --variant=minbase \
   --include=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,iproute2,procps,curl \
-  bookworm "$ROOTFS" "$mirror" >"$BASE.debootstrap.log" 2>&1 || { tail -20 "$BASE.debootstrap.log"; exit 1; }
+  "$SUITE" "$ROOTFS" "$mirror" >"$BASE.debootstrap.log" 2>&1 || { tail -20 "$BASE.debootstrap.log"; exit 1; }
 
-# Inside, apt and pip must use the same mirror, apt options and CA trust as the host.
+# Inside, apt and pip must use the same mirror, apt options and CA trust as the host; the host's
+# sources name its own suite (bookworm), so they are rewritten to the image's.
 rm -f "$ROOTFS/etc/apt/sources.list"
-cp /etc/apt/sources.list.d/debian.sources "$ROOTFS/etc/apt/sources.list.d/"
+sed -E "s/\bbookworm\b/$SUITE/g" /etc/apt/sources.list.d/debian.sources >"$ROOTFS/etc/apt/sources.list.d/debian.sources"
 for f in /etc/apt/apt.conf.d/99*; do [ -f "$f" ] && cp "$f" "$ROOTFS/etc/apt/apt.conf.d/"; done
 cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/" 2>/dev/null || true
 chroot "$ROOTFS" update-ca-certificates >/dev/null

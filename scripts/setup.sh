@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine:
 # Debian packages, the project venv, a Docker engine started by hand (no systemd
-# on the host) and the Debian 12 systemd image the tests boot. Safe to re-run.
-#   scripts/setup.sh         everything
-#   scripts/setup.sh tools   the Debian packages and the venvs only (the stages with no container)
+# on the host) and the images the tests boot: Debian 12 with systemd (molecule), Debian 13
+# with systemd and cloud-init (the boot rehearsal, what a stack boots). Safe to re-run.
+#   scripts/setup.sh          everything
+#   scripts/setup.sh tools    the Debian packages and the venvs only (the stages with no container)
+#   scripts/setup.sh engine   the tools and the Docker engine, no image: scripts/test.sh's stages
+#                             build the images they boot themselves (an image is built once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -50,5 +53,9 @@ ln -sfn ../../.. .collections/ansible_collections/privatepypi/aws
 if [ "${1:-all}" = tools ]; then echo "setup: done (tools)"; exit 0; fi
 
 scripts/start-dockerd.sh
-scripts/build-systemd-image.sh
+if [ "${1:-all}" = engine ]; then echo "setup: done (engine)"; exit 0; fi
+# Each image is built once (about 2 minutes for a debootstrap root, half a minute for cloud-init)
+# and rebuilt only when its recipe changes.
+scripts/build-systemd-image.sh bookworm
+scripts/build-cloud-image.sh trixie   # builds the Debian 13 systemd image first
 echo "setup: done"

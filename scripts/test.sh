@@ -49,7 +49,8 @@ needs_docker=0
 for stage in "${stages[@]}"; do
   case $stage in smoke|molecule|integration|rehearsal) needs_docker=1 ;; esac
 done
-if ((full || needs_docker)); then scripts/setup.sh; else scripts/setup.sh tools; fi
+# A full run builds every image up front; a stage run builds only the images its stage boots.
+if ((full)); then scripts/setup.sh; elif ((needs_docker)); then scripts/setup.sh engine; else scripts/setup.sh tools; fi
 
 # molecule (through ansible-compat) installs the checkout under test into ~/.ansible/collections;
 # ansible-lint looks there before ansible.cfg's collections_path, so a copy left by an earlier run
@@ -117,6 +118,13 @@ stage_smoke() {
 stage_molecule() {
   local scenarios=("${runner_args[@]}")
   ((${#scenarios[@]})) || mapfile -t scenarios < <(ls molecule)
+  # the systemd images the scenarios name (privatepypi/debian<release>-systemd), built if missing
+  local scenario release
+  for release in $(for scenario in "${scenarios[@]}"; do
+                     sed -n 's|.*image: privatepypi/debian\([0-9]*\)-systemd.*|\1|p' "molecule/$scenario/molecule.yml"
+                   done | sort -u); do
+    scripts/build-systemd-image.sh "$release" || return 1
+  done
   for scenario in "${scenarios[@]}"; do
     echo "--- molecule scenario $scenario"
     molecule test -s "$scenario" || { echo "molecule scenario $scenario" >"$OUT/failed-molecule"; forget_installed_copy; return 1; }
@@ -130,7 +138,7 @@ stage_integration() {
     "${runner_args[@]:-tests/integration}"
 }
 stage_rehearsal() {
-  scripts/build-cloud-image.sh || return 1
+  scripts/build-cloud-image.sh trixie || return 1  # Debian 13, what tests/support/rehearse.py boots
   pytest_stage rehearsal -q -s --durations=15 "${runner_args[@]:-tests/rehearsal}"
 }
 

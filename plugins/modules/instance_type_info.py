@@ -98,7 +98,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-# EC2's architecture names -> Debian's (the AMI parameter /aws/service/debian/release/12/latest/<arch>)
+# EC2's architecture names -> Debian's (the AMI parameter /aws/service/debian/release/13/latest/<arch>)
 DEBIAN_ARCHITECTURES = {'x86_64': 'amd64', 'arm64': 'arm64'}
 
 

@@ -99,10 +99,11 @@ def _check_common(aws, stack, run_output, agents=False):
         groups = aws("efs").describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
         assert groups["SecurityGroups"] == [efs_sg["GroupId"]]
 
-    # launch template: Debian AMI from the public parameter, IMDSv2 only, encrypted gp3 root, no secret
+    # launch template: Debian 13 (the default) from its public parameter, IMDSv2 only, encrypted gp3 root, no secret
     data, user_data = user_data_of(aws, f"{stack}-lt")
     assert data["ImageId"] == aws("ssm").get_parameter(
-        Name="/aws/service/debian/release/12/latest/amd64")["Parameter"]["Value"]
+        Name="/aws/service/debian/release/13/latest/amd64")["Parameter"]["Value"]
+    assert aws("ec2").describe_images(ImageIds=[data["ImageId"]])["Images"][0]["Name"].startswith("debian-13-amd64-")
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpEndpoint"] == "enabled"
     profile = data["IamInstanceProfile"]

@@ -9,7 +9,8 @@ another architecture, as AWS does.
 from .helpers import REGION, user_data_of
 from .strict import strict
 
-ARM64_PARAMETER = "/aws/service/debian/release/12/latest/arm64"
+# Debian 13, the stacks' default release
+ARM64_PARAMETER = "/aws/service/debian/release/13/latest/arm64"
 
 
 # test_users.py deploys its stack with these and checks it with check_arm64_stack
@@ -28,7 +29,8 @@ def check_arm64_stack(aws, stack):
     data, user_data = user_data_of(aws, f"{stack}-lt")
     arm64_ami = aws("ssm").get_parameter(Name=ARM64_PARAMETER)["Parameter"]["Value"]
     assert data["InstanceType"] == "t4g.small" and data["ImageId"] == arm64_ami
-    assert ec2.describe_images(ImageIds=[arm64_ami])["Images"][0]["Architecture"] == "arm64"
+    image = ec2.describe_images(ImageIds=[arm64_ami])["Images"][0]
+    assert image["Architecture"] == "arm64" and image["Name"].startswith("debian-13-arm64-")
     assert user_data.strip()
 
     # the group launched its instance there, from the arm64 image (the emulator refuses otherwise)

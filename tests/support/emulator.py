@@ -20,7 +20,8 @@ Filled gaps:
   once; an EFS recovery point restored with newFileSystem=true becomes a new, empty file system);
 - EC2 DescribeTags resource types of NAT gateways and Elastic IPs ("natgateway",
   "elastic-ip" on AWS): amazon.aws filters on them, so tags were re-added on every run;
-- a public Debian 12 AMI and its public SSM parameter /aws/service/debian/release/12/latest/amd64;
+- public Debian 13 (the stacks' default) and Debian 12 AMIs for amd64 and arm64 and their public SSM
+  parameters /aws/service/debian/release/{13,12}/latest/{amd64,arm64};
 - SSM SendCommand with InstanceIds and no Targets went to every instance of the region;
 - AutoScaling instance refreshes (Start/Describe/CancelInstanceRefresh): recorded with their
   preferences and reported Successful at once (the emulator's instances are not real machines).
@@ -1022,6 +1023,32 @@ def _check_loading_status_arm64(self, key):
 
 
 ParameterDict._check_loading_status = _check_loading_status_arm64
+
+# Debian 13 (trixie, the current stable: the stacks' default image), amd64 and arm64, as AWS publishes
+# them: their own AMIs under the same public parameter family, release 13. Debian 12's stay above.
+DEBIAN13_AMIS = {
+    f"/aws/service/debian/release/13/latest/{arch}": dict(
+        DEBIAN_AMI, ami_id=ami_id, architecture=ec2_arch, description="Debian 13 (20251117-2300)",
+        image_location=f"136693071363/debian-13-{arch}-20251117-2300", name=f"debian-13-{arch}-20251117-2300",
+        creation_date="2025-11-17T23:00:00.000Z")
+    for arch, ec2_arch, ami_id in (("amd64", "x86_64", "ami-0d13deb1a13b0c0de"),
+                                   ("arm64", "arm64", "ami-0a13deb1a13b0cafe"))}
+_amis.AMIS.extend(DEBIAN13_AMIS.values())
+_debian12_check_loading_status = ParameterDict._check_loading_status
+
+
+def _check_loading_status_debian13(self, key):
+    _debian12_check_loading_status(self, key)
+    if str(key or "").startswith("/aws/service/debian") and not getattr(self, "_debian13_loaded", False):
+        self._debian13_loaded = True
+        for name, ami in DEBIAN13_AMIS.items():
+            defaultdict.__getitem__(self, name).append(Parameter(
+                account_id=self.account_id, name=name, value=ami["ami_id"],
+                parameter_type="String", description=None, allowed_pattern=None, keyid=None,
+                last_modified_date=utcnow(), version=1, data_type="aws:ec2:image"))
+
+
+ParameterDict._check_loading_status = _check_loading_status_debian13
 
 
 # --------------------------------------------------------------------------- item 14: describe answers shaped like AWS's

@@ -3,7 +3,7 @@
 
 site.yml provisions the stack against the local AWS emulator; then the launch
 template's user data, read back from the emulator as AWS would hand it to an
-instance, boots a Debian 12 systemd container through cloud-init. A host folder
+instance, boots a Debian 13 systemd container through cloud-init. A host folder
 stands in for EFS (a stand-in mount helper in the image binds it once its "gate" is
 open, so a store can appear late or never), a metadata stand-in answers IMDSv2, the
 instance fetches its bootstrap bundle from the emulator's S3 and sends its SSM, EC2 and
@@ -46,7 +46,10 @@ EMULATOR_URL = f"http://{GATEWAY}:{EMULATOR_PORT}"
 IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
 REGION = "us-east-1"
 STACK = "privatepypi-rehearsal"
-IMAGE = "privatepypi/debian12-cloud:latest"
+# Debian 13, what a stack boots by default (scripts/build-cloud-image.sh builds it). To rehearse a
+# Debian 12 boot (a stack given /aws/service/debian/release/12/...): scripts/build-cloud-image.sh
+# bookworm, then REHEARSAL_IMAGE=privatepypi/debian12-cloud:latest.
+IMAGE = os.environ.get("REHEARSAL_IMAGE", "privatepypi/debian13-cloud:latest")
 PYTHON = sys.executable
 REFRESH_INTERVAL = "10s"
 AGENTS_PORT = EMULATOR_PORT + 2

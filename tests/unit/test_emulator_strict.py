@@ -249,7 +249,7 @@ def test_zones_offer_only_some_instance_types_and_architectures_must_match(endpo
     zones = {o['Location'] for o in offered['InstanceTypeOfferings']}
     assert 'us-east-1a' not in zones and 'us-east-1b' in zones
     ec2 = aws('ec2')
-    arm64 = aws('ssm').get_parameter(Name='/aws/service/debian/release/12/latest/arm64')['Parameter']['Value']
+    arm64 = aws('ssm').get_parameter(Name='/aws/service/debian/release/13/latest/arm64')['Parameter']['Value']
     assert ec2.describe_images(ImageIds=[arm64])['Images'][0]['Architecture'] == 'arm64'
     with pytest.raises(ClientError) as excinfo:
         ec2.run_instances(ImageId=arm64, InstanceType='t4g.small', MinCount=1, MaxCount=1, SubnetId=subnets[0])
@@ -259,6 +259,16 @@ def test_zones_offer_only_some_instance_types_and_architectures_must_match(endpo
                           SubnetId=subnets[1])
     assert _code(excinfo)[0] == 'InvalidParameterValue' and "architecture 'x86_64' of the specified AMI" in _code(excinfo)[1]
     ec2.run_instances(ImageId=arm64, InstanceType='t4g.small', MinCount=1, MaxCount=1, SubnetId=subnets[1])
+
+
+def test_debian_13_and_12_images_are_published_for_both_architectures(aws):
+    ec2, ssm = aws('ec2'), aws('ssm')
+    for release in ('13', '12'):
+        for arch, ec2_arch in (('amd64', 'x86_64'), ('arm64', 'arm64')):
+            ami = ssm.get_parameter(Name=f'/aws/service/debian/release/{release}/latest/{arch}')['Parameter']['Value']
+            image = ec2.describe_images(ImageIds=[ami])['Images'][0]
+            assert image['Architecture'] == ec2_arch and image['Name'].startswith(f'debian-{release}-{arch}-')
+            assert image['Public'] is True and image['OwnerId'] == '136693071363'
 
 
 def test_describe_answers_carry_the_fields_aws_adds(aws):

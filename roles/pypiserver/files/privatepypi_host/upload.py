@@ -27,7 +27,7 @@ from privatepypi_host import access, store
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import cgi  # spools file parts to disk; Python 3.11's standard library
+    import cgi  # spools file parts to disk; Python 3.11's standard library, legacy-cgi's from 3.13 on
 
 READ_METHODS = ("GET", "HEAD")
 SAME = "200 OK (identical)"
