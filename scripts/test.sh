@@ -2,7 +2,8 @@
 # Runs the project's tests; README.md ("Tests") says which to run when.
 #
 #   scripts/test.sh                 every test, as CI runs it: setup, then every stage
-#   scripts/test.sh fast            lint, sanity, unit and one professional site.yml (smoke)
+#   scripts/test.sh fast            lint, sanity, unit and one professional site.yml (smoke);
+#                                   lint and sanity beside unit and smoke
 #   scripts/test.sh STAGE...        the named stages only, in that order
 #   scripts/test.sh STAGE -- ARG... one stage with its runner's own arguments, e.g.
 #       scripts/test.sh unit -- tests/unit/test_rehearse.py -k helpers
@@ -26,12 +27,13 @@ OUT=$ROOT/tests/output
 mkdir -p "$OUT"
 
 all_stages=(lint unit sanity smoke molecule integration rehearsal)
+fast=0
 stages=()
 runner_args=()
 while (($#)); do
   case $1 in
     --) shift; runner_args=("$@"); break ;;
-    fast) stages+=(lint sanity unit smoke) ;;
+    fast) stages+=(lint sanity unit smoke); fast=1 ;;
     lint|unit|sanity|smoke|molecule|integration|rehearsal) stages+=("$1") ;;
     *) echo "test.sh: unknown stage '$1' (stages: ${all_stages[*]}, or fast)" >&2; exit 2 ;;
   esac
@@ -192,6 +194,21 @@ if ((full)); then
     if ((lane_rc)); then waiting_rc=1; fi
   done
   if ((cpu_rc || waiting_rc)); then report_failure; fi
+  echo "=== all passed in $(( $(date +%s) - started ))s"
+elif ((fast && ${#stages[@]} == 4)); then
+  # lint and sanity (a minute, mostly one process) beside unit and smoke: under five minutes
+  set -m
+  ( run_lane lint sanity ) >"$OUT/lane-lint.log" 2>&1 &
+  checks_lane=$!
+  set +m
+  main_rc=0
+  run_lane unit smoke || main_rc=$?
+  if ((main_rc)); then kill -- "-$checks_lane" 2>/dev/null || true; fi
+  checks_rc=0
+  wait "$checks_lane" || checks_rc=$?
+  echo "=== lint and sanity, from tests/output/lane-lint.log:"
+  if ((checks_rc && !main_rc)); then cat "$OUT/lane-lint.log"; else tail -1 "$OUT/lane-lint.log"; fi
+  if ((main_rc || checks_rc)); then report_failure; fi
   echo "=== all passed in $(( $(date +%s) - started ))s"
 else
   for stage in "${stages[@]}"; do run_stage "$stage" || report_failure; done
