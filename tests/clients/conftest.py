@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.parse
@@ -175,6 +176,41 @@ def run(cmd, env, cwd=None, timeout=300):
 def must(proc, what):
     assert proc.returncode == 0, f"{what} failed:\n{proc.output[-6000:]}"
     return proc
+
+
+def consumer_project(ws, requires_python, client_settings, dependency="cc-app"):
+    """A project that depends on dependency, followed by one client's own index settings (TOML)."""
+    project = ws.path / "consumer"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        name = "consumer"
+        version = "0.1.0"
+        requires-python = "{requires_python}"
+        dependencies = ["{dependency}"]
+
+        """) + textwrap.dedent(client_settings))
+    return project
+
+
+def poetry_install(ws, dependency, what):
+    """poetry install of a project that depends on dependency, through the index as its primary
+    source with the credentials in POETRY_HTTP_BASIC_PRIVATE_*; the project (its venv in .venv)."""
+    project = consumer_project(ws, ">=3.11,<4", f"""\
+        [tool.poetry]
+        package-mode = false
+
+        [[tool.poetry.source]]
+        name = "private"
+        url = "{ws.server.simple}"
+        priority = "primary"
+        """, dependency)
+    ws.env.update(POETRY_HTTP_BASIC_PRIVATE_USERNAME=ws.server.user, POETRY_HTTP_BASIC_PRIVATE_PASSWORD=ws.server.password,
+                  POETRY_CACHE_DIR=str(ws.home / ".cache/poetry"), POETRY_KEYRING_ENABLED="false",
+                  POETRY_VIRTUALENVS_PREFER_ACTIVE_PYTHON="false")
+    must(run([CLIENT_BIN / "poetry", "env", "use", BASE_PYTHON], ws.env, cwd=project), "poetry env use")
+    must(run([CLIENT_BIN / "poetry", "install", "--no-interaction"], ws.env, cwd=project, timeout=600), what)
+    return project
 
 
 class Workspace:

@@ -4,25 +4,9 @@ Each test has its own HOME, caches and venv. The expected tree includes cc-futur
 1.0.0: its 2.0.0 needs Python >= 3.99.
 """
 
-import textwrap
 
 import pytest
-from conftest import APP_TREE, BASE_PYTHON, CLIENT_BIN, must, run
-
-
-def consumer_project(ws, requires_python, client_settings):
-    """A project that depends on cc-app, followed by one client's own index settings (TOML)."""
-    project = ws.path / "consumer"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0.1.0"
-        requires-python = "{requires_python}"
-        dependencies = ["cc-app"]
-
-        """) + textwrap.dedent(client_settings))
-    return project
+from conftest import APP_TREE, BASE_PYTHON, CLIENT_BIN, consumer_project, must, poetry_install, run
 
 
 def test_pip_with_credentials_in_the_url(ws, corpus):
@@ -99,21 +83,7 @@ def test_uv_project_with_index_credentials_from_the_environment(ws, corpus):
 
 
 def test_poetry(ws, corpus):
-    project = consumer_project(ws, ">=3.11,<4", f"""\
-        [tool.poetry]
-        package-mode = false
-
-        [[tool.poetry.source]]
-        name = "private"
-        url = "{ws.server.simple}"
-        priority = "primary"
-        """)
-    ws.env.update(POETRY_HTTP_BASIC_PRIVATE_USERNAME=ws.server.user, POETRY_HTTP_BASIC_PRIVATE_PASSWORD=ws.server.password,
-                  POETRY_CACHE_DIR=str(ws.home / ".cache/poetry"), POETRY_KEYRING_ENABLED="false",
-                  POETRY_VIRTUALENVS_PREFER_ACTIVE_PYTHON="false")
-    must(run([CLIENT_BIN / "poetry", "env", "use", BASE_PYTHON], ws.env, cwd=project), "poetry env use")
-    must(run([CLIENT_BIN / "poetry", "install", "--no-interaction"], ws.env, cwd=project, timeout=600),
-         "poetry install with POETRY_HTTP_BASIC_PRIVATE_*")
+    project = poetry_install(ws, "cc-app", "poetry install with POETRY_HTTP_BASIC_PRIVATE_*")
     assert ws.installed(project / ".venv") == APP_TREE
 
 

@@ -18,12 +18,11 @@ import hashlib
 import json
 import re
 import subprocess
-import textwrap
 import time
 
 import distbuild
 import pytest
-from conftest import BASE_PYTHON, CLIENT_BIN, RUN_ID, clean_env, must, run, twine_upload, wait_listed
+from conftest import CLIENT_BIN, RUN_ID, clean_env, must, poetry_install, run, twine_upload, wait_listed
 
 DAY = 86400
 SUFFIX = "u" + RUN_ID[-6:]
@@ -74,30 +73,7 @@ def install(ws, client, requirement):
     """Install requirement with one client, cold, through the one index URL; the venv's versions."""
     url = ws.server.simple_with_credentials()
     if client == "poetry":
-        project = ws.path / "consumer"
-        project.mkdir()
-        (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
-            [project]
-            name = "consumer"
-            version = "0.1.0"
-            requires-python = ">=3.11,<4"
-            dependencies = ["{requirement}"]
-
-            [tool.poetry]
-            package-mode = false
-
-            [[tool.poetry.source]]
-            name = "private"
-            url = "{ws.server.simple}"
-            priority = "primary"
-            """))
-        ws.env.update(POETRY_HTTP_BASIC_PRIVATE_USERNAME=ws.server.user,
-                      POETRY_HTTP_BASIC_PRIVATE_PASSWORD=ws.server.password,
-                      POETRY_CACHE_DIR=str(ws.home / ".cache/poetry"), POETRY_KEYRING_ENABLED="false",
-                      POETRY_VIRTUALENVS_PREFER_ACTIVE_PYTHON="false")
-        must(run([CLIENT_BIN / "poetry", "env", "use", BASE_PYTHON], ws.env, cwd=project), "poetry env use")
-        must(run([CLIENT_BIN / "poetry", "install", "--no-interaction"], ws.env, cwd=project, timeout=600),
-             f"poetry install {requirement}")
+        project = poetry_install(ws, requirement, f"poetry install {requirement}")
         return versions_in(ws, project / ".venv")
     ws.make_venv()
     if client == "debian-pip":
