@@ -93,14 +93,14 @@ SCENARIOS = {
 }
 
 
-def _tasks(entries):
-    """Every task of a task list, blocks opened."""
+def tasks_of(entries):
+    """Every task of a task list, blocks opened (the blocks themselves are not tasks)."""
     for entry in entries or []:
         if not isinstance(entry, dict):
             continue
         if 'block' in entry:
             for key in ('block', 'rescue', 'always'):
-                yield from _tasks(entry.get(key))
+                yield from tasks_of(entry.get(key))
         else:
             yield entry
 
@@ -118,7 +118,7 @@ def role_tasks():
     from ansible.parsing.dataloader import DataLoader
     loader = DataLoader()
     for path in sorted((ROLE / 'tasks').rglob('*.yml')):
-        for task in _tasks(loader.load_from_file(str(path), trusted_as_template=True)):
+        for task in tasks_of(loader.load_from_file(str(path), trusted_as_template=True)):
             yield str(path.relative_to(ROLE / 'tasks')), task
 
 

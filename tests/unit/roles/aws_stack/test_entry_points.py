@@ -13,21 +13,15 @@ import pathlib
 
 import pytest
 import yaml
+from policies import tasks_of
 
 TASKS = pathlib.Path(__file__).resolve().parents[4] / 'roles' / 'aws_stack' / 'tasks'
 AWS_MODULE_PREFIXES = ('amazon.aws.', 'community.aws.', 'privatepypi.aws.')
 
 
-def _flat(tasks):
-    for task in tasks or []:
-        yield task
-        for key in ('block', 'rescue', 'always'):
-            yield from _flat(task.get(key))
-
-
 def _imports(path):
     """The task files path runs, in order, following import_tasks/include_tasks of plain file names."""
-    for task in _flat(yaml.safe_load(path.read_text())):
+    for task in tasks_of(yaml.safe_load(path.read_text())):
         target = task.get('ansible.builtin.import_tasks') or task.get('ansible.builtin.include_tasks')
         if isinstance(target, dict):
             target = target.get('file')

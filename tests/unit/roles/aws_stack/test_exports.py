@@ -17,17 +17,10 @@ import re
 import shutil
 
 import yaml
+from policies import tasks_of
 
 ROLE = pathlib.Path(__file__).resolve().parents[4] / 'roles' / 'aws_stack'
 TASKS = ROLE / 'tasks'
-
-
-def flat(tasks):
-    for task in tasks or []:
-        if isinstance(task, dict):
-            yield task
-            for key in ('block', 'rescue', 'always'):
-                yield from flat(task.get(key))
 
 
 def folder_of(path, role):
@@ -61,7 +54,7 @@ def contract(role=ROLE):
     """(folders that set each fact, facts each folder exports, readers of each fact outside its folders)."""
     setters, exported = collections.defaultdict(set), collections.defaultdict(set)
     for path in task_files(role):
-        for task in flat(yaml.safe_load(path.read_text())):
+        for task in tasks_of(yaml.safe_load(path.read_text())):
             for name in facts_set(task):
                 setters[name].add(folder_of(path, role))
         exported[folder_of(path, role)] |= exports_of(path)
@@ -94,7 +87,7 @@ def test_every_fact_read_across_concerns_is_exported_by_its_concern():
 
 def test_each_create_ends_with_its_exports_and_exports_no_module_result():
     setters, exported, _readers = contract()
-    registered = {task['register'] for path in task_files(ROLE) for task in flat(yaml.safe_load(path.read_text()))
+    registered = {task['register'] for path in task_files(ROLE) for task in tasks_of(yaml.safe_load(path.read_text()))
                   if 'register' in task}
     for path in TASKS.glob('*/create.yml'):
         names = [str(task.get('name', '')) for task in yaml.safe_load(path.read_text())]
