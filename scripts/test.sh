@@ -163,6 +163,34 @@ run_lane() {  # stage...: in order, stops at the first failure
   for stage in "$@"; do run_stage "$stage" || return 1; done
   echo "=== lane passed: ${timings[*]}"
 }
+# run_lanes MAIN OTHER...: each argument one lane, its stages separated by spaces, run in order.
+# The other lanes start first, in the background, each in a process group of its own (set -m) so
+# that a failure of the main lane ends them with everything they started; their output goes to
+# tests/output/lane-<first stage>.log and is printed when they end (whole if that lane failed).
+run_lanes() {
+  local main=$1 lane i lane_rc main_rc=0 failed=0 pids=() names=()
+  shift
+  set -m
+  for lane in "$@"; do
+    # shellcheck disable=SC2086 # a lane is its stages' names, split on purpose
+    ( run_lane $lane ) >"$OUT/lane-${lane%% *}.log" 2>&1 &
+    pids+=("$!")
+    names+=("${lane%% *}")
+  done
+  set +m
+  # shellcheck disable=SC2086
+  run_lane $main || main_rc=$?
+  for i in "${!pids[@]}"; do
+    if ((main_rc)); then kill -- "-${pids[i]}" 2>/dev/null || true; fi
+    lane_rc=0
+    wait "${pids[i]}" || lane_rc=$?
+    echo "=== the ${names[i]} lane, from tests/output/lane-${names[i]}.log:"
+    if ((lane_rc && !main_rc)); then cat "$OUT/lane-${names[i]}.log"; else tail -3 "$OUT/lane-${names[i]}.log"; fi
+    if ((lane_rc)); then failed=1; fi
+  done
+  if ((main_rc || failed)); then report_failure; fi
+  echo "=== all passed in $(( $(date +%s) - started ))s"
+}
 report_failure() {
   local failed
   failed=$(paste -sd ';' "$OUT/failed-stage" 2>/dev/null || true)
@@ -173,43 +201,10 @@ report_failure() {
 rm -f "$OUT/failed-stage"
 started=$(date +%s)
 if ((full)); then
-  # the wait-bound lanes in the background, each in a process group of its own (set -m) so that a
-  # failure of the CPU lane ends them with everything they started; their output in files of their own
-  set -m
-  ( run_lane molecule unit sanity ) >"$OUT/lane-molecule.log" 2>&1 &
-  molecule_lane=$!
-  ( run_lane rehearsal ) >"$OUT/lane-rehearsal.log" 2>&1 &
-  rehearsal_lane=$!
-  set +m
-  cpu_rc=0
-  run_lane lint integration || cpu_rc=$?
-  waiting_rc=0
-  for lane in molecule rehearsal; do
-    pid_var=${lane}_lane
-    if ((cpu_rc)); then kill -- "-${!pid_var}" 2>/dev/null || true; fi
-    lane_rc=0
-    wait "${!pid_var}" || lane_rc=$?
-    echo "=== the $lane lane, from tests/output/lane-$lane.log:"
-    if ((lane_rc && !cpu_rc)); then cat "$OUT/lane-$lane.log"; else tail -3 "$OUT/lane-$lane.log"; fi
-    if ((lane_rc)); then waiting_rc=1; fi
-  done
-  if ((cpu_rc || waiting_rc)); then report_failure; fi
-  echo "=== all passed in $(( $(date +%s) - started ))s"
+  run_lanes "lint integration" "molecule unit sanity" "rehearsal"
 elif ((fast && ${#stages[@]} == 4)); then
   # lint and sanity (a minute, mostly one process) beside unit and smoke: under five minutes
-  set -m
-  ( run_lane lint sanity ) >"$OUT/lane-lint.log" 2>&1 &
-  checks_lane=$!
-  set +m
-  main_rc=0
-  run_lane unit smoke || main_rc=$?
-  if ((main_rc)); then kill -- "-$checks_lane" 2>/dev/null || true; fi
-  checks_rc=0
-  wait "$checks_lane" || checks_rc=$?
-  echo "=== lint and sanity, from tests/output/lane-lint.log:"
-  if ((checks_rc && !main_rc)); then cat "$OUT/lane-lint.log"; else tail -1 "$OUT/lane-lint.log"; fi
-  if ((main_rc || checks_rc)); then report_failure; fi
-  echo "=== all passed in $(( $(date +%s) - started ))s"
+  run_lanes "unit smoke" "lint sanity"
 else
   for stage in "${stages[@]}"; do run_stage "$stage" || report_failure; done
   echo "=== all passed in $(( $(date +%s) - started ))s: ${timings[*]}"
