@@ -92,8 +92,10 @@ stage_lint() {
   if ((${#failed[@]})); then echo "${failed[*]}" >"$OUT/failed-lint"; return 1; fi
 }
 stage_unit() {
-  # two workers: half the tests render the role through ansible-playbook and wait on it
-  pytest_stage unit -q -n 2 "${runner_args[@]:-tests/unit}"
+  # two workers: half the tests render the role through ansible-playbook and wait on it. A file
+  # stays on one worker (loadfile): its module fixtures, the role renders, run once, not once per
+  # worker (169 s -> 147 s idle, 288 -> 239 CPU seconds)
+  pytest_stage unit -q -n 2 --dist loadfile "${runner_args[@]:-tests/unit}"
 }
 stage_sanity() {
   # ansible-test needs the collection at a real .../ansible_collections/<ns>/<name> path.

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 from privatepypi_host import access
-from test_user_data import render
+from test_user_data import members_of, render
 
 LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"
 CONFIG = "/etc/logrotate.d/privatepypi-audit"
@@ -50,9 +50,9 @@ def behind_a_load_balancer(tmp_path_factory):
 @pytest.fixture(scope="module")
 def direct(tmp_path_factory):
     """Rendered as aws_stack renders budget: clients connect directly, no proxy is trusted."""
-    work = tmp_path_factory.mktemp("direct")
-    render(work)
-    return work
+    # the bundle only: test_user_data proves the SSH path installs the same files
+    return {path: data.decode() for path, (_member, data) in
+            members_of(render(tmp_path_factory.mktemp("direct"), ssh=False)[1]).items()}
 
 
 def test_rotation_config_names_the_audit_log_private_and_without_create(behind_a_load_balancer, direct):
@@ -65,7 +65,7 @@ def test_rotation_config_names_the_audit_log_private_and_without_create(behind_a
     assert ["nocreate"] in directives and ["compress"] in directives and ["rotate", "30"] in directives
     assert not [d for d in directives if d[0] in ("create", "copytruncate", "postrotate")]
     # the role's default path and user on a real host
-    default = _files(direct)[CONFIG]
+    default = direct[CONFIG]
     assert "/var/log/privatepypi/audit.log {" in default and "su pypiserver adm" in default
 
 
@@ -133,7 +133,7 @@ def test_behind_a_load_balancer_only_the_vpc_may_name_the_client(behind_a_load_b
 
 
 def test_without_a_load_balancer_nobody_may_name_the_client(direct):
-    site = _files(direct)[SITE]
+    site = direct[SITE]
     assert _real_ip(site) == ([], [], [])
     # nginx's address for the credential service (/_auth) and, at server level, for the proxied upload path
     assert site.count("proxy_set_header X-Real-IP $remote_addr;") == 2

@@ -38,10 +38,11 @@ def _blocks(site):
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
-    plain = members_of(render(tmp_path_factory.mktemp("plain"))[1])
+    # the bundle is all these read (test_user_data proves the SSH path installs the same files)
+    plain = members_of(render(tmp_path_factory.mktemp("plain"), ssh=False)[1])
     tls = members_of(render(tmp_path_factory.mktemp("tls"), {
         "pypiserver_acme_domain": DOMAIN, "pypiserver_acme_challenge": "dns-route53",
-        "pypiserver_acme_email": "ops@example.com"})[1])
+        "pypiserver_acme_email": "ops@example.com"}, ssh=False)[1])
     return {"plain": plain["/etc/nginx/sites-available/pypiserver"][1].decode(),
             "https": tls["/etc/nginx/sites-available/pypiserver-tls"][1].decode()}
 
