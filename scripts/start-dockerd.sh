@@ -13,8 +13,16 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 mkdir -p "$BASE/data" "$BASE/exec"
-nohup dockerd --data-root "$BASE/data" --exec-root "$BASE/exec" \
-  -H unix:///var/run/docker.sock >"$BASE/dockerd.log" 2>&1 &
+# The engine outlives this script: it must not inherit the caller's descriptors, or a lock the
+# caller holds (flock /tmp/molecule.lock scripts/test.sh ...) stays held until the engine stops.
+(
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  exec nohup dockerd --data-root "$BASE/data" --exec-root "$BASE/exec" \
+    -H unix:///var/run/docker.sock >"$BASE/dockerd.log" 2>&1
+) &
 echo $! >"$BASE/dockerd.pid"
 for _ in $(seq 1 60); do
   docker info >/dev/null 2>&1 && break
