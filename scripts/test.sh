@@ -7,7 +7,7 @@
 #   scripts/test.sh STAGE...        the named stages only, in that order
 #   scripts/test.sh STAGE -- ARG... one stage with its runner's own arguments, e.g.
 #       scripts/test.sh unit -- tests/unit/test_rehearse.py -k helpers
-#       scripts/test.sh integration -- tests/integration/test_users.py
+#       scripts/test.sh integration -- tests/integration/test_operations.py
 #       scripts/test.sh molecule -- clients          (one scenario)
 #
 # Stages: lint unit sanity smoke molecule integration rehearsal. A stage that fails prints, as

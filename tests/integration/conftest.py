@@ -23,16 +23,17 @@ STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEA
                  "EMULATOR_CERTIFICATE_PROPAGATION_SECONDS")
 
 
-# Seconds each file keeps a worker busy (measured on a loaded 2-core machine, 2026-12-06). The
-# scheduler hands whole files (or xdist groups) to whichever worker is free, in collection order:
-# the longest first, so that the two workers finish together instead of one waiting on the last.
-FILE_COST = {"test_stacks.py": 1530, "test_restore.py": 870, "test_environments.py": 860, "test_artifact.py": 700,
-             "test_users.py": 450, "test_deployer_policy.py": 480, "test_instance_role.py": 270,
-             "test_parameter_tier.py": 75, "test_preflight.py": 60, "test_zones_arm64.py": 10}
+# Seconds each test, or each file whose tests share one stack (an xdist_group), keeps a worker busy
+# (estimated for a loaded 2-core machine, 2026-12-06). The scheduler hands whole groups and single
+# tests to whichever worker is free, in collection order: the longest first, so that the two workers
+# finish together instead of one waiting on the last.
+COST = {"test_stack_lifecycle[professional]": 1300, "test_operations.py": 1100, "test_stack_lifecycle[budget]": 650,
+        "test_artifact.py": 400, "test_parameter_tier.py": 75, "test_preflight.py": 60, "test_zones_arm64.py": 10}
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: -FILE_COST.get(item.path.name, 100))  # stable: a file's tests stay in order
+    # stable: a file's tests stay in order
+    items.sort(key=lambda item: -COST.get(item.name, COST.get(item.path.name, 100)))
 
 
 def pytest_configure(config):

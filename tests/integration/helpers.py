@@ -27,8 +27,21 @@ class Run:
         last = recaps[-1] if recaps else ("0", "0", "0", "0")
         self.ok, self.changed, self.unreachable, self.failed = (int(x) for x in last)
 
+    def changed_tasks(self):
+        """The tasks (with their items) that reported changed, in order."""
+        found, task = [], None
+        for line in self.out.splitlines():
+            if line.startswith("TASK ["):
+                task = line[len("TASK ["):line.rfind("]")]
+            elif line.startswith("changed:") and task:
+                item = line.partition("(item=")[2].rpartition(")")[0]
+                found.append(task + (f" ({item})" if item else ""))
+        return found
+
     def __repr__(self):
-        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>\n{self.out[-6000:]}{self.err[-2000:]}"
+        changed = "".join(f"\n  changed: {task}" for task in self.changed_tasks()) if self.changed else ""
+        return (f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>{changed}\n"
+                f"{self.out[-6000:]}{self.err[-2000:]}")
 
 
 def cloud_config_of(aws, template_name):

@@ -1,27 +1,51 @@
-"""The deploying user's policy (rendered for this test's stack by playbooks/deployer_policy.yml from
-roles/aws_stack/templates/deployer/: two parts that each fit one IAM managed policy, and the stack's permissions
-boundary), exercised: site.yml, its re-run and the teardown of a budget stack run with nothing but a role session of
-that policy, IAM enforced by the emulator (tests/support/emulator_iam.py); and each way the deployer could raise
-its own privileges is tried with its credentials and refused.
+"""One budget stack operated the way a team runs it, with nothing but the deployer's policy: created and
+re-run, its instance role probed, users and tokens changed, a recovery point restored, torn down keeping the
+backups and then deleting them. Each of those used to deploy a stack of its own (test_users.py,
+test_restore.py, test_instance_role.py, test_deployer_policy.py); one deployment now carries them all, step
+after step in one test (each step starts from what the one before left; pytest-xdist does not keep the order
+of a module's tests under -k). One worker runs the module (scripts/test.sh, --dist loadgroup): the deployer
+role is made once.
 
-What this proves and what not: every action the playbooks call is granted by one of the policy's
-statements, with the conditions the emulator fills in (iam:PolicyARN, iam:PermissionsBoundary, iam:PassedToService,
-kms:ViaService and the parameter's encryption context, tags); the Resource of a statement is checked where the
-emulator knows the call's resource (SSM parameters, Elastic IP claims, IAM roles and instance profiles, the EC2
-deletes, S3), and for the other actions any Resource of an allowing statement counts (the role carries the tag
-EmulatorIamResources=actions-only). So a missing action fails here; a wrong ARN pattern for an
-action the emulator does not model shows up only on AWS.
+The deployer's policy is rendered for this stack by playbooks/deployer_policy.yml from
+roles/aws_stack/templates/deployer/ (two parts that each fit one IAM managed policy, and the stack's
+permissions boundary); every playbook below runs with a role session of it and nothing else, IAM enforced
+by the emulator (tests/support/emulator_iam.py). What this proves and what not: every action the
+playbooks call is granted by one of the policy's statements, with the conditions the emulator fills in
+(iam:PolicyARN, iam:PermissionsBoundary, iam:PassedToService, kms:ViaService and the parameter's encryption
+context, tags); the Resource of a statement is checked where the emulator knows the call's resource (SSM
+parameters, Elastic IP claims, IAM roles and instance profiles, the EC2 deletes, S3), and for the other
+actions any Resource of an allowing statement counts (the role carries the tag
+EmulatorIamResources=actions-only). So a missing action fails here; a wrong ARN pattern for an action the
+emulator does not model shows up only on AWS. Each way the deployer could raise its own privileges is
+tried with its credentials and refused (the last tests).
+
+The stack is the Graviton (arm64) one of test_zones_arm64.py too. Its instance role is probed with the
+credentials the instance's metadata service hands it (the instance profile role assumed through the
+emulator's STS, as tests/support/imds_standin.py does for the rehearsal): the emulator enforces IAM for
+such role sessions, so what is allowed is allowed by the stack's own policy document (capped by the
+boundary), and what is refused is refused by it. The "other stack" is what a second stack of the account
+would have: its credential parameter under its own path, its Elastic IP and instance tagged with its name.
 """
+import datetime
 import json
+import re
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from passlib.hash import bcrypt
 
-from .helpers import REGION
+from tests.support.imds_standin import RoleCredentials
 
-# one worker runs the whole module: its stack is deployed once (scripts/test.sh: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("deployer-policy")
+from . import checks_restore as restore
+from . import checks_users as users
+from .checks_backup import check_backup, check_backup_gone, stack_file_system
+from .helpers import REGION, record_timing
+from .strict import strict
+from .test_stacks import _check_gone, _rules, _sg
+from .test_zones_arm64 import ARM64_ARGS, ARM64_MISSING, check_arm64_stack
+
+pytestmark = pytest.mark.xdist_group("operations")
 
 # any name a user picks: nothing of the policy is tied to the collection's default prefix
 STACK = "pypi-itd"
@@ -30,6 +54,10 @@ BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{STACK}-boundary"
 EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 ADMIN = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+STACK_ARGS = ["-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_permissions_boundary={BOUNDARY}"]
+# the instance role's "other stacks": one of another name, one that shares this one's as a prefix
+OTHER = "pp-iam-other"
+PREFIXED = STACK + "2"
 
 
 @pytest.fixture(scope="module")
@@ -56,50 +84,418 @@ def deployer(emulator, aws, playbook, tmp_path_factory):
             "AWS_SESSION_TOKEN": issued["SessionToken"]}
 
 
+@pytest.fixture(scope="module")
+def operate(deployer, playbook):
+    """Runs a playbook on the stack with the deployer's credentials."""
+    def run(path, *args):
+        return playbook(path, *STACK_ARGS, *args, env_extra=deployer)
+    return run
+
+
+def _create_and_rerun(stack, operate, aws):
+    created = operate("site.yml", *stack["site"], "-e", stack["before"])
+    record_timing("operations", "create", created.seconds)
+    assert created.rc == 0 and created.failed == 0, created
+    assert aws("iam").get_role(RoleName=f"{STACK}-instance")["Role"]["PermissionsBoundary"][
+        "PermissionsBoundaryArn"] == BOUNDARY
+    check_arm64_stack(aws, STACK)
+    check_backup(aws, STACK, "budget")
+    # no SSH where nobody asked for it (aws_stack_ssh_cidrs empty, no bastion): the index port only
+    vpc_id = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"][0]["VpcId"]
+    assert [rule[:2] for rule in _rules(_sg(aws, vpc_id, f"{STACK}-app"))] == [(8080, 8080)]
+    rerun = operate("site.yml", *stack["site"], "-e", stack["before"])  # the zone and the image chosen stay chosen
+    record_timing("operations", "re-run", rerun.seconds)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun
+
+
+# --- the instance role, enforced ---------------------------------------------------------------------
+
+def _by_tag(item):
+    return {t["Key"]: t["Value"] for t in item.get("Tags") or item.get("TagSet") or []}
+
+
+def _instance_and_another_stacks(aws, emulator):
+    """The stack's instance, and what another stack of the account would have beside it."""
+    ec2, ssm = aws("ec2"), aws("ssm")
+    for name in (OTHER, PREFIXED):
+        ssm.put_parameter(Name=f"/{name}/htpasswd", Value=f"{name}:$2b$12$x", Type="SecureString", Overwrite=True)
+    other_eip = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [
+        {"Key": "Stack", "Value": OTHER}, {"Key": "Name", "Value": f"{OTHER}-eip"}]}])["AllocationId"]
+    instance_id = [i["InstanceId"] for g in aws("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"{STACK}-asg"])["AutoScalingGroups"] for i in g["Instances"]][0]
+    described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    other_instance = ec2.run_instances(
+        ImageId=described["ImageId"], InstanceType=described["InstanceType"], MinCount=1, MaxCount=1,
+        SubnetId=described["SubnetId"],
+        TagSpecifications=[{"ResourceType": t, "Tags": [{"Key": "Stack", "Value": OTHER}]}
+                           for t in ("instance", "network-interface")])["Instances"][0]["InstanceId"]
+    own_eip = ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Addresses"][0]["AllocationId"]
+    return {"instance": described, "own_eip": own_eip, "other_eip": other_eip, "other_instance": other_instance,
+            "emulator": emulator}
+
+
+def _instance_session(instance):
+    """A boto3 session with exactly what the instance's metadata service hands it."""
+    role_name, profile_arn, document = RoleCredentials(instance["emulator"], REGION).get(instance["instance"]["InstanceId"])
+    assert role_name == f"{STACK}-instance" and profile_arn.endswith(f":instance-profile/{STACK}-instance")
+    assert document["AccessKeyId"].startswith("ASIA") and document["Code"] == "Success"
+    session = boto3.session.Session(aws_access_key_id=document["AccessKeyId"], region_name=REGION,
+                                    aws_secret_access_key=document["SecretAccessKey"], aws_session_token=document["Token"])
+    return lambda service: session.client(service, endpoint_url=instance["emulator"])
+
+
+def _refused(call, code):
+    with pytest.raises(ClientError) as caught:
+        call()
+    assert caught.value.response["Error"]["Code"] == code, caught.value.response
+    return caught.value.response["Error"]["Message"]
+
+
+def _check_the_instance_is_the_role_session(instance_session, instance):
+    arn = instance_session("sts").get_caller_identity()["Arn"]
+    assert arn.endswith(f":assumed-role/{STACK}-instance/{instance['instance']['InstanceId']}")
+
+
+def _check_the_instance_reads_its_own_stacks_parameters(instance_session):
+    ssm = instance_session("ssm")
+    value = ssm.get_parameter(Name=f"/{STACK}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
+    # the htpasswd lines (the #role and #token lines ride in the same parameter)
+    assert sorted(line.split(":", 1)[0] for line in value.splitlines() if not line.startswith("#")) == [
+        "alice", "bob", "ci-uploader"]
+    # the whole path: a split of the users into several parameters under it needs no policy change
+    assert [p["Name"] for p in ssm.get_parameters_by_path(Path=f"/{STACK}", WithDecryption=True)["Parameters"]] == [
+        f"/{STACK}/htpasswd"]
+
+
+def _check_the_instance_cannot_read_another_stacks_credentials(instance_session, name):
+    ssm = instance_session("ssm")
+    message = _refused(lambda: ssm.get_parameter(Name=f"/{name}/htpasswd", WithDecryption=True), "AccessDeniedException")
+    assert f"ssm:GetParameter on resource: arn:aws:ssm:{REGION}:" in message and f":parameter/{name}/htpasswd" in message
+    _refused(lambda: ssm.get_parameters_by_path(Path=f"/{name}"), "AccessDeniedException")
+
+
+def _check_the_instance_cannot_write_parameters(instance_session):
+    _refused(lambda: instance_session("ssm").put_parameter(Name=f"/{STACK}/htpasswd", Value="mallory:x",
+                                                           Type="SecureString", Overwrite=True), "AccessDeniedException")
+
+
+def _check_the_instance_claims_its_own_elastic_ip(instance_session, instance, aws):
+    instance_id = instance["instance"]["InstanceId"]
+    instance_session("ec2").associate_address(AllocationId=instance["own_eip"], InstanceId=instance_id,
+                                              AllowReassociation=True)
+    address = aws("ec2").describe_addresses(AllocationIds=[instance["own_eip"]])["Addresses"][0]
+    assert address["InstanceId"] == instance_id
+
+
+def _check_the_instance_cannot_take_another_stacks_elastic_ip(instance_session, instance, aws):
+    ec2 = instance_session("ec2")
+    message = _refused(lambda: ec2.associate_address(AllocationId=instance["other_eip"],
+                                                     InstanceId=instance["instance"]["InstanceId"],
+                                                     AllowReassociation=True), "UnauthorizedOperation")
+    assert f":elastic-ip/{instance['other_eip']}" in message
+    assert not aws("ec2").describe_addresses(AllocationIds=[instance["other_eip"]])["Addresses"][0].get("InstanceId")
+
+
+def _check_the_instance_cannot_move_its_address_onto_another_stacks_instance(instance_session, instance):
+    ec2 = instance_session("ec2")
+    message = _refused(lambda: ec2.associate_address(AllocationId=instance["own_eip"], InstanceId=instance["other_instance"],
+                                                     AllowReassociation=True), "UnauthorizedOperation")
+    assert f":instance/{instance['other_instance']}" in message
+
+
+def _check_the_claim_needs_the_stack_tag_on_the_network_interface(instance_session, instance, aws):
+    """Item 8: the condition on network interfaces matches only because the launch template tags them.
+    Without the tag (what ASG-launched interfaces had before), the claim is refused."""
+    ec2, described = aws("ec2"), instance["instance"]
+    interface = described["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    tags = _by_tag(ec2.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0])
+    assert tags["Stack"] == STACK and tags["Name"] == f"{STACK}-index"
+    ec2.delete_tags(Resources=[interface], Tags=[{"Key": "Stack"}])
+    try:
+        message = _refused(lambda: instance_session("ec2").associate_address(
+            AllocationId=instance["own_eip"], InstanceId=described["InstanceId"], AllowReassociation=True),
+            "UnauthorizedOperation")
+        assert f":network-interface/{interface}" in message
+    finally:
+        ec2.create_tags(Resources=[interface], Tags=[{"Key": "Stack", "Value": STACK}])
+
+
+def _check_nothing_beyond_the_policy(instance_session, instance):
+    ec2 = instance_session("ec2")
+    _refused(ec2.describe_addresses, "UnauthorizedOperation")
+    _refused(lambda: ec2.terminate_instances(InstanceIds=[instance["other_instance"]]), "UnauthorizedOperation")
+    _refused(lambda: instance_session("iam").list_roles(), "AccessDenied")
+    _refused(lambda: instance_session("s3").list_buckets(), "AccessDenied")
+
+
+def _check_credentials_are_renewed_before_they_expire(instance):
+    now = [datetime.datetime.now(datetime.UTC)]
+    source = RoleCredentials(instance["emulator"], REGION, seconds=900, clock=lambda: now[0])
+    instance_id = instance["instance"]["InstanceId"]
+    first = source.get(instance_id)[2]
+    now[0] += datetime.timedelta(minutes=5)
+    assert source.get(instance_id)[2] == first  # still 10 minutes to go: the same credentials
+    now[0] += datetime.timedelta(minutes=6)  # 4 minutes left: new ones, as IMDS hands them out
+    renewed = source.get(instance_id)[2]
+    assert renewed["AccessKeyId"] != first["AccessKeyId"] and renewed["LastUpdated"] > first["LastUpdated"]
+
+
+# --- users and tokens change without reprovisioning ---------------------------------------------------
+
+def _change_users_and_tokens(stack, operate, playbook, aws, tmp_path):
+    original = users.parameter(aws, STACK)
+    assert sorted(users.hashes_of(original)) == ["alice", "bob", "ci-uploader"]
+    compute = users.frozen_compute(aws, STACK)
+    instances = users.running_index_instances(aws, STACK)
+    assert len(instances) == 1
+    commands_before = len(users.commands(aws))
+
+    # bad input stops before anything changes, even with the immediate refresh asked for
+    bad_cases = {
+        "empty password": ([users.BEFORE[0], {"name": "carol", "password": ""}], "carol has an empty or short password"),
+        "example password": ([users.BEFORE[0], {"name": "carol", "password": "Pass123-change-me!"}],
+                             "carol has the publicly documented example password"),
+        "colon in the name": ([users.BEFORE[0], {"name": "carol:admin", "password": "emulator-carol-new-4e61"}],
+                              'user #2 needs a name of letters, digits'),
+    }
+    for case, (listed, message) in bad_cases.items():
+        bad = operate("playbooks/users.yml", "-e", users.users_file(tmp_path, case.replace(" ", "-"), listed),
+                      "-e", "users_apply_now=true")
+        assert bad.rc != 0 and bad.failed == 1, (case, bad)
+        assert message in bad.out and "Nothing has been created or changed." in bad.out, (case, bad)
+        assert "Check who the AWS credentials belong to" not in bad.out, case  # before the first AWS call
+        users.assert_nothing_secret(bad.out)
+    # a stack that does not exist (with an administrator's credentials: the deployer may not even look)
+    missing = playbook("playbooks/users.yml", "-e", "aws_stack_name=pp-users-none", "-e", stack["after"])
+    assert missing.rc != 0 and "has no users parameter /pp-users-none/htpasswd" in missing.out, missing
+    assert not aws("ssm").describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": ["/pp-users-none/htpasswd"]}])["Parameters"]
+    assert users.parameter(aws, STACK)["Version"] == original["Version"]
+    assert len(users.commands(aws)) == commands_before
+
+    # add carol, rotate alice, remove bob, leave ci-uploader alone
+    changed = operate("playbooks/users.yml", "-e", stack["after"])
+    record_timing("operations", "users", changed.seconds)
+    assert changed.rc == 0 and changed.changed == 1, changed
+    updated = users.parameter(aws, STACK)
+    hashes, old = users.hashes_of(updated), users.hashes_of(original)
+    assert sorted(hashes) == ["alice", "carol", "ci-uploader"]
+    assert all(h.startswith(("$2y$", "$2b$")) for h in hashes.values())
+    assert hashes["ci-uploader"] == old["ci-uploader"]
+    assert hashes["alice"] != old["alice"]
+    assert bcrypt.verify(users.AFTER[0]["password"], hashes["alice"])
+    assert not bcrypt.verify(users.BEFORE[0]["password"], hashes["alice"])
+    assert bcrypt.verify(users.AFTER[2]["password"], hashes["carol"])
+    assert updated["Type"] == "SecureString" and updated["Version"] == original["Version"] + 1
+    assert users.frozen_compute(aws, STACK) == compute
+    assert len(users.commands(aws)) == commands_before
+    assert "Index users: alice, ci-uploader, carol" in users.flat(changed.out)
+    # roles ride in the same parameter; carol has none: a reader
+    assert [line for line in updated["Value"].splitlines() if line.startswith("#")] == [
+        "#role alice admin", "#role ci-uploader uploader team-*", "#role carol reader"]
+    assert (f"Running instances of {STACK} pick the new users up within 2min, with no restart and no relaunch "
+            f"(pypiserver-htpasswd.timer fetches /{STACK}/htpasswd every 2min)") in users.flat(changed.out)
+    users.assert_nothing_secret(changed.out)
+
+    again = operate("playbooks/users.yml", "-e", stack["after"])
+    record_timing("operations", "users-again", again.seconds)
+    assert again.rc == 0 and again.changed == 0, again
+    assert users.parameter(aws, STACK)["Version"] == updated["Version"]
+    assert "credentials unchanged" in users.flat(again.out) and "No user changed" in users.flat(again.out)
+
+    # a token: one more "#token" line with a digest; a users run keeps it; revoking removes it
+    secrets = tmp_path / "token-secrets"
+    token = operate("playbooks/tokens.yml", "-e", "token_name=ci-release", "-e", "token_scope=upload",
+                    "-e", '{"token_projects": ["team-*"]}', "-e", "token_expires=2099-01-01",
+                    "-e", f"token_secret_dir={secrets}")
+    # the token in the scratch copy, then the parameter; the secret's directory and file on the controller
+    assert token.rc == 0 and token.changed == 4, token
+    # the secret is written for its owner only, and never printed
+    secret_file = secrets / f"{STACK}-ci-release"
+    secret = secret_file.read_text().strip()
+    assert re.fullmatch(r"ppt_[A-Za-z0-9_-]+", secret) and secret not in token.out and "ppt_" not in token.out
+    assert (secrets.stat().st_mode & 0o777, secret_file.stat().st_mode & 0o777) == (0o700, 0o600)
+    assert str(secret_file) in users.flat(token.out)
+    with_token = users.parameter(aws, STACK)
+    token_lines = [line for line in with_token["Value"].splitlines() if line.startswith("#token ")]
+    assert len(token_lines) == 1 and token_lines[0].startswith("#token ci-release upload 4070908800 hmac-sha256$")
+    assert token_lines[0].endswith(" team-*") and secret not in with_token["Value"]
+    assert users.frozen_compute(aws, STACK) == compute
+    kept = operate("playbooks/users.yml", "-e", stack["after"])
+    assert kept.rc == 0 and kept.changed == 0 and users.parameter(aws, STACK)["Value"] == with_token["Value"], kept
+    same = operate("playbooks/tokens.yml", "-e", "token_name=ci-release", "-e", "token_scope=upload")
+    assert same.rc == 0 and same.changed == 0 and "ppt_" not in same.out, same
+    revoked = operate("playbooks/tokens.yml", "-e", "token_name=ci-release", "-e", "token_state=absent")
+    assert revoked.rc == 0 and revoked.changed == 2, revoked
+    assert users.parameter(aws, STACK)["Value"] == updated["Value"]
+    updated = users.parameter(aws, STACK)
+
+    # check mode: the refresh is described, not sent
+    dry = operate("playbooks/users.yml", "-e", stack["after"], "-e", "users_apply_now=true", "--check")
+    assert dry.rc == 0 and dry.failed == 0, dry
+    assert len(users.commands(aws)) == commands_before
+    assert f"Would refresh {instances[0]}" in users.flat(dry.out)
+    users.assert_nothing_secret(dry.out)
+
+    # users_apply_now: every running index instance is told to fetch the users at once
+    now = operate("playbooks/users.yml", "-e", stack["after"], "-e", "users_apply_now=true")
+    record_timing("operations", "users-apply-now", now.seconds)
+    assert now.rc == 0 and now.changed == 1, now  # the command; the parameter is already right
+    sent = users.commands(aws)[commands_before:]
+    assert len(sent) == 1
+    assert sent[0]["DocumentName"] == "AWS-RunShellScript"
+    assert sent[0]["Parameters"] == {"commands": [users.REFRESH]}
+    assert sorted(sent[0]["InstanceIds"]) == instances
+    assert f"Refreshed {instances[0]} (SSM command {sent[0]['CommandId']}: Success)" in users.flat(now.out)
+    assert users.parameter(aws, STACK)["Version"] == updated["Version"]
+    assert users.frozen_compute(aws, STACK) == compute
+    users.assert_nothing_secret(now.out)
+
+
+# --- a recovery point restored ------------------------------------------------------------------------
+
+def _restore_a_recovery_point(stack, operate, aws):
+    old = stack_file_system(aws, STACK)
+    point = restore.backup_now(aws, STACK, old["FileSystemId"])
+    stack["point"] = point
+    taken = point["CreationDate"].astimezone(datetime.UTC).isoformat()
+    before = restore.restorable_state(aws, STACK)
+    assert aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{STACK}-asg")["InstanceRefreshes"] == []
+
+    # dry run: names the recovery point, its date and the file system it replaces; changes nothing
+    dry = operate("playbooks/restore.yml", *stack["site"], "-e", stack["after"], "-e", "restore_dry_run=true")
+    record_timing("operations", "restore-dry-run", dry.seconds)
+    assert dry.rc == 0 and dry.changed == 0, dry
+    said = dry.out[dry.out.index("Dry run, nothing changed"):]
+    for fact in (point["RecoveryPointArn"], taken, f"It replaces {old['FileSystemId']}", f"{STACK}-efs-restored-"):
+        assert fact in " ".join(said.split()), fact
+    assert restore.restorable_state(aws, STACK) == before
+
+    # check mode: the same, through --check
+    checked = operate("playbooks/restore.yml", *stack["site"], "-e", stack["after"], "--check")
+    assert checked.rc == 0 and checked.changed == 0, checked
+    assert point["RecoveryPointArn"] in checked.out
+    assert restore.restorable_state(aws, STACK) == before
+
+    # a recovery point the vault does not hold: refused before anything changes
+    wrong = operate("playbooks/restore.yml", *stack["site"], "-e", stack["after"],
+                    "-e", f"restore_recovery_point_arn={point['RecoveryPointArn']}0")
+    assert wrong.rc != 0 and "holds no completed" in wrong.out and "Nothing has been changed" in wrong.out, wrong
+    assert restore.restorable_state(aws, STACK) == before
+
+    restored = operate("playbooks/restore.yml", *stack["site"], "-e", stack["after"],
+                       "-e", f"restore_recovery_point_arn={point['RecoveryPointArn']}")
+    record_timing("operations", "restore", restored.seconds)
+    assert restored.rc == 0 and restored.failed == 0 and restored.changed > 0, restored
+    new = restore.check_restored(aws, STACK, old, point)
+    check_backup(aws, STACK, "budget")  # the selection now picks the restored file system by its tags
+    assert set(restore.file_systems(aws, STACK)) == {old["FileSystemId"], new["FileSystemId"]}
+
+    # site.yml with the users users.yml left: nothing to change, the restored file system stays
+    rerun = operate("site.yml", *stack["site"], "-e", stack["after"])
+    record_timing("operations", "re-run after restore", rerun.seconds)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun
+    assert stack_file_system(aws, STACK)["FileSystemId"] == new["FileSystemId"]
+
+
+def _admit_health_checkers_only_while_the_cidrs_are_narrowed(stack, operate, aws):
+    """vars.yml narrows aws_stack_index_cidrs: Route53's prefix list on the index port; opened to
+    everyone, the rule goes (0.0.0.0/0 admits the checkers already)."""
+    ec2 = aws("ec2")
+    names = {p["PrefixListId"]: p["PrefixListName"] for p in ec2.describe_managed_prefix_lists()["PrefixLists"]}
+
+    def prefix_rules():
+        group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{STACK}-app"]}])["SecurityGroups"][0]
+        return [(p["FromPort"], [names[r["PrefixListId"]] for r in p["PrefixListIds"]])
+                for p in group["IpPermissions"] if p.get("PrefixListIds")]
+
+    assert prefix_rules() == [(8080, [f"com.amazonaws.{REGION}.route53-healthchecks"])]
+    opened = operate("site.yml", *stack["site"], "-e", stack["after"], "--tags", "security_groups,network",
+                     "-e", json.dumps({"aws_stack_index_cidrs": ["0.0.0.0/0"]}))
+    assert opened.rc == 0 and opened.failed == 0, opened
+    assert prefix_rules() == []
+
+
+# --- torn down: the backups kept, then deleted --------------------------------------------------------
+
+def _tear_down_keeping_then_deleting_the_backups(stack, operate, aws):
+    # another application's issued certificate in the region (acm_certificate_info then reads it: acm:GetCertificate)
+    certificate = aws("acm").request_certificate(DomainName="wiki.example.org", ValidationMethod="DNS")
+    assert aws("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])["Certificate"]["Status"] == "ISSUED"
+    point = stack["point"]
+    teardown = operate("playbooks/teardown.yml")
+    record_timing("operations", "teardown-keep", teardown.seconds)
+    assert teardown.rc == 0 and teardown.failed == 0, teardown
+
+    # everything but the vault and its recovery point is gone: both file systems too
+    assert "Kept the backup vault" in teardown.out and "aws_stack_teardown_delete_backups=true" in teardown.out
+    assert [p["RecoveryPointArn"] for p in restore.recovery_points(aws, STACK)] == [point["RecoveryPointArn"]]
+    assert not restore.file_systems(aws, STACK)
+    assert not [p for p in aws("backup").list_backup_plans()["BackupPlansList"] if p["BackupPlanName"] == f"{STACK}-daily"]
+    with pytest.raises(ClientError):
+        aws("iam").get_role(RoleName=f"{STACK}-backup")
+    leftovers = [r["ResourceARN"] for r in aws("resourcegroupstaggingapi").get_resources(
+        TagFilters=[{"Key": "Stack", "Values": [STACK]}])["ResourceTagMappingList"] if ":instance/" not in r["ResourceARN"]]
+    assert leftovers == [aws("backup").describe_backup_vault(BackupVaultName=f"{STACK}-backup")["BackupVaultArn"]]
+
+    kept = operate("playbooks/teardown.yml")
+    assert kept.rc == 0 and kept.changed == 0 and "Kept the backup vault" in kept.out, kept
+
+    purged = operate("playbooks/teardown.yml", "-e", "aws_stack_teardown_delete_backups=true")
+    record_timing("operations", "teardown-delete-backups", purged.seconds)
+    assert purged.rc == 0 and purged.failed == 0 and purged.changed > 0, purged
+    assert "Kept the backup vault" not in purged.out
+    _check_gone(aws, STACK)
+    check_backup_gone(aws, STACK)
+
+    again = operate("playbooks/teardown.yml", "-e", "aws_stack_teardown_delete_backups=true")
+    assert again.rc == 0 and again.changed == 0, again
+
+
+def test_a_budget_stack_operated_with_the_deployer_policy_alone(operate, playbook, aws, emulator, tmp_path):
+    """Created with the users of checks_users.BEFORE and re-run; its instance role probed; users and tokens
+    changed; a recovery point restored; the health checkers' rule; torn down keeping the backups, then
+    deleting them. In this order, in one test: each step starts from what the one before left."""
+    stack = {"before": users.users_file(tmp_path, "before", users.BEFORE),
+             "after": users.users_file(tmp_path, "after", users.AFTER),
+             "site": ["-e", "profile=budget", *ARM64_ARGS], "point": None}
+    torn_down = False
+    strict(emulator, missing_offerings=ARM64_MISSING)  # arm64 in a zone that offers the type
+    try:
+        _create_and_rerun(stack, operate, aws)
+
+        instance = _instance_and_another_stacks(aws, emulator)
+        session = _instance_session(instance)
+        _check_the_instance_is_the_role_session(session, instance)
+        _check_the_instance_reads_its_own_stacks_parameters(session)
+        for name in (OTHER, PREFIXED):
+            _check_the_instance_cannot_read_another_stacks_credentials(session, name)
+        _check_the_instance_cannot_write_parameters(session)
+        _check_the_instance_claims_its_own_elastic_ip(session, instance, aws)
+        _check_the_instance_cannot_take_another_stacks_elastic_ip(session, instance, aws)
+        _check_the_instance_cannot_move_its_address_onto_another_stacks_instance(session, instance)
+        _check_the_claim_needs_the_stack_tag_on_the_network_interface(session, instance, aws)
+        _check_nothing_beyond_the_policy(session, instance)
+        _check_credentials_are_renewed_before_they_expire(instance)
+
+        _change_users_and_tokens(stack, operate, playbook, aws, tmp_path)
+        _restore_a_recovery_point(stack, operate, aws)
+        _admit_health_checkers_only_while_the_cidrs_are_narrowed(stack, operate, aws)
+        _tear_down_keeping_then_deleting_the_backups(stack, operate, aws)
+        torn_down = True
+    finally:
+        strict(emulator, missing_offerings={})
+        if not torn_down:
+            operate("playbooks/teardown.yml", "-e", "aws_stack_teardown_delete_backups=true")
+
+
+# --- the deployer's own privileges ---------------------------------------------------------------------
+
 def _as(credentials, aws):
     session = boto3.session.Session(aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"], region_name=REGION,
                                     aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
                                     aws_session_token=credentials["AWS_SESSION_TOKEN"])
     return lambda service: session.client(service, endpoint_url=aws("iam").meta.endpoint_url)
-
-
-def test_every_playbook_needs_nothing_beyond_the_deployer_policy(deployer, playbook, aws, tmp_path):
-    """site.yml, its re-run, users.yml applied now, tokens.yml, restore.yml and a teardown with an issued certificate
-    in the region (acm_certificate_info then reads it: acm:GetCertificate), all with the deployer's credentials."""
-    args = ["-e", "profile=budget", "-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_permissions_boundary={BOUNDARY}"]
-    try:
-        created = playbook("site.yml", *args, env_extra=deployer)
-        assert created.rc == 0 and created.failed == 0, created.out[-5000:]
-        assert aws("iam").get_role(RoleName=f"{STACK}-instance")["Role"]["PermissionsBoundary"][
-            "PermissionsBoundaryArn"] == BOUNDARY
-        rerun = playbook("site.yml", *args, env_extra=deployer)
-        assert rerun.rc == 0 and rerun.changed == 0, rerun
-        users = tmp_path / "users.json"
-        users.write_text(json.dumps({"pypi_users": [{"name": "alice", "password": "emulator-only-alice-4f7c1e",
-                                                     "role": "admin"},
-                                                    {"name": "bob", "password": "emulator-only-bob-77c2d1"}]}))
-        applied = playbook("playbooks/users.yml", *args, "-e", f"@{users}", "-e", "users_apply_now=true", env_extra=deployer)
-        assert applied.rc == 0 and applied.failed == 0 and applied.changed >= 1, applied
-        token = playbook("playbooks/tokens.yml", *args, "-e", "token_name=ci-release", "-e", "token_scope=upload",
-                         env_extra=deployer)
-        assert token.rc == 0 and token.failed == 0, token
-        # a recovery point (what the plan's schedule makes), restored with the deployer's credentials
-        file_system = next(f for f in aws("efs").describe_file_systems()["FileSystems"]
-                           if {"Key": "Stack", "Value": STACK} in f.get("Tags", []))
-        job = aws("backup").start_backup_job(
-            BackupVaultName=f"{STACK}-backup", ResourceArn=file_system["FileSystemArn"],
-            IamRoleArn=aws("iam").get_role(RoleName=f"{STACK}-backup")["Role"]["Arn"])
-        restored = playbook("playbooks/restore.yml", *args, "-e", f"restore_recovery_point_arn={job['RecoveryPointArn']}",
-                            env_extra=deployer)
-        assert restored.rc == 0 and restored.failed == 0 and restored.changed > 0, restored
-        # another application's issued certificate in the region
-        certificate = aws("acm").request_certificate(DomainName="wiki.example.org", ValidationMethod="DNS")
-        assert aws("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])["Certificate"]["Status"] == "ISSUED"
-    finally:
-        teardown = playbook("playbooks/teardown.yml", *args, "-e", "aws_stack_teardown_delete_backups=true",
-                            env_extra=deployer)
-    assert teardown.rc == 0 and teardown.failed == 0, teardown
-    assert not aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"]
 
 
 def test_the_deployer_cannot_touch_another_projects_role_or_make_its_own_admin(deployer, aws):

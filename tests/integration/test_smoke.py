@@ -2,13 +2,13 @@
 professional site.yml with a domain, the bastion and the instance agents on, against a fresh
 emulator, checked as the full suite checks those parts.
 
-The full run leaves it out (-m "not smoke"): test_stacks.py's professional lifecycle and
-test_environments.py's prod deploy the same parts and assert more.
+The full run leaves it out (-m "not smoke"): test_stacks.py's professional lifecycle, the prod
+environment with the bastion, deploys the same parts and asserts more.
 """
 import pytest
 
+from .checks_environments import assert_bastion
 from .checks_monitoring import check_monitoring
-from .test_environments import _assert_bastion
 from .test_stacks import DOMAIN, REGION, SSH_CIDR, _by_tag
 
 pytestmark = pytest.mark.smoke
@@ -33,7 +33,7 @@ def test_one_professional_site_with_domain_bastion_and_agents(aws, playbook, res
         tiers.setdefault(_by_tag(subnet)["Tier"], []).append(subnet["AvailabilityZone"])
     assert {tier: sorted(zones) for tier, zones in tiers.items()} == {
         "public": [f"{REGION}a", f"{REGION}b"], "private": [f"{REGION}a", f"{REGION}b"]}
-    _assert_bastion(aws, vpc_id, STACK)
+    assert_bastion(aws, vpc_id, STACK)
 
     alb = elb.describe_load_balancers(Names=[f"{STACK}-shared-alb"])["LoadBalancers"][0]
     listeners = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}

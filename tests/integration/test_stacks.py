@@ -1,4 +1,6 @@
-"""Create, re-run (changed=0) and tear down each profile's stack against the AWS emulator."""
+"""Create, re-run (changed=0) and tear down each profile's stack against the AWS emulator. The
+professional stack is the prod environment (inventories/prod, with the bastion); the dev environment
+(inventories/dev) comes and goes beside it (checks_environments.py)."""
 import fnmatch
 import json
 import re
@@ -21,7 +23,6 @@ OTHER_HOST = "wiki.example.com"
 SSH_CIDR = "192.0.2.0/28"
 ALB_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # aws_stack_alb_ssl_policy's default
 DOMAIN = "example.com"
-VPC_CIDR = "10.42.0.0/16"  # aws_stack_vpc_cidr's default
 AUDIT_LOG = "/var/log/privatepypi/audit.log"
 
 
@@ -195,7 +196,9 @@ def _check_professional(aws, stack, run):
     assert _rules(alb_sg) == [(80, 80, tuple(sorted(INDEX_CIDRS)), ()), (443, 443, tuple(sorted(INDEX_CIDRS)), ())]
     assert _prefix_list_rules(aws, alb_sg) == [(443, 443, (ROUTE53_CHECKERS,))]  # HTTPS: the check probes 443
     assert _prefix_list_rules(aws, app_sg) == []
-    assert _rules(app_sg) == [(8080, 8080, (), (alb_sg["GroupId"],))]  # only the load balancer, no SSH
+    # only the load balancer, and SSH from the bastion only (checks_environments.assert_bastion)
+    bastion_sg = _sg(aws, vpc_id, f"{stack}-bastion")
+    assert _rules(app_sg) == [(22, 22, (), (bastion_sg["GroupId"],)), (8080, 8080, (), (alb_sg["GroupId"],))]
     assert "eipalloc-" not in user_data
 
     alb = elb.describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]
@@ -230,7 +233,7 @@ def _check_professional(aws, stack, run):
     assert f"https://pypi.{DOMAIN}/" in run.out
 
 
-def _check_audit_and_proxies(aws, stack):
+def _check_audit_and_proxies(aws, stack, vpc_cidr):
     """Issue 9 on AWS: the audit log's two alarms name their log group (and the credentials'
     parameter), the instances may write the audit stream, and what they boot with ships the audit
     log, rotates it, and makes nginx believe X-Forwarded-For from the VPC only (the load balancer's
@@ -252,11 +255,11 @@ def _check_audit_and_proxies(aws, stack):
                for s in statements if isinstance(s["Action"], list) and isinstance(s["Resource"], list))
 
     vpc = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"][0]
-    assert vpc["CidrBlock"] == VPC_CIDR
+    assert vpc["CidrBlock"] == vpc_cidr
     files = bundle_of(aws, cloud_config_of(aws, f"{stack}-lt")[1])
     assert files, "no bootstrap bundle"
     site = files["/etc/nginx/sites-available/pypiserver"]
-    assert re.findall(r"^\s*set_real_ip_from\s+(\S+);", site, re.MULTILINE) == [VPC_CIDR]
+    assert re.findall(r"^\s*set_real_ip_from\s+(\S+);", site, re.MULTILINE) == [vpc_cidr]
     assert "real_ip_header X-Forwarded-For;" in site and "real_ip_recursive on;" in site
     agent = json.loads(files["/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"])
     shipped = agent["logs"]["logs_collected"]["files"]["collect_list"]
@@ -265,7 +268,9 @@ def _check_audit_and_proxies(aws, stack):
     assert f"{AUDIT_LOG} {{" in files["/etc/logrotate.d/privatepypi-audit"]
 
 
-def _check_gone(aws, stack):
+def _check_gone(aws, stack, domain_shared=False):
+    """Nothing of the stack is left; with domain_shared, another stack still holds the test domain's
+    certificate and records (the dev environment beside prod)."""
     leftovers = []
     for res in aws("resourcegroupstaggingapi").get_resources(
             TagFilters=[{"Key": "Stack", "Values": [stack]}])["ResourceTagMappingList"]:
@@ -297,6 +302,8 @@ def _check_gone(aws, stack):
         aws("ssm").get_parameter(Name=f"/{stack}/htpasswd")
     assert not [lb for lb in aws("elbv2").describe_load_balancers()["LoadBalancers"] if lb["LoadBalancerName"].startswith(stack)]
     assert not [tg for tg in aws("elbv2").describe_target_groups()["TargetGroups"] if tg["TargetGroupName"].startswith(stack)]
+    if domain_shared:
+        return
     assert not [c for c in aws("acm").list_certificates()["CertificateSummaryList"] if c["DomainName"] == f"pypi.{DOMAIN}"]
     for zone in aws("route53").list_hosted_zones()["HostedZones"]:
         types = {r["Type"] for r in aws("route53").list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]}
@@ -351,18 +358,24 @@ def _versions(aws, stack):
 
 @pytest.mark.parametrize("profile", ["budget", "professional"])
 def test_stack_lifecycle(profile, aws, playbook, emulator):
-    stack = f"pp-{profile[:4]}-it"
-    args = ["-e", f"profile={profile}", "-e", f"aws_stack_name={stack}"]
+    from . import checks_environments as environments  # it reads this module's helpers: imported once both exist
+
     if profile == "budget":
-        args += ["-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
-    if profile == "professional":
+        stack = "pp-budg-it"
+        stack_args = ["-e", f"aws_stack_name={stack}"]
+        args = ["-e", f"profile={profile}", *stack_args, "-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
+        td_args = stack_args
+    else:  # the prod environment, as its inventory folder makes it, with the bastion
+        stack = environments.ENVIRONMENTS["prod"][0]
         aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{stack}-zone")
-        args += ["-e", f"aws_stack_domain={DOMAIN}", "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
-                 # the agents are off in the other tests (nothing boots here to download them); with them
-                 # come the agent's configuration, the instance role's log statements, the audit alarms
-                 "-e", "aws_stack_instance_agents_enabled=true"]
+        td_args = [*environments.inventory("prod"), "-e", f"aws_stack_domain={DOMAIN}"]
+        args = [*td_args, "-e", f"profile={profile}", *environments.PROD_EXTRA,
+                "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
+                # the agents are off in the other tests (nothing boots here to download them); with them
+                # come the agent's configuration, the instance role's log statements, the audit alarms
+                "-e", "aws_stack_instance_agents_enabled=true"]
     other = None
-    td_args = ["-e", f"aws_stack_name={stack}"] + (["-e", f"aws_stack_domain={DOMAIN}"] if profile == "professional" else [])
+    dev_up = False
     # IAM propagation longer than the run takes from the instance profile to the group (a loaded
     # machine is slow enough to outlast a few seconds): the budget run must wait it out
     propagation = strict(emulator)["iam_propagation_seconds"]
@@ -386,7 +399,7 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
         check_monitoring(aws, stack, profile)
         check_backup(aws, stack, profile)
         if profile == "professional":
-            _check_audit_and_proxies(aws, stack)
+            _check_audit_and_proxies(aws, stack, environments.ENVIRONMENTS["prod"][2])
         if profile == "budget":
             # the emulator answers as AWS does right after IAM created the instance profile and the
             # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out
@@ -404,6 +417,22 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
             rules, cert_on_listener = _other_application(aws, other)
             assert [r[0] for r in rules] == ["100"] and cert_on_listener
         versions = _versions(aws, stack)
+
+        if profile == "professional":
+            # the dev environment beside prod: each whole and its own; dev's teardown leaves prod whole, and
+            # the re-run below finds prod exactly as it was
+            dev_up = True
+            dev = playbook("site.yml", *environments.inventory("dev"), "-e", "profile=budget")
+            assert dev.rc == 0, dev
+            environments.assert_whole(aws, "dev")
+            prod_vpc = environments.assert_whole(aws, "prod")
+            environments.assert_bastion(aws, prod_vpc, stack)
+            gone = playbook("playbooks/teardown.yml", *environments.inventory("dev"))
+            assert gone.rc == 0, gone
+            dev_up = False
+            _check_gone(aws, environments.ENVIRONMENTS["dev"][0], domain_shared=True)
+            environments.assert_whole(aws, "prod")
+            environments.assert_bastion(aws, prod_vpc, stack)
 
         # the emulator's describe answers carry fields AWS adds (not an echo of the request): still no change
         rerun = playbook("site.yml", *args)
@@ -449,6 +478,8 @@ def test_stack_lifecycle(profile, aws, playbook, emulator):
             assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"]
             assert _other_application(aws, other)[1]
     finally:
+        if dev_up:
+            playbook("playbooks/teardown.yml", *environments.inventory("dev"))
         if other:  # the other application leaves first
             _remove_other_application(aws, other)
         # ACM keeps the certificate in use longer than the teardown takes from the load balancer to it,

@@ -1,5 +1,5 @@
 """A Graviton (arm64) stack in zones that offer its instance type (issue 10, item 12). The stack is
-test_users.py's (one deployment for both); the refusal below needs none.
+test_operations.py's (one deployment for both); the refusal below needs none.
 
 The emulator is told that us-east-1a does not offer t4g.small (as zones of a region differ on AWS):
 the stack must pick the next zone, the arm64 Debian image (its own public parameter) and render the
@@ -13,7 +13,7 @@ from .strict import strict
 ARM64_PARAMETER = "/aws/service/debian/release/13/latest/arm64"
 
 
-# test_users.py deploys its stack with these and checks it with check_arm64_stack
+# test_operations.py deploys its stack with these and checks it with check_arm64_stack
 ARM64_ARGS = ["-e", "aws_stack_instance_type=t4g.small"]
 ARM64_MISSING = {f"{REGION}a": ["t4g.small"]}
 

@@ -514,7 +514,7 @@ def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
     boundary = _boundary(role)
     # Where the emulator does not know an action's resource: "*" (only statements on "*" allow it),
     # or, for a role tagged EmulatorIamResources=actions-only (the deploying user's policy in
-    # tests/integration/test_deployer_policy.py), any Resource of a statement that allows the action
+    # tests/integration/test_operations.py), any Resource of a statement that allows the action
     actions_only = _role_tags(role).get(ACTIONS_ONLY_TAG) == "actions-only"
     principal = f"arn:{partition}:sts::{account_id}:assumed-role/{session.role_arn.split('/')[-1]}/{session.session_name}"
     for iam_action, known, keys in authorization_requests(self, service, action, resource, account_id, partition):
