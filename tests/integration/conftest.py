@@ -27,8 +27,8 @@ STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEA
 # (estimated for a loaded 2-core machine, 2026-12-06). The scheduler hands whole groups and single
 # tests to whichever worker is free, in collection order: the longest first, so that the two workers
 # finish together instead of one waiting on the last.
-COST = {"test_stack_lifecycle[professional]": 1300, "test_operations.py": 1100, "test_stack_lifecycle[budget]": 650,
-        "test_artifact.py": 400, "test_parameter_tier.py": 75, "test_preflight.py": 60, "test_zones_arm64.py": 10}
+COST = {"test_stacks.py": 1100, "test_operations.py": 800, "test_artifact.py": 300, "test_parameter_tier.py": 75,
+        "test_preflight.py": 60, "test_zones_arm64.py": 10}
 
 
 def pytest_collection_modifyitems(items):

@@ -1,6 +1,6 @@
-"""Create, re-run (changed=0) and tear down each profile's stack against the AWS emulator. The
-professional stack is the prod environment (inventories/prod, with the bastion); the dev environment
-(inventories/dev) comes and goes beside it (checks_environments.py)."""
+"""Create, re-run (changed=0) and tear down each profile's stack against the AWS emulator: the prod
+environment (inventories/prod, professional, with the bastion) and the dev environment (inventories/dev,
+budget) side by side in one account (checks_environments.py)."""
 import fnmatch
 import json
 import re
@@ -356,154 +356,166 @@ def _versions(aws, stack):
     return len(aws("ec2").describe_launch_template_versions(LaunchTemplateName=f"{stack}-lt")["LaunchTemplateVersions"])
 
 
-@pytest.mark.parametrize("profile", ["budget", "professional"])
-def test_stack_lifecycle(profile, aws, playbook, emulator):
-    from . import checks_environments as environments  # it reads this module's helpers: imported once both exist
-
+def _created(aws, playbook, emulator, profile, stack, args):
+    """site.yml for a new stack, with the emulator's delay the profile's run must wait out, then the checks
+    of what it made; the launch template's version count."""
+    delays = strict(emulator)
     if profile == "budget":
-        stack = "pp-budg-it"
-        stack_args = ["-e", f"aws_stack_name={stack}"]
-        args = ["-e", f"profile={profile}", *stack_args, "-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
-        td_args = stack_args
-    else:  # the prod environment, as its inventory folder makes it, with the bastion
-        stack = environments.ENVIRONMENTS["prod"][0]
-        aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{stack}-zone")
-        td_args = [*environments.inventory("prod"), "-e", f"aws_stack_domain={DOMAIN}"]
-        args = [*td_args, "-e", f"profile={profile}", *environments.PROD_EXTRA,
-                "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
-                # the agents are off in the other tests (nothing boots here to download them); with them
-                # come the agent's configuration, the instance role's log statements, the audit alarms
-                "-e", "aws_stack_instance_agents_enabled=true"]
-    other = None
-    dev_up = False
-    # IAM propagation longer than the run takes from the instance profile to the group (a loaded
-    # machine is slow enough to outlast a few seconds): the budget run must wait it out
-    propagation = strict(emulator)["iam_propagation_seconds"]
-    certificate_propagation = strict(emulator)["certificate_propagation_seconds"]
-    if profile == "budget":
+        # IAM propagation longer than the run takes from the instance profile to the group (a loaded
+        # machine is slow enough to outlast a few seconds): the budget run must wait it out
         strict(emulator, iam_propagation_seconds=45)
     else:  # Elastic Load Balancing learns of the new certificate later than the run reaches the listener
         strict(emulator, certificate_propagation_seconds=45)
     try:
-        try:
-            created = playbook("site.yml", *args)
-        finally:
-            strict(emulator, iam_propagation_seconds=propagation, certificate_propagation_seconds=certificate_propagation)
-        record_timing(profile, "create", created.seconds)
-        assert created.rc == 0 and created.failed == 0, created
-        assert created.changed > 0
-        # the last thing printed: the index URL and how to use it, without any password
-        tail = created.out[created.out.rindex("TASK [privatepypi.aws.aws_stack : How to use the index]"):]
-        assert "pip install --index-url" in tail and "twine upload" in tail
-        (_check_budget if profile == "budget" else _check_professional)(aws, stack, created)
-        check_monitoring(aws, stack, profile)
-        check_backup(aws, stack, profile)
-        if profile == "professional":
-            _check_audit_and_proxies(aws, stack, environments.ENVIRONMENTS["prod"][2])
-        if profile == "budget":
-            # the emulator answers as AWS does right after IAM created the instance profile and the
-            # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out
-            assert _retried(created, "Create the AutoScalingGroup"), created
-            assert _retried(created, "Select the stack's package file system"), created
-        if profile == "professional":
-            # the HTTPS listener right after ACM issued the certificate (CertificateNotFound): retried, then added
-            assert _retried(created, "Create the shared application load balancer and its listeners, or bring the "
-                                     "listeners of this stack's in line"), created
-            assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
-        before = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
-        if profile == "professional":
-            vpc_id = aws("elbv2").describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]["VpcId"]
-            other = _add_other_application(aws, stack, vpc_id)
-            rules, cert_on_listener = _other_application(aws, other)
-            assert [r[0] for r in rules] == ["100"] and cert_on_listener
-        versions = _versions(aws, stack)
+        created = playbook("site.yml", *args)
+    finally:
+        strict(emulator, iam_propagation_seconds=delays["iam_propagation_seconds"],
+               certificate_propagation_seconds=delays["certificate_propagation_seconds"])
+    record_timing(profile, "create", created.seconds)
+    assert created.rc == 0 and created.failed == 0, created
+    assert created.changed > 0
+    # the last thing printed: the index URL and how to use it, without any password
+    tail = created.out[created.out.rindex("TASK [privatepypi.aws.aws_stack : How to use the index]"):]
+    assert "pip install --index-url" in tail and "twine upload" in tail
+    (_check_budget if profile == "budget" else _check_professional)(aws, stack, created)
+    check_monitoring(aws, stack, profile)
+    check_backup(aws, stack, profile)
+    if profile == "budget":
+        # the emulator answers as AWS does right after IAM created the instance profile and the
+        # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out
+        assert _retried(created, "Create the AutoScalingGroup"), created
+        assert _retried(created, "Select the stack's package file system"), created
+    else:
+        from . import checks_environments as environments
+        _check_audit_and_proxies(aws, stack, environments.ENVIRONMENTS["prod"][2])
+        # the HTTPS listener right after ACM issued the certificate (CertificateNotFound): retried, then added
+        assert _retried(created, "Create the shared application load balancer and its listeners, or bring the "
+                                 "listeners of this stack's in line"), created
+        assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
+    return _versions(aws, stack)
 
-        if profile == "professional":
-            # the dev environment beside prod: each whole and its own; dev's teardown leaves prod whole, and
-            # the re-run below finds prod exactly as it was
-            dev_up = True
-            dev = playbook("site.yml", *environments.inventory("dev"), "-e", "profile=budget")
-            assert dev.rc == 0, dev
-            environments.assert_whole(aws, "dev")
-            prod_vpc = environments.assert_whole(aws, "prod")
-            environments.assert_bastion(aws, prod_vpc, stack)
-            gone = playbook("playbooks/teardown.yml", *environments.inventory("dev"))
-            assert gone.rc == 0, gone
-            dev_up = False
-            _check_gone(aws, environments.ENVIRONMENTS["dev"][0], domain_shared=True)
-            environments.assert_whole(aws, "prod")
-            environments.assert_bastion(aws, prod_vpc, stack)
 
-        # the emulator's describe answers carry fields AWS adds (not an echo of the request): still no change
-        rerun = playbook("site.yml", *args)
-        record_timing(profile, "re-run", rerun.seconds)
-        assert rerun.rc == 0 and rerun.changed == 0, rerun
-        after = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
-        assert (after["Value"], after["Version"]) == (before["Value"], before["Version"])
-        autoscaling = aws("autoscaling")
-        assert autoscaling.describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"] == []
-        assert _versions(aws, stack) == versions
-        if other:  # the other application keeps its rule and its certificate
-            rules, cert_on_listener = _other_application(aws, other)
-            assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
+def _rerun_changes_nothing(aws, playbook, profile, stack, args, versions):
+    before = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
+    # the emulator's describe answers carry fields AWS adds (not an echo of the request): still no change
+    rerun = playbook("site.yml", *args)
+    record_timing(profile, "re-run", rerun.seconds)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun
+    after = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
+    assert (after["Value"], after["Version"]) == (before["Value"], before["Version"])
+    assert aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"] == []
+    assert _versions(aws, stack) == versions
 
-        # a new launch template version rolls the instances, within the profile's healthy bounds: a
-        # changed user data (budget) or instance type (professional) makes exactly one
-        change = (["-e", "aws_stack_htpasswd_refresh_interval=5min"] if profile == "budget"
-                  else ["-e", "aws_stack_instance_type=t3.medium"])
-        if profile == "professional":
-            # someone changed the TLS policy of this stack's load balancer: the next run brings it back
-            aws("elbv2").modify_listener(ListenerArn=_https_listener(aws, stack)["ListenerArn"], SslPolicy="ELBSecurityPolicy-2016-08")
-        changed = playbook("site.yml", *args, *change)
-        record_timing(profile, "template-change", changed.seconds)
-        assert changed.rc == 0 and changed.failed == 0, changed
-        assert _versions(aws, stack) == versions + 1
-        refreshes = autoscaling.describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"]
-        assert len(refreshes) == 1, refreshes
-        bounds = {"budget": (0, 100), "professional": (100, 200)}[profile]
-        preferences = refreshes[0]["Preferences"]
-        assert (preferences["MinHealthyPercentage"], preferences["MaxHealthyPercentage"]) == bounds
-        assert preferences["SkipMatching"] is True and preferences["InstanceWarmup"] == 300
-        said = "the index is unavailable from the old instance" in " ".join(changed.out.split())
-        assert said == (profile == "budget")
-        if profile == "professional":
-            assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
-            assert _other_application(aws, other)[1]  # the other application's certificate stays (SNI)
 
-        if other:
-            # the load balancer is this stack's, and another application still uses it: nothing is deleted
-            refused = playbook("playbooks/teardown.yml", *td_args)
-            assert refused.rc != 0 and OTHER_HOST in refused.out and "nothing has been deleted" in refused.out, refused
-            assert aws("elbv2").describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"]
-            assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"]
-            assert _other_application(aws, other)[1]
+def _template_change_rolls_the_instances(aws, playbook, profile, stack, args, versions):
+    """A new launch template version rolls the instances, within the profile's healthy bounds: a changed
+    user data (budget) or instance type (professional) makes exactly one."""
+    change = (["-e", "aws_stack_htpasswd_refresh_interval=5min"] if profile == "budget"
+              else ["-e", "aws_stack_instance_type=t3.medium"])
+    if profile == "professional":
+        # someone changed the TLS policy of this stack's load balancer: the next run brings it back
+        aws("elbv2").modify_listener(ListenerArn=_https_listener(aws, stack)["ListenerArn"], SslPolicy="ELBSecurityPolicy-2016-08")
+    changed = playbook("site.yml", *args, *change)
+    record_timing(profile, "template-change", changed.seconds)
+    assert changed.rc == 0 and changed.failed == 0, changed
+    assert _versions(aws, stack) == versions + 1
+    refreshes = aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"]
+    assert len(refreshes) == 1, refreshes
+    bounds = {"budget": (0, 100), "professional": (100, 200)}[profile]
+    preferences = refreshes[0]["Preferences"]
+    assert (preferences["MinHealthyPercentage"], preferences["MaxHealthyPercentage"]) == bounds
+    assert preferences["SkipMatching"] is True and preferences["InstanceWarmup"] == 300
+    said = "the index is unavailable from the old instance" in " ".join(changed.out.split())
+    assert said == (profile == "budget")
+    if profile == "professional":
+        assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
+
+
+def _gone(aws, stack, teardown, domain_shared=False):
+    assert teardown.rc == 0 and teardown.failed == 0, teardown
+    _check_gone(aws, stack, domain_shared=domain_shared)
+    check_monitoring_gone(aws, stack)
+    check_backup_gone(aws, stack)
+    check_bootstrap_gone(aws, stack)
+
+
+def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
+    """prod (professional, inventories/prod, with the bastion) and dev (budget, inventories/dev) side by
+    side in one account, as copies of an inventory folder make them: each created and checked, re-run
+    without change, rolled by a template change; dev torn down alone leaves prod whole and as it was (prod's
+    re-run comes after it); prod's teardown is refused while another application uses its load balancer,
+    then takes everything."""
+    from . import checks_environments as environments  # it reads this module's helpers: imported once both exist
+
+    prod, dev = environments.ENVIRONMENTS["prod"][0], environments.ENVIRONMENTS["dev"][0]
+    aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{prod}-zone")
+    prod_td = [*environments.inventory("prod"), "-e", f"aws_stack_domain={DOMAIN}"]
+    prod_args = [*prod_td, "-e", "profile=professional", *environments.PROD_EXTRA,
+                 "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
+                 # the agents are off in the other tests (nothing boots here to download them); with them
+                 # come the agent's configuration, the instance role's log statements, the audit alarms
+                 "-e", "aws_stack_instance_agents_enabled=true"]
+    dev_td = environments.inventory("dev")
+    dev_args = [*dev_td, "-e", "profile=budget", "-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
+    other, dev_up = None, True
+    try:
+        prod_versions = _created(aws, playbook, emulator, "professional", prod, prod_args)
+        vpc_id = aws("elbv2").describe_load_balancers(Names=[f"{prod}-shared-alb"])["LoadBalancers"][0]["VpcId"]
+        other = _add_other_application(aws, prod, vpc_id)
+        rules, cert_on_listener = _other_application(aws, other)
+        assert [r[0] for r in rules] == ["100"] and cert_on_listener
+
+        dev_versions = _created(aws, playbook, emulator, "budget", dev, dev_args)
+        # each environment whole and its own
+        environments.assert_whole(aws, "dev")
+        prod_vpc = environments.assert_whole(aws, "prod")
+        environments.assert_bastion(aws, prod_vpc, prod)
+
+        _rerun_changes_nothing(aws, playbook, "budget", dev, dev_args, dev_versions)
+        _template_change_rolls_the_instances(aws, playbook, "budget", dev, dev_args, dev_versions)
+
+        # dev goes alone: prod stays whole, and exactly as it was (its re-run changes nothing)
+        teardown = playbook("playbooks/teardown.yml", *dev_td)
+        record_timing("budget", "teardown", teardown.seconds)
+        # (a second teardown of a budget stack changes nothing: test_operations.py runs it)
+        _gone(aws, dev, teardown, domain_shared=True)
+        dev_up = False
+        environments.assert_whole(aws, "prod")
+        environments.assert_bastion(aws, prod_vpc, prod)
+        _rerun_changes_nothing(aws, playbook, "professional", prod, prod_args, prod_versions)
+        # the other application keeps its rule and its certificate
+        rules, cert_on_listener = _other_application(aws, other)
+        assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
+
+        _template_change_rolls_the_instances(aws, playbook, "professional", prod, prod_args, prod_versions)
+        assert _other_application(aws, other)[1]  # the other application's certificate stays (SNI)
+
+        # the load balancer is prod's, and another application still uses it: nothing is deleted
+        refused = playbook("playbooks/teardown.yml", *prod_td)
+        assert refused.rc != 0 and OTHER_HOST in refused.out and "nothing has been deleted" in refused.out, refused
+        assert aws("elbv2").describe_load_balancers(Names=[f"{prod}-shared-alb"])["LoadBalancers"]
+        assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prod}-asg"])["AutoScalingGroups"]
+        assert _other_application(aws, other)[1]
     finally:
         if dev_up:
-            playbook("playbooks/teardown.yml", *environments.inventory("dev"))
+            playbook("playbooks/teardown.yml", *dev_td)
         if other:  # the other application leaves first
             _remove_other_application(aws, other)
         # ACM keeps the certificate in use longer than the teardown takes from the load balancer to it,
         # and the network interfaces of the load balancer and the mount targets linger (as on AWS; the
         # emulator's delays are off unless a test turns them on)
         delays = strict(emulator)
-        if profile == "professional":
-            strict(emulator, certificate_release_seconds=60, eni_linger_seconds=20)
+        strict(emulator, certificate_release_seconds=60, eni_linger_seconds=20)
         try:
-            teardown = playbook("playbooks/teardown.yml", *td_args)
+            teardown = playbook("playbooks/teardown.yml", *prod_td)
         finally:
             strict(emulator, certificate_release_seconds=delays["certificate_release_seconds"],
                    eni_linger_seconds=delays["eni_linger_seconds"])
-        record_timing(profile, "teardown", teardown.seconds)
-    assert teardown.rc == 0 and teardown.failed == 0, teardown
-    if profile == "professional":
-        # ACM kept the certificate in use after its load balancer, the network interfaces lingered
-        # (tests/support/emulator.py, item 3): the teardown waited, and went on to EFS, IAM and the VPC
-        assert _retried(teardown, "Delete the requested certificate"), teardown
-    _check_gone(aws, stack)
-    check_monitoring_gone(aws, stack)
-    check_backup_gone(aws, stack)
-    check_bootstrap_gone(aws, stack)
-
-    again = playbook("playbooks/teardown.yml", *td_args)
-    record_timing(profile, "teardown-again", again.seconds)
+        record_timing("professional", "teardown", teardown.seconds)
+    # ACM kept the certificate in use after its load balancer, the network interfaces lingered
+    # (tests/support/emulator.py, item 3): the teardown waited, and went on to EFS, IAM and the VPC
+    assert _retried(teardown, "Delete the requested certificate"), teardown
+    _gone(aws, prod, teardown)
+    again = playbook("playbooks/teardown.yml", *prod_td)
+    record_timing("professional", "teardown-again", again.seconds)
     assert again.rc == 0 and again.changed == 0, again
