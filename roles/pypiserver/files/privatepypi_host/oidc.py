@@ -231,6 +231,7 @@ def _ref_matches(pattern, value):
 class Publisher:
     """A trusted publisher of the configuration: who (issuer and claims) may publish what (projects).
 
+    issuer: github or gitlab (claims as below; issuer_url for a self-managed instance) or another issuer's URL.
     github: repository "owner/name", workflow "release.yml" (job_workflow_ref is
             owner/name/.github/workflows/release.yml@<ref>), ref (the ref claim, a pattern), environment.
     gitlab: repository "group/project" (project_path), workflow ".gitlab-ci.yml" (ci_config_ref_uri is
@@ -238,11 +239,13 @@ class Publisher:
     any other issuer: claims, each equal to the token's (or, for a list, one of them).
     """
 
-    def __init__(self, entry):
-        self.name = entry["name"]
-        self.kind = entry.get("kind", "custom")
-        self.issuer = entry["issuer_url"]
+    def __init__(self, entry, index=0):
+        issuer = entry["issuer"]
+        self.kind = issuer if issuer in BUILTIN else "custom"
+        self.issuer = entry.get("issuer_url") or BUILTIN.get(issuer) or issuer
+        self.name = entry.get("name") or f"publisher-{index + 1}"
         self.projects = tuple(entry["projects"])
+        self.algorithms = tuple(entry.get("algorithms") or ("RS256",))
         self.repository = entry.get("repository", "")
         self.workflow = entry.get("workflow", "")
         self.ref = entry.get("ref", "")
@@ -351,14 +354,13 @@ class Exchange:
     def __init__(self, config, packages, audit_log="", fetch=fetch_json, wall=time.time, clock=time.monotonic):
         self.audience = config["audience"]
         self.minutes = int(config.get("token_minutes", 15))
-        self.publishers = [Publisher(p) for p in config["publishers"]]
+        self.publishers = [Publisher(p, i) for i, p in enumerate(config["publishers"])]
         insecure = bool(config.get("insecure_issuers"))
-        algorithms = config.get("algorithms") or {}
         self.issuers = {}
-        for publisher in self.publishers:
-            if publisher.issuer not in self.issuers:
-                self.issuers[publisher.issuer] = Issuer(publisher.issuer, algorithms.get(publisher.issuer) or ("RS256",),
-                                                        fetch, clock=clock, insecure=insecure)
+        for url in dict.fromkeys(p.issuer for p in self.publishers):
+            # an issuer's algorithms: those its publishers name (RS256 unless they say otherwise)
+            algorithms = tuple(dict.fromkeys(a for p in self.publishers if p.issuer == url for a in p.algorithms))
+            self.issuers[url] = Issuer(url, algorithms, fetch, clock=clock, insecure=insecure)
         self.root = os.path.join(packages, ".privatepypi", "oidc")
         self.minter = Minter(os.path.join(self.root, "mint.key"))
         self.used = os.path.join(self.root, "used")

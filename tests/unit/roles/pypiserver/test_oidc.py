@@ -28,9 +28,9 @@ def issuer():
 
 def config(issuer, **extra):
     publishers = [
-        {"name": "tools-release", "kind": "github", "issuer_url": issuer.url, "projects": ["acme-tools", "acme-tools-*"],
+        {"name": "tools-release", "issuer": "github", "issuer_url": issuer.url, "projects": ["acme-tools", "acme-tools-*"],
          "repository": "Acme/Tools", "workflow": "release.yml", "ref": "refs/tags/v*"},
-        {"name": "lib-gitlab", "kind": "gitlab", "issuer_url": issuer.url, "projects": ["acme-lib"],
+        {"name": "lib-gitlab", "issuer": "gitlab", "issuer_url": issuer.url, "projects": ["acme-lib"],
          "repository": "acme/platform/lib", "workflow": ".gitlab-ci.yml", "environment": "release"},
     ]
     return {"audience": AUDIENCE, "token_minutes": 15, "publishers": publishers, "insecure_issuers": True, **extra}
@@ -221,13 +221,14 @@ def test_an_unreachable_issuer_fails_closed_then_recovers(issuer, store_root, tm
 def test_es256_custom_issuer_with_exact_claims(store_root):
     issuer = OidcStandin("127.0.0.1", 0, algorithm="ES256").start()
     try:
-        publisher = {"name": "buildbot", "kind": "custom", "issuer_url": issuer.url, "projects": ["acme-bot"],
+        publisher = {"issuer": issuer.url, "projects": ["acme-bot"], "algorithms": ["ES256"],
                      "claims": {"sub": "pipeline:acme/bot", "branch": ["main", "release"]}}
-        exchange = oidc.Exchange({"audience": AUDIENCE, "publishers": [publisher], "insecure_issuers": True,
-                                  "algorithms": {issuer.url: ["ES256"]}}, store_root)
+        exchange = oidc.Exchange({"audience": AUDIENCE, "publishers": [publisher], "insecure_issuers": True}, store_root)
         base = {"iss": issuer.url, "aud": [AUDIENCE, "other"], "exp": int(time.time()) + 60,
                 "sub": "pipeline:acme/bot", "branch": "release"}
-        assert exchange.mint(issuer.sign({**base, "jti": "1"}))["success"] is True
+        answer = exchange.mint(issuer.sign({**base, "jti": "1"}))
+        assert answer["success"] is True
+        assert oidc.verify_minted(exchange.minter.key(), answer["token"], time.time())[0].startswith("oidc:publisher-1:")
         with pytest.raises(oidc.Refused) as error:
             exchange.mint(issuer.sign({**base, "jti": "2", "branch": "feature"}))
         assert error.value.code == "invalid-publisher"
