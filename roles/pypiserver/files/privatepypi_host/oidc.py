@@ -297,6 +297,13 @@ class Publisher:
         return matched
 
 
+def private_dir(path):
+    """path made (parents as the process's umask leaves them: .privatepypi stays readable by nginx's
+    group, it serves the metadata files under it) and closed to all but this service's user."""
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
 class Minter:
     """The HMAC key of upload tokens, shared by every instance through the store."""
 
@@ -309,7 +316,7 @@ class Minter:
                 return bytes.fromhex(f.read().decode().strip())
         if not create:
             return None
-        os.makedirs(os.path.dirname(self.key_path), mode=0o700, exist_ok=True)
+        private_dir(os.path.dirname(self.key_path))
         staged = f"{self.key_path}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -367,6 +374,7 @@ class Exchange:
         self.audit_log = audit_log
         self._wall = wall
         self._pruned = 0.0
+        self._used_ready = False
 
     def verify(self, token):
         """(issuer, claims) of a token whose signature, issuer, audience and times check out, else Refused."""
@@ -409,7 +417,9 @@ class Exchange:
         jti = claims.get("jti")
         what = f"jti\0{jti}" if isinstance(jti, str) and jti else "token\0" + token
         name = hashlib.sha256(f"{issuer.url}\0{what}".encode()).hexdigest()
-        os.makedirs(self.used, mode=0o700, exist_ok=True)
+        if not self._used_ready:
+            private_dir(self.used)
+            self._used_ready = True
         try:
             fd = os.open(os.path.join(self.used, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -488,14 +498,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._json(status, {**FAILED, "errors": [{"code": code, "description": description}]}, headers)
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        if self.path == "/_/oidc/audience":
+        if self.path.partition("?")[0] == "/_/oidc/audience":
             return self._json(200, {"audience": self.exchange.audience})
         if self.path == "/health":
             return self._json(200, {"ok": True})
         return self._error(404, "not-found", "trusted publishing answers /_/oidc/audience and /_/oidc/mint-token")
 
     def do_POST(self):  # noqa: N802 (http.server's name)
-        if self.path != "/_/oidc/mint-token":
+        if self.path.partition("?")[0] != "/_/oidc/mint-token":
+            self.close_connection = True  # its body is not read: the connection ends with the answer
             return self._error(404, "not-found", "trusted publishing answers /_/oidc/audience and /_/oidc/mint-token")
         client = self.headers.get("X-Real-IP", "")[:64]
         now = time.monotonic()

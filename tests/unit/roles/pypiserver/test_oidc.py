@@ -6,6 +6,7 @@ import asyncio
 import base64
 import concurrent.futures
 import json
+import os
 import pathlib
 import threading
 import time
@@ -172,6 +173,18 @@ def test_a_token_is_exchanged_once(service, issuer):
     token = issuer.sign(claims)
     assert service.mint(token)[0] == 200
     refused(service.mint(token), "replayed-token")
+
+
+def test_the_service_keeps_its_files_to_itself_and_the_store_open_to_nginx(issuer, store_root):
+    old = os.umask(0o027)
+    try:
+        exchange = oidc.Exchange(config(issuer), store_root)
+        exchange.mint(issuer.sign(github(issuer)))
+    finally:
+        os.umask(old)
+    assert os.stat(f"{store_root}/.privatepypi").st_mode & 0o777 == 0o750
+    assert os.stat(exchange.root).st_mode & 0o777 == 0o700 and os.stat(exchange.used).st_mode & 0o777 == 0o700
+    assert os.stat(exchange.minter.key_path).st_mode & 0o777 == 0o600
 
 
 def test_used_tokens_are_forgotten_once_expired(issuer, store_root):

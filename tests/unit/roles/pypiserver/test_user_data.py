@@ -306,7 +306,7 @@ def test_trusted_publishing_is_in_the_bundle_as_over_ssh(rendered):
     auth = members["/etc/systemd/system/pypiserver-auth.service"][1].decode()
     assert "--mint-key /var/pypi/.privatepypi/oidc/mint.key" in auth
     site = members["/etc/nginx/sites-available/pypiserver"][1].decode()
-    assert "location = /_/oidc/audience" in site and "location = /_/oidc/mint-token" in site
+    assert "location ^~ /_/oidc/ {" in site
     assert "server 127.0.0.1:8084;" in site
     boot = members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
     assert "'cryptography>=41'" in boot and "pypiserver-oidc.service" in boot
