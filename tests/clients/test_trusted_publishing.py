@@ -101,6 +101,8 @@ def test_uv_publishes_as_a_github_actions_job(server, issuer, front, audience, t
     env = ci_env(tmp_path, front, issuer.github_env(issuer.github_claims(*GITHUB, audience)))
     published = must(uv_trusted_publish(front, files, env), "uv publish --trusted-publishing always (GitHub Actions)")
     assert "trusted publishing" in published.output.lower()
+    # uv revokes its token once the upload is done (/_/oidc/burn-token): no "will expire naturally" warning
+    assert "failed to invalidate" not in published.output.lower(), published.output
     wait_listed(server, name, files)
     records = audit_records(server)
     if records is not None:
@@ -189,11 +191,42 @@ def test_a_minted_token_uploads_only_inside_its_grant_reads_nothing_and_expires(
         assert status == 403 and b"cannot read" in body, (path, status, body)
     inside = distbuild.build(distbuild.Release(f"tp-gh-inside-{RUN_ID}", "1.0.0"), tmp_path / "inside")
     must(twine_upload(server, [p for p, _, _ in inside.values()], env, "__token__", token), "twine upload inside the grant")
+    wait_listed(server, f"tp-gh-inside-{RUN_ID}", inside)
+    # poetry and pdm take it as any token (uv took its own above)
+    for tool in ("poetry", "pdm"):
+        name = f"tp-gh-{tool}-{RUN_ID}"
+        project = tmp_path / tool
+        project.mkdir()
+        (project / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "1.0.0"\nrequires-python = ">=3.8"\n')
+        files = distbuild.build(distbuild.Release(name, "1.0.0"), project / "dist")
+        if tool == "poetry":
+            cmd = [CLIENT_BIN / "poetry", "publish", "-r", "private", "-u", "__token__", "-p", token]
+        else:
+            cmd = [CLIENT_BIN / "pdm", "publish", "--no-build", "-r", server.url + "/", "-u", "__token__", "-P", token]
+        must(run(cmd, dict(env, POETRY_REPOSITORIES_PRIVATE_URL=server.url + "/"), cwd=project), f"{tool} publish with a minted token")
+        wait_listed(server, name, files)
     # after its expiry (the server's tokens live a minute), nothing: not even an upload inside the grant
     time.sleep(max(0, expires - time.time()) + 1)
     late = distbuild.build(distbuild.Release(f"tp-gh-late-{RUN_ID}", "1.0.0"), tmp_path / "late")
     expired = twine_upload(server, [p for p, _, _ in late.values()], env, "__token__", token)
     assert expired.returncode != 0 and "401" in expired.output, expired.output
+
+
+def test_a_burned_token_stops_at_once(server, issuer, audience, tmp_path):
+    """What uv does after its upload: the token is revoked before its expiry, on the next request (nginx's
+    kept verdict included, within the credential service's refresh)."""
+    status, answer = exchange(server, issuer.sign(issuer.github_claims(*GITHUB, audience)))
+    assert status == 200
+    env = clean_env(tmp_path / "home")
+    first = distbuild.build(distbuild.Release(f"tp-gh-burn-{RUN_ID}", "1.0.0"), tmp_path / "first")
+    must(twine_upload(server, [p for p, _, _ in first.values()], env, "__token__", answer["token"]), "twine upload before the burn")
+    status, _, body = server.request("/_/oidc/burn-token", auth=False, method="POST",
+                                     body=json.dumps({"token": answer["token"]}).encode(), headers={"Content-Type": "application/json"})
+    assert (status, json.loads(body)) == (200, {"success": True})
+    time.sleep(2.5)  # nginx asks the credential service for its generation every second
+    second = distbuild.build(distbuild.Release(f"tp-gh-burn-{RUN_ID}", "1.0.1"), tmp_path / "second")
+    burned = twine_upload(server, [p for p, _, _ in second.values()], env, "__token__", answer["token"])
+    assert burned.returncode != 0 and "401" in burned.output, burned.output
 
 
 def basic_token(token):

@@ -234,7 +234,9 @@ class CredentialVerifier:
             return
         self._stat_at = now
         signature = []
-        for path in self._paths:
+        # a burned minted token changes the burned directory: a new generation, so nginx forgets its verdict
+        burned = [os.path.join(os.path.dirname(self._mint_key_path), "burned")] if self._mint_key_path else []
+        for path in (*self._paths, *burned):
             try:
                 st = os.stat(path) if path else None
                 signature.append((st.st_ino, st.st_mtime_ns, st.st_size) if st else None)
@@ -274,8 +276,8 @@ class CredentialVerifier:
     def _fingerprint(self, account):
         """What a verdict on this account depends on, in the files as they are now."""
         kind, name = account
-        if kind == "minted":  # a minted token depends on no credential file, only on its own grant
-            return None
+        if kind == "minted":  # a minted token depends on no credential file: only on whether it was burned
+            return bool(name) and os.path.exists(self._burned(name))
         if kind == "user":
             return self._users.get(name), self._roles.get(name)
         if kind == "token":
@@ -308,6 +310,9 @@ class CredentialVerifier:
         role, patterns = self._roles.get(user, (access.DEFAULT_ROLE, ()))
         return Verdict(True, user, role, patterns, "", 0.0, account, fingerprint)
 
+    def _burned(self, grant):
+        return os.path.join(os.path.dirname(self._mint_key_path), "burned", grant)
+
     def _minted_key(self):
         """The key of trusted publishing's upload tokens (privatepypi_host.oidc), read once it exists."""
         if self._mint_key is None and self._mint_key_path:
@@ -323,12 +328,14 @@ class CredentialVerifier:
         from privatepypi_host import oidc  # noqa: PLC0415
 
         found = oidc.verify_minted(self._minted_key(), secret, self._wall())
-        account = ("minted", secret[:40])
         if found is None:
-            return Verdict(False, access.TOKEN_USER, account=account, fingerprint=None)
+            return Verdict(False, access.TOKEN_USER, account=("minted", ""), fingerprint=False)
         name, patterns, expires = found
+        account = ("minted", oidc.grant_id(name))
+        if self._fingerprint(account):  # burned (revoked by its holder, /_/oidc/burn-token)
+            return Verdict(False, access.TOKEN_USER, account=("minted", ""), fingerprint=False)
         # upload only, to the projects granted, until the grant's expiry (never a read: see privatepypi.lua)
-        return Verdict(True, access.TOKEN_USER, oidc.PUBLISHER_ROLE, patterns, name, float(expires), account, None)
+        return Verdict(True, access.TOKEN_USER, oidc.PUBLISHER_ROLE, patterns, name, float(expires), account, False)
 
     def _token_verdict(self, secret):
         if secret.startswith("ppo_"):

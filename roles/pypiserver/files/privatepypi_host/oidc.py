@@ -1,11 +1,13 @@
 """Trusted publishing as the public index does it: a CI job's OpenID Connect token buys an upload token.
 
-nginx passes two paths here, unauthenticated (the OIDC token is the credential):
+nginx passes these paths here, unauthenticated (the token in the body is the credential):
   GET  /_/oidc/audience    -> 200 {"audience": "<the audience tokens must name>"}
   POST /_/oidc/mint-token  {"token": "<JWT>"}
        -> 200 {"success": true, "token": "<upload token>", "expires": <epoch seconds>}
        -> 422 (503 when the issuer's keys cannot be had, 429 when the address backs off)
           {"message": "Token request failed", "errors": [{"code": ..., "description": ...}]}
+  POST /_/oidc/burn-token  {"token": "<upload token>"}  -> 200 {"success": true}: the token is revoked
+       (uv asks this once its upload is done), on every instance within about two seconds
 The same paths and shapes as the public index, so uv's and PyPA's publish action's exchange work unchanged.
 
 The JWT is checked against its issuer's published keys (discovery document, then jwks_uri; kept an hour,
@@ -337,6 +339,16 @@ class Minter:
         return f"{MINTED_PREFIX}{body}.{b64encode(mac)}", grant
 
 
+def burned_path(key_path, grant):
+    """Where the revocation of a minted token is recorded (beside the key: the credential service reads both)."""
+    return os.path.join(os.path.dirname(key_path), "burned", grant)
+
+
+def grant_id(name):
+    """The grant's id of a verify_minted token name (oidc:<publishers>:<id>)."""
+    return name.rsplit(":", 1)[-1]
+
+
 def verify_minted(key, secret, now):
     """(token name, project patterns, expires) of a valid, unexpired upload token, else None."""
     if not key or not secret.startswith(MINTED_PREFIX) or len(secret) > 4096:
@@ -350,7 +362,7 @@ def verify_minted(key, secret, now):
         patterns, expires, name = tuple(grant["p"]), int(grant["exp"]), str(grant["n"])
     except (ValueError, binascii.Error, KeyError, TypeError, UnicodeDecodeError):
         return None
-    if now >= expires or not patterns:
+    if now >= expires or not patterns or not re.fullmatch(r"[0-9a-f]{16}", str(grant.get("id"))):
         return None
     return f"{name}:{grant['id']}", patterns, expires
 
@@ -375,6 +387,7 @@ class Exchange:
         self._wall = wall
         self._pruned = 0.0
         self._used_ready = False
+        self.burned = os.path.join(self.root, "burned")
 
     def verify(self, token):
         """(issuer, claims) of a token whose signature, issuer, audience and times check out, else Refused."""
@@ -437,13 +450,32 @@ class Exchange:
         if now - self._pruned < 60:
             return
         self._pruned = now
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(self.used):
-                with contextlib.suppress(OSError, ValueError):
-                    with open(entry.path) as f:
-                        expires = int(f.read().strip() or 0)
-                    if expires < now:
-                        os.unlink(entry.path)
+        for directory in (self.used, self.burned):  # a burned token's record ends with the token too
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(directory):
+                    with contextlib.suppress(OSError, ValueError):
+                        with open(entry.path) as f:
+                            expires = int(f.read().strip() or 0)
+                        if expires < now:
+                            os.unlink(entry.path)
+
+    def burn(self, token, client=""):
+        """Revokes a minted upload token before its expiry (what uv asks once its upload is done)."""
+        found = verify_minted(self.minter.key(), token, self._wall()) if isinstance(token, str) else None
+        if found is None:
+            refused = Refused("invalid-token", "not an upload token of this index, or expired already")
+            access.audit(self.audit_log, "oidc_burn", outcome="refused", code=refused.code, reason=refused.description,
+                         client=client)
+            raise refused
+        name, _, expires = found
+        private_dir(self.burned)
+        path = burned_path(self.minter.key_path, grant_id(name))
+        with open(f"{path}.{os.getpid()}", "w") as f:
+            f.write(str(expires))
+        os.replace(f"{path}.{os.getpid()}", path)
+        access.audit(self.audit_log, "oidc_burn", outcome="burned", token=grant_id(name), client=client)
+        self._prune()
+        return {"success": True}
 
     def mint(self, token, client=""):
         """The 200 answer's JSON for an accepted token; Refused otherwise. Audited either way."""
@@ -502,12 +534,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._json(200, {"audience": self.exchange.audience})
         if self.path == "/health":
             return self._json(200, {"ok": True})
-        return self._error(404, "not-found", "trusted publishing answers /_/oidc/audience and /_/oidc/mint-token")
+        return self._error(404, "not-found", "trusted publishing answers /_/oidc/audience, mint-token and burn-token")
 
     def do_POST(self):  # noqa: N802 (http.server's name)
-        if self.path.partition("?")[0] != "/_/oidc/mint-token":
+        path = self.path.partition("?")[0]
+        if path not in ("/_/oidc/mint-token", "/_/oidc/burn-token"):
             self.close_connection = True  # its body is not read: the connection ends with the answer
-            return self._error(404, "not-found", "trusted publishing answers /_/oidc/audience and /_/oidc/mint-token")
+            return self._error(404, "not-found", "trusted publishing answers /_/oidc/audience, mint-token and burn-token")
         client = self.headers.get("X-Real-IP", "")[:64]
         now = time.monotonic()
         wait = self.backoff.wait(client, now)
@@ -528,12 +561,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, UnicodeDecodeError):
                 payload = None
             token = payload.get("token") if isinstance(payload, dict) else None
+            burn = path == "/_/oidc/burn-token"
             if not isinstance(token, str):
-                refused = Refused("invalid-payload", 'the body must be JSON {"token": "<OIDC token>"}')
-                access.audit(self.exchange.audit_log, "oidc_exchange", outcome="refused", code=refused.code,
-                             reason=refused.description, issuer="", client=client)
+                refused = Refused("invalid-payload", 'the body must be JSON {"token": "<token>"}')
+                access.audit(self.exchange.audit_log, "oidc_burn" if burn else "oidc_exchange", outcome="refused",
+                             code=refused.code, reason=refused.description, issuer="", client=client)
                 raise refused
-            answer = self.exchange.mint(token, client)
+            answer = self.exchange.burn(token, client) if burn else self.exchange.mint(token, client)
         except Refused as error:
             refused = error
         except OSError as error:  # the store (full, unmounted): a clear 503, nothing minted

@@ -305,3 +305,35 @@ def test_the_credential_service_takes_a_minted_token_for_upload_only(issuer, sto
     assert decide(forged)[0] == 401  # a grant widened by hand fails its HMAC
     wall[0] += 15 * 60 + 1
     assert decide(minted)[0] == 401  # expired: the cached verdict ends with it
+
+
+def test_a_burned_token_is_refused_by_the_credential_service_within_a_refresh(issuer, store_root, tmp_path):
+    """uv burns its token once the upload is done (/_/oidc/burn-token): revoked on the spot, and the
+    credential service's generation changes, so nginx forgets the verdict it kept."""
+    exchange = oidc.Exchange(config(issuer), store_root, str(tmp_path / "audit.log"))
+    svc = Service(exchange)
+    try:
+        minted = svc.mint(issuer.sign(github(issuer)))[1]["token"]
+        (tmp_path / "htpasswd").write_text("")
+        clock = [1000.0]
+        verifier = auth_cache.CredentialVerifier(str(tmp_path / "htpasswd"), 300, concurrent.futures.ThreadPoolExecutor(1),
+                                                 clock=lambda: clock[0], mint_key=exchange.minter.key_path)
+        value = b"Basic " + base64.b64encode(f"__token__:{minted}".encode())
+
+        def decide():
+            return asyncio.run(verifier.decide([value], "192.0.2.9"))
+
+        status, headers = decide()
+        assert status == 200
+        before = dict(headers)["X-Privatepypi-Generation"]
+        assert svc.request("/_/oidc/burn-token", {"token": minted})[:2] == (200, {"success": True})
+        assert audit(tmp_path)[-1] == {**audit(tmp_path)[-1], "event": "oidc_burn", "outcome": "burned"}
+        clock[0] += auth_cache.STAT_INTERVAL
+        status, headers = decide()
+        assert status == 401 and dict(headers)["X-Privatepypi-Generation"] != before
+        # a token that is not this index's: refused with the error JSON, nothing recorded
+        refused(svc.request("/_/oidc/burn-token", {"token": "ppo_x.y"}), "invalid-token")
+        refused(svc.request("/_/oidc/burn-token", {"token": 3}), "invalid-payload")
+        assert svc.request("/_/oidc/unknown", {})[0] == 404
+    finally:
+        svc.close()
