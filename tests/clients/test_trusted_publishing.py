@@ -9,7 +9,8 @@ https://<host>/_/oidc/... from the upload URL), so they reach it through a TLS f
 
 The server (molecule/clients) declares two publishers on the stand-in's issuer URL: gh-release (GitHub
 shape: acme/tools, release.yml, refs/tags/v*; projects tp-gh-*) and gl-release (GitLab shape:
-acme/platform/lib, .gitlab-ci.yml, environment release; projects tp-gl-*), with 1-minute tokens.
+acme/platform/lib, .gitlab-ci.yml, environment release; projects tp-gl-*), with 1-minute tokens, and one
+of an issuer nothing answers for (http://172.17.0.1:18093).
 
   CLIENTS_OIDC_LISTEN   host:port where the suite runs the issuer stand-in the server is configured
                         with (its URL: http://<host:port>); these tests skip without it
@@ -99,8 +100,9 @@ def test_uv_publishes_as_a_github_actions_job(server, issuer, front, audience, t
     name = f"tp-gh-app-{RUN_ID}"
     files = distbuild.build(distbuild.Release(name, "1.0.0", sdist=True), tmp_path / "dist")
     env = ci_env(tmp_path, front, issuer.github_env(issuer.github_claims(*GITHUB, audience)))
+    asked = issuer.fetches["token"]
     published = must(uv_trusted_publish(front, files, env), "uv publish --trusted-publishing always (GitHub Actions)")
-    assert "trusted publishing" in published.output.lower()
+    assert issuer.fetches["token"] == asked + 1  # uv asked the job's token endpoint, as on GitHub Actions
     # uv revokes its token once the upload is done (/_/oidc/burn-token): no "will expire naturally" warning
     assert "failed to invalidate" not in published.output.lower(), published.output
     wait_listed(server, name, files)
@@ -173,6 +175,15 @@ def test_each_refusal_answers_the_error_json(server, issuer, audience):
     if records is not None:
         codes = {r["code"] for r in records if r["outcome"] == "refused"}
         assert codes >= set(cases) | {"replayed-token", "invalid-token", "invalid-payload"}
+
+
+def test_an_unreachable_issuer_fails_closed(server, issuer, audience):
+    """The server declares a publisher of http://172.17.0.1:18093, where nothing listens."""
+    url = "http://172.17.0.1:18093"
+    token = issuer.sign({"iss": url, "aud": audience, "sub": "pipeline:acme/none", "exp": int(time.time()) + 300, "jti": RUN_ID})
+    status, document = exchange(server, token)
+    assert status == 503 and document["errors"][0]["code"] == "issuer-unavailable", document
+    assert url in document["errors"][0]["description"] and "cannot be fetched" in document["errors"][0]["description"]
 
 
 def test_a_minted_token_uploads_only_inside_its_grant_reads_nothing_and_expires(server, issuer, audience, tmp_path):

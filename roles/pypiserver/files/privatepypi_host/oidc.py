@@ -94,7 +94,7 @@ def split_jwt(token):
     try:
         header, claims = json.loads(b64decode(parts[0])), json.loads(b64decode(parts[1]))
         signature = b64decode(parts[2])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested without end
         raise Refused("invalid-token", "malformed token: its parts are not base64url JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise Refused("invalid-token", "malformed token: header and claims must be JSON objects")
@@ -360,7 +360,7 @@ def verify_minted(key, secret, now):
             return None
         grant = json.loads(b64decode(body))
         patterns, expires, name = tuple(grant["p"]), int(grant["exp"]), str(grant["n"])
-    except (ValueError, binascii.Error, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, binascii.Error, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         return None
     if now >= expires or not patterns or not re.fullmatch(r"[0-9a-f]{16}", str(grant.get("id"))):
         return None
@@ -558,7 +558,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             try:
                 payload = json.loads(self.rfile.read(length) or b"null")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested without end
                 payload = None
             token = payload.get("token") if isinstance(payload, dict) else None
             burn = path == "/_/oidc/burn-token"

@@ -151,6 +151,10 @@ def test_every_refusal_has_the_error_json_and_an_audit_record(service, issuer, t
     refused(service.request("/_/oidc/mint-token", raw=b"{not json"), "invalid-payload")
     refused(service.request("/_/oidc/mint-token", {"token": 5}), "invalid-payload")
     refused(service.request("/_/oidc/mint-token", raw=b"x" * (oidc.MAX_BODY + 1)), "invalid-payload", 413)
+    # JSON nested without end, in the body or in a token's part: a refusal, never a 500
+    refused(service.request("/_/oidc/mint-token", raw=b"[" * 60000), "invalid-payload")
+    deep = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
+    refused(service.mint(f"{deep}.{deep}.AAAA"), "invalid-token")
     records = [r for r in audit(tmp_path) if r["event"] == "oidc_exchange"]
     assert all(r["outcome"] == "refused" and r["reason"] for r in records)
     assert {r["code"] for r in records} >= set(cases) | {"invalid-payload"}
