@@ -336,7 +336,8 @@ ACME_EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
 HOST_SETTINGS = ('health_endpoint', 'htpasswd_refresh_interval', 'port', 'backend_port', 'https_port',
                  'acme_domain', 'acme_email', 'acme_directory_url', 'upstream_enabled', 'upstream_url',
                  'upstream_file_hosts', 'upstream_reserved_patterns', 'upstream_claimed_names',
-                 'upstream_cooldown_days', 'upstream_cooldown_exceptions')
+                 'upstream_cooldown_days', 'upstream_cooldown_exceptions', 'oidc_publishers', 'oidc_audience',
+                 'oidc_token_minutes', 'oidc_insecure_issuers')
 UPSTREAM_URL = re.compile(r'^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$')
 FILE_HOST = re.compile(r'^[A-Za-z0-9.-]+(:[0-9]{1,5})?$')
 NAME_PATTERN = re.compile(r'^[a-z0-9*?\[\]-]+$')
@@ -377,7 +378,8 @@ def host_settings_problems(settings, names=None):
     settings: health_endpoint, htpasswd_refresh_interval, port, backend_port, https_port,
     acme_domain, acme_email, acme_directory_url, and the upstream's (upstream_enabled, upstream_url,
     upstream_file_hosts, upstream_reserved_patterns, upstream_claimed_names, upstream_cooldown_days,
-    upstream_cooldown_exceptions: checked when upstream_enabled) — the pypiserver role's options
+    upstream_cooldown_exceptions: checked when upstream_enabled) and trusted publishing's (oidc_publishers,
+    oidc_audience, oidc_token_minutes, oidc_insecure_issuers) — the pypiserver role's options
     without their prefix; a missing key is not checked. names: {setting: variable the user sets}; by default
     the pypiserver role's own (pypiserver_<setting>).
     """
@@ -405,9 +407,10 @@ def host_settings_problems(settings, names=None):
                 problems.append(f"{names[key]} '{settings[key]}' must be a TCP port, 1 to 65535")
             else:
                 ports[key] = port
-    if 'port' in ports and 'backend_port' in ports and ports['port'] - ports['backend_port'] in (0, 1, 2):
-        problems.append(f"{names['port']} ({ports['port']}) must differ from {names['backend_port']} and the two ports "
-                        "after it (pypiserver, the credential service and the upstream service listen there, nginx on the other)")
+    if 'port' in ports and 'backend_port' in ports and ports['port'] - ports['backend_port'] in (0, 1, 2, 3):
+        problems.append(f"{names['port']} ({ports['port']}) must differ from {names['backend_port']} and the three ports "
+                        "after it (pypiserver, the credential, upstream and trusted publishing services listen there, "
+                        "nginx on the other)")
     domain = str(settings.get('acme_domain') or '')
     if domain and 'port' in ports and ports.get('https_port') == ports['port']:
         problems.append(f"{names['port']} ({ports['port']}) must differ from {names['https_port']}: with "
@@ -417,7 +420,88 @@ def host_settings_problems(settings, names=None):
         problems.append(f"{names['acme_email']} '{email}' must be an e-mail address or empty")
     if 'acme_directory_url' in settings and not str(settings['acme_directory_url']).startswith('https://'):
         problems.append(f"{names['acme_directory_url']} '{settings['acme_directory_url']}' must be an https URL")
-    return problems + _upstream_problems(settings, names)
+    return problems + _upstream_problems(settings, names) + _oidc_problems(settings, names)
+
+
+OIDC_ISSUER_URL = re.compile(r'^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$')
+OIDC_NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,63}$')
+OIDC_AUDIENCE = re.compile(r'^[A-Za-z0-9._:/-]{1,128}$')
+OIDC_REPOSITORY = {'github': re.compile(r'^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$'),
+                   'gitlab': re.compile(r'^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$')}
+OIDC_WORKFLOW = {'github': re.compile(r'^[A-Za-z0-9_.-]+\.ya?ml$'),
+                 'gitlab': re.compile(r'^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\.ya?ml$')}
+OIDC_KEYS = {'github': {'repository', 'workflow', 'ref', 'environment', 'issuer_url'},
+             'gitlab': {'repository', 'workflow', 'ref', 'environment', 'issuer_url'},
+             'custom': {'claims'}}
+OIDC_VALUE = re.compile(r'^[^\x00-\x1f]{1,300}$')
+
+
+def _oidc_publisher_problems(index, entry, insecure):
+    where = f'trusted publisher {index + 1}'
+    if not isinstance(entry, Mapping):
+        return [f'{where} must be a mapping (projects, issuer, ...)']
+    problems = []
+    if entry.get('name') is not None:
+        where = f"trusted publisher {index + 1} ({entry['name']})"
+        if not OIDC_NAME.match(str(entry['name'])):
+            problems.append(f"{where}: name must be lower-case letters, digits, '.', '_' or '-' (64 at most)")
+    projects = entry.get('projects')
+    if not _is_list(projects) or not projects or any(not NAME_PATTERN.match(str(p)) for p in projects):
+        problems.append(f'{where}: projects must be a non-empty list of normalized project names or patterns '
+                        '(a-z 0-9 - * ? [])')
+    issuer = str(entry.get('issuer') or '')
+    url_rule = re.compile(OIDC_ISSUER_URL.pattern.replace('https', 'https?')) if insecure else OIDC_ISSUER_URL
+    kind = issuer if issuer in ('github', 'gitlab') else 'custom'
+    if kind == 'custom' and not url_rule.match(issuer):
+        # the other fields depend on the issuer: nothing more to say until it is right
+        return problems + [f"{where}: issuer '{issuer}' must be github, gitlab or the https URL of an OIDC issuer"]
+    unknown = set(entry) - OIDC_KEYS[kind] - {'name', 'projects', 'issuer', 'algorithms'}
+    if unknown:
+        problems.append(f"{where}: {', '.join(sorted(map(str, unknown)))} not known for issuer {issuer or '(none)'} "
+                        f"(it takes {', '.join(sorted(OIDC_KEYS[kind]))})")
+    algorithms = entry.get('algorithms', ['RS256'])
+    if not _is_list(algorithms) or not algorithms or any(a not in ('RS256', 'ES256') for a in algorithms):
+        problems.append(f'{where}: algorithms must be a list of RS256, ES256')
+    if kind == 'custom':
+        claims = entry.get('claims')
+        values = [v for c in claims.values() for v in (c if _is_list(c) else [c])] if isinstance(claims, Mapping) else []
+        if (not isinstance(claims, Mapping) or not claims or not values
+                or any(not isinstance(v, str) or not OIDC_VALUE.match(v) for v in values)):
+            problems.append(f'{where}: claims must map each claim the token must carry to a string (or a list of '
+                            'strings), at least one')
+        return problems
+    if entry.get('issuer_url') is not None and not url_rule.match(str(entry['issuer_url'])):
+        problems.append(f"{where}: issuer_url '{entry['issuer_url']}' must be an https URL")
+    shapes = {'github': ('owner/name', 'the workflow file name in .github/workflows, e.g. release.yml'),
+              'gitlab': ('group/project', 'the CI configuration file path, e.g. .gitlab-ci.yml')}[kind]
+    if not OIDC_REPOSITORY[kind].match(str(entry.get('repository') or '')):
+        problems.append(f'{where}: repository must be {shapes[0]}')
+    if not OIDC_WORKFLOW[kind].match(str(entry.get('workflow') or '')):
+        problems.append(f'{where}: workflow must be {shapes[1]}')
+    for key in ('ref', 'environment'):
+        if entry.get(key) is not None and not (isinstance(entry[key], str) and OIDC_VALUE.match(entry[key])):
+            problems.append(f'{where}: {key} must be a non-empty string')
+    return problems
+
+
+def _oidc_problems(settings, names):
+    """Trusted publishers (oidc_publishers, oidc_audience, oidc_token_minutes, oidc_insecure_issuers)."""
+    problems = []
+    if 'oidc_audience' in settings and not OIDC_AUDIENCE.match(str(settings['oidc_audience'])):
+        problems.append(f"{names['oidc_audience']} '{settings['oidc_audience']}' must be 1 to 128 letters, digits or . _ : / -")
+    if 'oidc_token_minutes' in settings:
+        minutes = _int(settings['oidc_token_minutes'])
+        if minutes is None or not 1 <= minutes <= 60:
+            problems.append(f"{names['oidc_token_minutes']} '{settings['oidc_token_minutes']}' must be 1 to 60 minutes")
+    publishers = settings.get('oidc_publishers') or []
+    if not _is_list(publishers):
+        return problems + [f"{names['oidc_publishers']} must be a list of trusted publishers"]
+    insecure = _bool(settings.get('oidc_insecure_issuers'))
+    found = [p for i, entry in enumerate(publishers) for p in _oidc_publisher_problems(i, entry, insecure)]
+    named = [str(e['name']) for e in publishers if isinstance(e, Mapping) and e.get('name') is not None]
+    if len(named) != len(set(named)):
+        found.append('two trusted publishers have one name')
+    return problems + [f"{names['oidc_publishers']}: {problem}" for problem in found]
 
 
 def public_endpoint(settings):

@@ -22,6 +22,10 @@ import re
 import secrets
 
 ROLES = ("reader", "uploader", "admin")
+# A trusted publisher's minted token (oidc.py): uploads within its grant and nothing else, not even a read.
+# Never in the roles file: only the credential service gives it, to a token it checked.
+PUBLISHER_ROLE = "publisher"
+UPLOAD_ROLES = ("uploader", "admin", PUBLISHER_ROLE)
 SCOPES = {"read": "reader", "upload": "uploader"}
 TOKEN_USER = "__token__"  # noqa: S105 - a user name, as on the public index
 TOKEN_PREFIX = "ppt_"  # noqa: S105 - marks a token in a leak scanner's eyes

@@ -184,7 +184,8 @@ def parse_authorization(values):
     user, sep, password = decoded.partition(":")
     if not sep or not user or not password or not access.NAME_RE.match(user) and user != access.TOKEN_USER:
         return None
-    if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+    # tokens are HMAC-checked (a minted upload token carries its grant): the bound is bcrypt's only
+    if user != access.TOKEN_USER and len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         return None
     return user, password
 
@@ -192,7 +193,9 @@ def parse_authorization(values):
 class CredentialVerifier:
     def __init__(self, htpasswd_path, ttl, executor, roles_path="", tokens_path="", slots=2, cache_size=10000,
                  backoff=None, audit_log="", clock=time.monotonic, wall=time.time, guesses=None,
-                 trust_seconds=TRUST_SECONDS):
+                 trust_seconds=TRUST_SECONDS, mint_key=""):
+        self._mint_key_path = mint_key
+        self._mint_key = None
         self._paths = (htpasswd_path, roles_path, tokens_path)
         self._ttl = ttl
         self._executor = executor
@@ -231,7 +234,9 @@ class CredentialVerifier:
             return
         self._stat_at = now
         signature = []
-        for path in self._paths:
+        # a burned minted token changes the burned directory: a new generation, so nginx forgets its verdict
+        burned = [os.path.join(os.path.dirname(self._mint_key_path), "burned")] if self._mint_key_path else []
+        for path in (*self._paths, *burned):
             try:
                 st = os.stat(path) if path else None
                 signature.append((st.st_ino, st.st_mtime_ns, st.st_size) if st else None)
@@ -271,6 +276,8 @@ class CredentialVerifier:
     def _fingerprint(self, account):
         """What a verdict on this account depends on, in the files as they are now."""
         kind, name = account
+        if kind == "minted":  # a minted token depends on no credential file: only on whether it was burned
+            return bool(name) and os.path.exists(self._burned(name))
         if kind == "user":
             return self._users.get(name), self._roles.get(name)
         if kind == "token":
@@ -303,7 +310,36 @@ class CredentialVerifier:
         role, patterns = self._roles.get(user, (access.DEFAULT_ROLE, ()))
         return Verdict(True, user, role, patterns, "", 0.0, account, fingerprint)
 
+    def _burned(self, grant):
+        return os.path.join(os.path.dirname(self._mint_key_path), "burned", grant)
+
+    def _minted_key(self):
+        """The key of trusted publishing's upload tokens (privatepypi_host.oidc), read once it exists."""
+        if self._mint_key is None and self._mint_key_path:
+            try:
+                with open(self._mint_key_path, "rb") as f:
+                    self._mint_key = bytes.fromhex(f.read().decode().strip()) or None
+            except (OSError, ValueError):
+                return None
+        return self._mint_key
+
+    def _minted_verdict(self, secret):
+        # imported here: only a host with trusted publishing has oidc.py's tokens to check
+        from privatepypi_host import oidc  # noqa: PLC0415
+
+        found = oidc.verify_minted(self._minted_key(), secret, self._wall())
+        if found is None:
+            return Verdict(False, access.TOKEN_USER, account=("minted", ""), fingerprint=False)
+        name, patterns, expires = found
+        account = ("minted", oidc.grant_id(name))
+        if self._fingerprint(account):  # burned (revoked by its holder, /_/oidc/burn-token)
+            return Verdict(False, access.TOKEN_USER, account=("minted", ""), fingerprint=False)
+        # upload only, to the projects granted, until the grant's expiry (never a read: see privatepypi.lua)
+        return Verdict(True, access.TOKEN_USER, oidc.PUBLISHER_ROLE, patterns, name, float(expires), account, False)
+
     def _token_verdict(self, secret):
+        if secret.startswith("ppo_"):
+            return self._minted_verdict(secret)
         token = access.find_token(self._tokens, secret)
         if token is None or token.expired(self._wall()):
             account = ("tokens", "")
@@ -477,6 +513,7 @@ def arguments(argv=None):
     parser.add_argument("--backoff-max", type=float, default=60.0, help="longest back-off, seconds")
     parser.add_argument("--guess-burst", type=int, default=20, help="wrong guesses per user name checked at once")
     parser.add_argument("--guesses-per-hour", type=float, default=60, help="and then per hour")
+    parser.add_argument("--mint-key", default="", help="key of trusted publishing's upload tokens (oidc.py)")
     return parser.parse_args(argv)
 
 
@@ -486,7 +523,7 @@ async def main(argv=None):
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=args.slots)
     verifier = CredentialVerifier(args.htpasswd, args.ttl, executor, args.roles, args.tokens, args.slots, args.cache_size,
                                   Backoff(args.backoff_free, 1.0, args.backoff_max), args.audit_log,
-                                  guesses=GuessBudget(args.guess_burst, args.guesses_per_hour))
+                                  guesses=GuessBudget(args.guess_burst, args.guesses_per_hour), mint_key=args.mint_key)
     verifier.refresh(time.monotonic())  # the files and the dummy hash (one bcrypt) before the first request
     server = await asyncio.start_server(
         lambda r, w: serve_connection(verifier, r, w), args.listen, args.port, limit=MAX_HEAD)

@@ -28,7 +28,9 @@ function M.negotiate(accept)
     return best
 end
 
-local ROLES = {reader = true, uploader = true, admin = true}
+-- publisher: a token minted by trusted publishing (oidc.py), upload only, never a read
+local ROLES = {reader = true, uploader = true, admin = true, publisher = true}
+local UPLOAD_ONLY = "an upload token minted by trusted publishing cannot read the index"
 local settings       -- M.configure's: ports, limits and paths of this host
 local secret         -- drawn from /dev/urandom when nginx (re)loads its configuration
 local verdicts, failures, health
@@ -135,7 +137,13 @@ function M.authorize(write, proxied)
     local verdict = key and verdicts:get(key)
     local user, role, projects, token
     if verdict then
-        if not write then return end
+        if not write then
+            -- the role is the second line (a project pattern "publisher" on the third must not count)
+            if string.find(verdict, "^[^\n]*\npublisher\n") then
+                return refuse(403, nil, UPLOAD_ONLY)
+            end
+            return
+        end
         user, role, projects, token = string.match(verdict, "^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)$")
     else
         local address = ngx.var.binary_remote_addr
@@ -193,6 +201,9 @@ function M.authorize(write, proxied)
             ngx.log(ngx.ERR, "privatepypi: the credential service answered ", status)
             return refuse(503, "2", "credential service unavailable")
         end
+    end
+    if not write and role == "publisher" then
+        return refuse(403, nil, UPLOAD_ONLY)
     end
     if write then
         -- Who asks goes with the request; the upload middleware refuses a reader or a project

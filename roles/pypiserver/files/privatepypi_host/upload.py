@@ -197,7 +197,7 @@ class UploadMiddleware:
                 start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
                                                     ("WWW-Authenticate", 'Basic realm="pypiserver"')])
                 return [b"Unauthorized\n"]
-            if identity.role not in ("uploader", "admin"):
+            if identity.role not in access.UPLOAD_ROLES:
                 raise Refused("403 Forbidden", f"{self._who(identity)} has the role {identity.role}: it may read, not upload")
             status, message = self._upload(environ, identity)
         except Refused as refusal:
@@ -241,7 +241,7 @@ class UploadMiddleware:
     def _identity(self, environ):
         if self.trust_proxy:
             role = environ.get("HTTP_X_PRIVATEPYPI_ROLE", "")
-            if role not in access.ROLES:
+            if role not in (*access.ROLES, access.PUBLISHER_ROLE):
                 return None
             projects = [p for p in environ.get("HTTP_X_PRIVATEPYPI_PROJECTS", "").split(",") if p]
             return Identity(environ.get("HTTP_X_PRIVATEPYPI_USER", ""), role, projects,

@@ -36,8 +36,9 @@ def test_the_defaults_of_both_roles_pass():
     ({'htpasswd_refresh_interval': '0min'}, "must be a positive number"),
     ({'port': 70000}, "aws_stack_index_port '70000' must be a TCP port"),
     ({'port': 8081}, "aws_stack_index_port (8081) must differ from the instances' pypiserver port"),
-    ({'port': 8082}, "must differ from the instances' pypiserver port (8081) and the two ports after it"),
-    ({'port': 8083}, "must differ from the instances' pypiserver port (8081) and the two ports after it"),
+    ({'port': 8082}, "must differ from the instances' pypiserver port (8081) and the three ports after it"),
+    ({'port': 8083}, "must differ from the instances' pypiserver port (8081) and the three ports after it"),
+    ({'port': 8084}, "must differ from the instances' pypiserver port (8081) and the three ports after it"),
     ({'port': 443, 'acme_domain': 'pypi.example.com'}, "aws_stack_index_port (443) must differ from the instances' HTTPS"),
     ({'acme_email': 'ops@@example'}, "aws_stack_acme_email 'ops@@example' must be an e-mail address"),
     ({'acme_directory_url': 'http://acme.example/directory'}, "aws_stack_acme_directory_url 'http://acme.example/directory'"),
@@ -70,6 +71,48 @@ def test_the_upstream_rules_name_the_variable_the_user_set(changes, wanted):
     assert 'pypiserver_upstream_' in checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, **changes)))[0]
     # off, nothing of it is asked for
     assert checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, upstream_enabled=False, **changes))) == []
+
+
+GITHUB = {'issuer': 'github', 'projects': ['acme-tools'], 'repository': 'acme/tools', 'workflow': 'release.yml'}
+GITLAB = {'issuer': 'gitlab', 'projects': ['acme-*'], 'repository': 'acme/platform/lib', 'workflow': '.gitlab-ci.yml',
+          'ref': 'refs/tags/v*', 'environment': 'release', 'issuer_url': 'https://gitlab.example.com'}
+CUSTOM = {'issuer': 'https://ci.example.com', 'projects': ['acme-bot'], 'claims': {'sub': 'pipeline:acme/bot'},
+          'algorithms': ['ES256'], 'name': 'buildbot'}
+
+
+@pytest.mark.parametrize('changes, wanted', [
+    ({'oidc_audience': ''}, "aws_stack_oidc_audience '' must be 1 to 128"),
+    ({'oidc_token_minutes': 0}, "aws_stack_oidc_token_minutes '0' must be 1 to 60"),
+    ({'oidc_token_minutes': 120}, "aws_stack_oidc_token_minutes '120' must be 1 to 60"),
+    ({'oidc_publishers': 'github'}, "aws_stack_oidc_publishers must be a list"),
+    ({'oidc_publishers': [dict(GITHUB, projects=[])]}, "trusted publisher 1: projects must be a non-empty list"),
+    ({'oidc_publishers': [dict(GITHUB, projects=['Acme_Tools'])]}, "projects must be a non-empty list of normalized"),
+    ({'oidc_publishers': [dict(GITHUB, issuer='travis')]}, "issuer 'travis' must be github, gitlab or the https URL"),
+    ({'oidc_publishers': [dict(CUSTOM, issuer='http://ci.example.com')]}, "must be github, gitlab or the https URL"),
+    ({'oidc_publishers': [dict(GITHUB, repository='acme')]}, "trusted publisher 1: repository must be owner/name"),
+    ({'oidc_publishers': [dict(GITLAB, repository='lib')]}, "repository must be group/project"),
+    ({'oidc_publishers': [dict(GITHUB, workflow='.github/workflows/release.yml')]}, "workflow must be the workflow file name"),
+    ({'oidc_publishers': [dict(GITHUB, claims={'sub': 'x'})]}, "claims not known for issuer github"),
+    ({'oidc_publishers': [dict(GITHUB, ref='')]}, "ref must be a non-empty string"),
+    ({'oidc_publishers': [dict(GITLAB, issuer_url='http://gitlab.example.com')]}, "issuer_url 'http://gitlab.example.com'"),
+    ({'oidc_publishers': [dict(CUSTOM, claims={})]}, "trusted publisher 1 (buildbot): claims must map"),
+    ({'oidc_publishers': [dict(CUSTOM, algorithms=['HS256'])]}, "algorithms must be a list of RS256, ES256"),
+    ({'oidc_publishers': [dict(CUSTOM, name='Build Bot')]}, "name must be lower-case letters"),
+    ({'oidc_publishers': [CUSTOM, CUSTOM]}, "two trusted publishers have one name"),
+    ({'oidc_publishers': ['acme-tools']}, "trusted publisher 1 must be a mapping"),
+])
+def test_the_trusted_publisher_rules_name_the_variable_the_user_set(changes, wanted):
+    good = dict(GOOD, oidc_publishers=[GITHUB, GITLAB, CUSTOM], oidc_audience='pypi.example.com', oidc_token_minutes=15)
+    assert checks.host_settings_problems(good, AWS_NAMES) == []
+    problems = checks.host_settings_problems(dict(good, **changes), AWS_NAMES)
+    assert len(problems) == 1 and wanted in problems[0], problems
+    assert 'pypiserver_oidc_' in checks.host_settings_problems(dict(good, **changes))[0]
+
+
+def test_http_issuers_only_when_the_setting_allows_them():
+    publisher = dict(GITHUB, issuer_url='http://172.17.0.1:18092')
+    assert checks.host_settings_problems({'oidc_publishers': [publisher]})
+    assert checks.host_settings_problems({'oidc_publishers': [publisher], 'oidc_insecure_issuers': True}) == []
 
 
 def test_a_setting_left_out_is_not_checked():

@@ -135,5 +135,7 @@ def test_behind_a_load_balancer_only_the_vpc_may_name_the_client(behind_a_load_b
 def test_without_a_load_balancer_nobody_may_name_the_client(direct):
     site = direct[SITE]
     assert _real_ip(site) == ([], [], [])
-    # nginx's address for the credential service (/_auth) and, at server level, for the proxied upload path
-    assert site.count("proxy_set_header X-Real-IP $remote_addr;") == 2
+    # nginx's address for the credential service (/_auth), at server level for the proxied upload path, and
+    # for trusted publishing's exchange (its location sets its own headers; test_user_data's settings declare
+    # a publisher)
+    assert site.count("proxy_set_header X-Real-IP $remote_addr;") == 3

@@ -29,3 +29,14 @@ def test_a_zero_is_refused_by_name(preflight, name):
     assert result.returncode == 2
     assert "Check the failed-login limits" in result.stdout and f"{name} (0)" in result.stdout
     assert "must each be at least 1" in result.stdout
+
+
+PUBLISHER = {"issuer": "github", "projects": ["acme-tools"], "repository": "acme/tools", "workflow": "release.yml"}
+
+
+def test_trusted_publishers_are_checked_by_name(preflight):
+    assert preflight(pypiserver_oidc_publishers=[PUBLISHER]).returncode == 0
+    result = preflight(pypiserver_oidc_publishers=[dict(PUBLISHER, repository="acme")])
+    assert result.returncode == 2 and "pypiserver_oidc_publishers: trusted publisher 1: repository must be owner/name" in result.stdout
+    result = preflight(pypiserver_oidc_publishers=[PUBLISHER], pypiserver_frontend_enabled=False)
+    assert result.returncode == 2 and "pypiserver_oidc_publishers needs the nginx front end" in result.stdout

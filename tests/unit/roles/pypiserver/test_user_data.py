@@ -69,6 +69,8 @@ AWS_VARS = {
     "pypiserver_autoscaling_group": "prod-asg",
     "pypiserver_upstream_enabled": True,
     "pypiserver_upstream_url": "https://upstream.example.com/simple/",
+    "pypiserver_oidc_publishers": [{"issuer": "github", "projects": ["acme-tools"], "repository": "acme/tools",
+                                    "workflow": "release.yml"}],
 }
 
 
@@ -291,3 +293,20 @@ def test_a_restored_store_is_adopted_before_anything_writes_to_it_and_never_rest
     assert order == sorted(order)
     restart = next(line for line in boot.splitlines() if line.startswith("systemctl restart "))
     assert "pypiserver-restore" not in restart and "pypiserver.service" in restart
+
+
+def test_trusted_publishing_is_in_the_bundle_as_over_ssh(rendered):
+    members = rendered["members"]
+    config = json.loads(members["/etc/pypiserver/oidc.json"][1])
+    assert config == {"audience": "privatepypi", "token_minutes": 15, "insecure_issuers": False,
+                      "publishers": AWS_VARS["pypiserver_oidc_publishers"]}
+    unit = members["/etc/systemd/system/pypiserver-oidc.service"][1].decode()
+    assert "-m privatepypi_host.oidc --config /etc/pypiserver/oidc.json" in unit and "--port 8084" in unit
+    assert "RequiresMountsFor=/var/pypi" in unit
+    auth = members["/etc/systemd/system/pypiserver-auth.service"][1].decode()
+    assert "--mint-key /var/pypi/.privatepypi/oidc/mint.key" in auth
+    site = members["/etc/nginx/sites-available/pypiserver"][1].decode()
+    assert "location ^~ /_/oidc/ {" in site
+    assert "server 127.0.0.1:8084;" in site
+    boot = members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+    assert "'cryptography>=41'" in boot and "pypiserver-oidc.service" in boot
