@@ -48,8 +48,8 @@ class Service:
 
     def request(self, path, body=None, raw=None, client="198.51.100.7"):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.url + path, data=data, headers={"X-Real-IP": client,
-                                                                             "Content-Type": "application/json"})
+        request = urllib.request.Request(self.url + path, data=data,
+                                         headers={"X-Real-IP": client, "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 return answer.status, json.loads(answer.read()), dict(answer.headers)
@@ -79,7 +79,7 @@ def audit(tmp_path):
 
 def refused(answer, code, status=422):
     """The error JSON, as the public index shapes it: message + errors[{code, description}]."""
-    got_status, document, _ = answer
+    got_status, document, _headers = answer
     assert got_status == status, document
     assert document["message"] == "Token request failed"
     assert [error["code"] for error in document["errors"]] == [code], document
@@ -116,7 +116,7 @@ def test_a_github_token_buys_an_upload_token_for_the_publishers_projects(service
 
 def test_a_gitlab_token_matches_project_path_config_file_and_environment(service, issuer, tmp_path):
     claims = issuer.gitlab_claims("acme/platform/lib", ".gitlab-ci.yml", AUDIENCE, environment="release")
-    status, document, _ = service.mint(issuer.sign(claims))
+    status, document, _headers = service.mint(issuer.sign(claims))
     assert status == 200, document
     assert audit(tmp_path)[-1]["claims"]["project_path"] == "acme/platform/lib"
     # another environment, another config file, a project whose path only ends alike: no publisher
@@ -214,7 +214,7 @@ def test_a_key_rotation_is_followed_without_a_restart(service, issuer):
     # the withdrawn key no longer signs for the issuer (wait for the next allowed fetch: it is gone)
     refused(service.mint(issuer.sign(github(issuer), key=old)), "invalid-signature")
     # unknown key ids fetch at most once per KEYS_MIN_INTERVAL: a flood of them costs the issuer nothing more
-    for _ in range(5):
+    for _attempt in range(5):
         refused(service.mint(issuer.sign(github(issuer), key=Key())), "invalid-signature")
     assert issuer.fetches["jwks"] <= fetched + 2
 
@@ -265,14 +265,14 @@ def test_two_matching_publishers_grant_both_projects(issuer, store_root):
     cfg["publishers"].append({**cfg["publishers"][0], "name": "tools-docs", "projects": ["acme-docs"]})
     exchange = oidc.Exchange(cfg, store_root)
     answer = exchange.mint(issuer.sign(github(issuer)))
-    _, patterns, _ = oidc.verify_minted(exchange.minter.key(), answer["token"], time.time())
+    _user, patterns, _expires = oidc.verify_minted(exchange.minter.key(), answer["token"], time.time())
     assert patterns == ("acme-docs", "acme-tools", "acme-tools-*")
 
 
 def test_refused_exchanges_back_off_and_count_as_failed_logins(issuer, store_root, tmp_path):
     svc = Service(oidc.Exchange(config(issuer), store_root, str(tmp_path / "audit.log")), backoff_free=3)
     try:
-        for _ in range(3):
+        for _attempt in range(3):
             refused(svc.mint("not.a-jwt"), "invalid-token")
         status, document, headers = svc.mint(issuer.sign(github(issuer)))
         assert status == 429 and document["errors"][0]["code"] == "rate-limited" and int(headers["Retry-After"]) >= 1
@@ -303,7 +303,7 @@ def test_the_credential_service_takes_a_minted_token_for_upload_only(issuer, sto
     assert headers["X-Privatepypi-Token"].startswith("oidc:tools-release:")
     assert int(headers["X-Privatepypi-Expires"]) == 300  # nginx keeps it its ttl, never past the grant
     assert "publisher" not in access.ROLES and "publisher" in access.UPLOAD_ROLES  # never given by the roles file
-    body, _, mac = minted[4:].partition(".")
+    body, _dot, mac = minted[4:].partition(".")
     grant = json.loads(oidc.b64decode(body))
     forged = "ppo_" + oidc.b64encode(json.dumps({**grant, "p": ["*"]}).encode()) + "." + mac
     assert decide(forged)[0] == 401  # a grant widened by hand fails its HMAC
