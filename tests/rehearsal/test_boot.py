@@ -4,8 +4,8 @@ site.yml provisions the budget stack against the emulator; the user data read
 back from the emulator boots an instance container through cloud-init; twine and
 pip go through it; a replacement instance launched from the same template, on
 the same EFS stand-in, serves the same packages and takes the Elastic IP over; the
-instance's own credentials are refused what belongs to another stack. One budget stack
-carries all of these (test_https.py deploys the other, with a domain).
+instance's own credentials are refused what belongs to another stack. The stack is the one
+test_https.py runs on too (conftest.py): budget with a domain, so the clients go through HTTPS.
 """
 
 import json
@@ -24,7 +24,7 @@ from tests.support.secrets_shapes import find_hashes
 # the metadata stand-in (the emulator's STS), and the emulator enforces IAM for them. Its boot already
 # needed the policy (the users' parameter, the Elastic IP claim); the probe, inside the instance with
 # the same credential chain, is refused what belongs to another stack.
-INSTANCE = "privatepypi-instance-1"
+INSTANCE, SECOND, RESTORED, LATE, NEVER = rehearse.INSTANCE_NAMES
 OTHER = "privatepypi-other"
 # The instance's own Python, with the metadata endpoint its services use (their units set it).
 PROBE = """
@@ -48,15 +48,6 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def stack():
-    rehearse.down("budget")
-    try:
-        yield rehearse.up("budget")
-    finally:
-        rehearse.down("budget")
-
-
 def test_user_data_has_no_secret(stack):
     """What the emulator hands an instance, decoded as cloud-init decodes it (every write_files entry)
     plus the bootstrap bundle it names: no user's password, no password hash of any scheme."""
@@ -76,16 +67,14 @@ def test_user_data_has_no_secret(stack):
 def test_first_instance_serves_and_holds_the_elastic_ip(stack):
     # the boot itself failed the fixture if it outlasted the AutoScalingGroup's grace period (rehearse.boot)
     print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s".format(stack["boot_seconds"], stack["provision_seconds"]))
-    rehearse.install(8080, "1.0.0")
+    rehearse.install(INSTANCE, "1.0.0")
     addresses = rehearse.aws("ec2").describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [rehearse.STACK]}])["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [stack["instance_id"]]
 
 
 def test_anonymous_requests_are_refused(stack):
     for path in ("/simple/", "/packages/privatepypi_demo-1.0.0-py3-none-any.whl"):
-        code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8080" + path],
-                              capture_output=True, text=True).stdout
-        assert code == "401", path
+        assert rehearse.status(INSTANCE, path, None) == 401, path
 
 
 def test_the_instance_is_refused_what_belongs_to_another_stack(stack):
@@ -114,21 +103,20 @@ def test_the_instance_is_refused_what_belongs_to_another_stack(stack):
     assert [a.get("InstanceId") for a in addresses] == [stack["instance_id"]]
 
 
-def test_replacement_serves_the_same_packages(stack):
-    replacement = rehearse.replace()
+def test_replacement_serves_the_same_packages(replacement):
     print("\nreplacement boot to healthy: {:.0f} s".format(replacement["boot_seconds"]))
-    rehearse.install(8081, "1.0.0")
+    rehearse.install(SECOND, "1.0.0")
     addresses = rehearse.aws("ec2").describe_addresses(
         Filters=[{"Name": "tag:Stack", "Values": [rehearse.STACK]}])["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [replacement["instance_id"]]
 
 
-def test_upload_through_one_instance_is_listed_by_the_other_within_5s(stack):
-    # Runs after the replacement test: both instances serve the same EFS stand-in.
-    rehearse.upload(8081, "1.1.0")
-    seconds = rehearse.wait_listed(8080, "1.1.0", seconds=5.0)
+def test_upload_through_one_instance_is_listed_by_the_other_within_5s(replacement):
+    # both instances serve the same EFS stand-in
+    rehearse.upload(SECOND, "1.1.0")
+    seconds = rehearse.wait_listed(INSTANCE, "1.1.0", seconds=5.0)
     print(f"\nlisted by the other instance after {seconds:.1f} s")
-    rehearse.install(8080, "1.1.0")
+    rehearse.install(INSTANCE, "1.1.0")
 
 
 def _main_pids(container):
@@ -136,41 +124,41 @@ def _main_pids(container):
                            "pypiserver", "pypiserver-auth", "nginx"], capture_output=True, text=True).stdout
 
 
-def _wait_for_status(port, user, expected, limit, every=1.5):
+def _wait_for_status(name, user, expected, limit, every=1.5):
     """Polls until user gets expected. Each refused poll counts against this machine's address in
     nginx (pypiserver_auth_failure_limit, 20 a minute): polled faster, the waiting itself would earn
     the address a 429 for every credential nginx has not cached, among them the steady user's after
     the reload that a user change brings (all clients of the rehearsal share one address)."""
     started = time.monotonic()
-    while rehearse.status(port, "/simple/", user) != expected:
+    while rehearse.status(name, "/simple/", user) != expected:
         assert time.monotonic() - started < limit, "{} not {} within {} s".format(user["name"], expected, limit)
         time.sleep(every)
     return time.monotonic() - started
 
 
-def test_users_change_through_ssm_without_restart_or_failed_request(stack):
+def test_users_change_through_ssm_without_restart_or_failed_request(replacement):
     """An admin adds and removes a user in SSM only; the running instances follow within the
     refresh interval (10 s in the rehearsal, plus the timer's 5 s accuracy) while every
     request of a user who stays keeps succeeding."""
     demo, bob = rehearse.users(("demo", "bob"))
     limit = 10 + 5 + 5
-    pids = {name: _main_pids(name) for name in ("privatepypi-instance-1", "privatepypi-instance-2")}
+    pids = {name: _main_pids(name) for name in (INSTANCE, SECOND)}
     stop, codes = threading.Event(), []
 
     def steady_load():
         while not stop.is_set() and len(codes) < 20000:
-            for port in (8080, 8081):
-                codes.append(rehearse.status(port, "/simple/privatepypi-demo/", demo))
+            for name in pids:
+                codes.append(rehearse.status(name, "/simple/privatepypi-demo/", demo))
             time.sleep(0.05)
 
     load = threading.Thread(target=steady_load)
     load.start()
     try:
         rehearse.set_users("budget", ["demo", "bob"])
-        added = max(_wait_for_status(port, bob, 200, limit) for port in (8080, 8081))
-        rehearse.upload(8080, "1.2.0", user=bob)
+        added = max(_wait_for_status(name, bob, 200, limit) for name in pids)
+        rehearse.upload(INSTANCE, "1.2.0", user=bob)
         rehearse.set_users("budget", ["demo"])
-        removed = max(_wait_for_status(port, bob, 401, limit) for port in (8080, 8081))
+        removed = max(_wait_for_status(name, bob, 401, limit) for name in pids)
     finally:
         stop.set()
         load.join()
@@ -178,11 +166,11 @@ def test_users_change_through_ssm_without_restart_or_failed_request(stack):
     print(f"\nuser added after {added:.1f} s, removed after {removed:.1f} s, {len(codes)} requests during the change, failed: {failed}")
     assert codes and set(codes) == {200}
     assert {name: _main_pids(name) for name in pids} == pids
-    rehearse.wait_listed(8081, "1.2.0")
+    rehearse.wait_listed(SECOND, "1.2.0")
 
 
-def _listed_files(port):
-    return set(re.findall(r"privatepypi[_-]demo-[0-9.]+(?:-py3-none-any\.whl|\.tar\.gz)", rehearse.project_page(port)))
+def _listed_files(name):
+    return set(re.findall(r"privatepypi[_-]demo-[0-9.]+(?:-py3-none-any\.whl|\.tar\.gz)", rehearse.project_page(name)))
 
 
 def test_restored_package_directory_is_served_as_before(stack):
@@ -193,9 +181,9 @@ def test_restored_package_directory_is_served_as_before(stack):
     print("\nrestored file system: boot to healthy {:.0f} s".format(restored["boot_seconds"]))
     # moved whole, and no trace of the move (its lock, its marker) is left behind
     assert [name for name in restored["root"] if name.startswith(("aws-backup-restore_", ".pypiserver-restore"))] == []
-    assert _listed_files(8082) == _listed_files(8080)
-    assert "privatepypi_demo-1.2.0-py3-none-any.whl" in _listed_files(8082)
-    rehearse.install(8082, "1.2.0")
+    assert _listed_files(RESTORED) == _listed_files(INSTANCE)
+    assert "privatepypi_demo-1.2.0-py3-none-any.whl" in _listed_files(RESTORED)
+    rehearse.install(RESTORED, "1.2.0")
 
 
 def _exec(container, *command):
@@ -218,7 +206,7 @@ def _until(what, check, limit, step=2.0):
 def test_agents_install_from_their_urls_without_holding_the_index(stack):
     """The SSM and CloudWatch agents' install lines run (stand-in packages served through the
     role's URL variables), in their own unit, while the index already serves."""
-    name = "privatepypi-instance-1"
+    name = INSTANCE
     _until("SSM agent active", lambda: _exec(name, "systemctl", "is-active", "amazon-ssm-agent").stdout.strip() == "active", 180)
     _until("CloudWatch agent configured",
            lambda: _exec(name, "test", "-e", "/var/tmp/amazon-cloudwatch-agent-ctl.args").returncode == 0, 120)
@@ -229,7 +217,7 @@ def test_agents_install_from_their_urls_without_holding_the_index(stack):
 
 
 def test_store_goes_through_the_tls_tunnel_and_the_selfcheck_runs(stack):
-    name = "privatepypi-instance-1"
+    name = INSTANCE
     assert _exec(name, "systemctl", "is-active", "pypiserver-efs-tunnel", "var-pypi.mount",
                  "pypiserver-selfcheck.timer").stdout.split() == ["active"] * 3
     mounts = _exec(name, "cat", "/run/efs-standin.log").stdout
@@ -245,15 +233,15 @@ def degraded(stack):
     trying to mount it, one whose store never answers (rehearse.BOOT_RETRY_SECONDS of retries)."""
     instance_id = rehearse.asg_instance_ids()[0]
     started = time.monotonic()
-    rehearse.start("privatepypi-instance-4", "172.28.0.14", instance_id, 8083, store_appears=False)
-    rehearse.start("privatepypi-instance-5", "172.28.0.15", instance_id, 8084, store_appears=False)
+    rehearse.start(LATE, instance_id, store_appears=False)
+    rehearse.start(NEVER, instance_id, store_appears=False)
     yield {"instance_id": instance_id, "started": started}
-    for name in ("privatepypi-instance-4", "privatepypi-instance-5"):
+    for name in (LATE, NEVER):
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 
 
 def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degraded):
-    name = "privatepypi-instance-4"
+    name = LATE
     first = _until("a first mount attempt", lambda: _exec(name, "test", "-s", "/run/efs-standin.log").returncode == 0,
                    600)
     # the evidence of a boot that keeps trying: two failed attempts logged, nothing mounted meanwhile
@@ -261,16 +249,16 @@ def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degr
                      step=1.0)
     assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
     rehearse.open_store(name)
-    healthy = rehearse.wait_healthy(name, 8083, time.monotonic(), limit=240)
+    healthy, https = rehearse.wait_serving(name, time.monotonic(), limit=240)
     attempts = _boot_log(name).count("EFS mount: attempt")
     print(f"\nfirst mount attempt after {first:.0f} s; store opened {retried:.0f} s later, after the second failed "
-          f"attempt; healthy {healthy:.0f} s after that, {attempts} failed mount attempts before")
+          f"attempt; healthy {healthy:.0f} s after that (HTTPS {https:.0f} s), {attempts} failed mount attempts before")
     assert attempts >= 2
-    rehearse.install(8083, "1.0.0")
+    rehearse.install(name, "1.0.0")
 
 
 def test_a_store_that_never_appears_reports_unhealthy_and_writes_nothing(degraded):
-    name = "privatepypi-instance-5"
+    name = NEVER
     _until("the instance reports itself unhealthy", lambda: "reporting this instance unhealthy" in _boot_log(name),
            600 + rehearse.BOOT_RETRY_SECONDS, step=5)
     attempts = _boot_log(name).count("EFS mount: attempt")

@@ -6,10 +6,10 @@ enforced by the emulator), against Pebble (Debian's ACME test CA) on this machin
 the DNS-01 challenge for real, through the DNS stand-in that answers from the emulator's Route53.
 The clients (twine, pip, uv) run on this machine and trust only Pebble's root; the index's name
 resolves to the instance for them alone (rehearse.resolving). A replacement instance on the same
-EFS serves the same certificate and Pebble issues no other.
+EFS serves the same certificate and Pebble issues no other. The stack is the one test_boot.py runs
+on too (conftest.py).
 """
 
-import base64
 import datetime
 import gzip
 import http.client
@@ -21,31 +21,16 @@ import socket
 import ssl
 import subprocess
 import tarfile
-import time
 
 import pytest
 
+from tests.rehearsal.conftest import DOMAIN
 from tests.support import rehearse
 
-DOMAIN = "privatepypi.test"
 FQDN = "pypi." + DOMAIN
-FIRST, SECOND = ("privatepypi-instance-1", "172.28.0.11"), ("privatepypi-instance-2", "172.28.0.12")
+FIRST, SECOND = ((name, rehearse.INSTANCES[name][0]) for name in rehearse.INSTANCE_NAMES[:2])
 UV = rehearse.ROOT / ".venv-clients" / "bin" / "uv"
-# nothing of this machine's own trust or client configuration may reach the clients
-CLEAN = {k: v for k, v in os.environ.items()
-         if not k.startswith(("PIP_", "UV_", "REQUESTS_", "SSL_CERT", "CURL_", "TWINE_"))}
-
-
-@pytest.fixture(scope="module")
-def stack():
-    rehearse.down("budget")
-    started = time.monotonic()
-    try:
-        yield dict(rehearse.up("budget", domain=DOMAIN), started=started)
-    finally:
-        rehearse.down("budget")
-        print(f"\ntest module (stack up and down included): {time.monotonic() - started:.0f} s")
-        assert not any(pid.exists() for pid in (rehearse.STATE / "pebble.pid", rehearse.STATE / "dns.pid"))
+CLEAN = rehearse.CLEAN
 
 
 def _exec(container, *command):
@@ -64,23 +49,6 @@ def _certificate(address, cafile):
     with socket.create_connection((address, 443), timeout=5) as raw:
         with _context(cafile).wrap_socket(raw, server_hostname=FQDN) as tls:
             return tls.getpeercert(binary_form=True), tls.getpeercert()
-
-
-class _Pinned(http.client.HTTPSConnection):
-    """HTTPS to FQDN on a given address (the name sent in SNI and Host, the chain checked for it)."""
-
-    def __init__(self, address, context):
-        super().__init__(FQDN, 443, context=context, timeout=5)
-        self.address = address
-
-    def connect(self):
-        self.sock = self._context.wrap_socket(socket.create_connection((self.address, 443), timeout=5),
-                                              server_hostname=FQDN)
-
-
-def _basic():
-    user = rehearse.users()[0]
-    return "Basic " + base64.b64encode("{name}:{password}".format(**user).encode()).decode()
 
 
 def test_certificate_from_pebble_is_served_on_443(stack):
@@ -150,8 +118,8 @@ def test_http_redirects_to_https_and_https_sends_hsts(stack):
     response = plain.getresponse()
     assert (response.status, response.getheader("Location")) == (301, f"https://{FQDN}/simple/privatepypi-demo/?a=1")
     plain.close()
-    secure = _Pinned(FIRST[1], _context(rehearse.pebble_root()))
-    secure.request("GET", "/simple/", headers={"Authorization": _basic()})
+    secure = rehearse.connection(FIRST[0], _context(rehearse.pebble_root()))
+    secure.request("GET", "/simple/", headers={"Authorization": rehearse.basic(rehearse.users()[0])})
     response = secure.getresponse()
     response.read()
     assert response.status == 200
@@ -184,12 +152,9 @@ def test_twine_pip_and_uv_through_https_trusting_only_pebbles_root(stack, tmp_pa
 
     venv = tmp_path / "pip-venv"
     rehearse.run(rehearse.PYTHON, "-m", "venv", venv)
-    for _attempt in range(10):  # the renderer lists an upload within a second or two
-        pip = client(venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--cert", root,
-                     "--index-url", index, "privatepypi-demo==3.0.0", env={"PIP_CONFIG_FILE": os.devnull})
-        if pip.returncode == 0 or "No matching distribution" not in pip.stdout + pip.stderr:
-            break
-        time.sleep(1)
+    rehearse.wait_listed(FIRST[0], "3.0.0")  # the renderer lists an upload within a second or two
+    pip = client(venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--cert", root,
+                 "--index-url", index, "privatepypi-demo==3.0.0", env={"PIP_CONFIG_FILE": os.devnull})
     assert pip.returncode == 0, pip.stdout + pip.stderr
     assert rehearse.run(venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
                         capture_output=True, text=True).stdout.strip() == "3.0.0"
@@ -211,10 +176,9 @@ def test_twine_pip_and_uv_through_https_trusting_only_pebbles_root(stack, tmp_pa
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def test_replacement_serves_the_same_certificate_without_a_new_issuance(stack):
+def test_replacement_serves_the_same_certificate_without_a_new_issuance(replacement):
     root = rehearse.pebble_root()
     first, _ = _certificate(FIRST[1], root)
-    replacement = rehearse.replace()
     second, _ = _certificate(SECOND[1], root)
     print(f"\nreplacement boot to healthy: {replacement['boot_seconds']:.0f} s; Pebble issued "
           f"{rehearse.pebble_issued()} certificate(s) for both instances")
@@ -247,7 +211,7 @@ def _readable(data):
     return b"\n".join(texts).decode("utf-8", "replace")
 
 
-def test_the_private_key_is_only_on_the_store(stack):
+def test_the_private_key_is_only_on_the_store(replacement):
     body = _private_key_body()
     pieces = [body[i:i + 40] for i in range(0, len(body) - 40, 40)]  # no line of it, in any wrapping
     user_data, template = rehearse.launch_template_user_data()

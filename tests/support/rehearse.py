@@ -13,7 +13,8 @@ this machine through the role's package URL variables.
   python -m tests.support.rehearse up [--profile budget]   provision, boot, upload and install a demo package
   python -m tests.support.rehearse up --domain privatepypi.test
                                                           budget with a domain: the instance gets its certificate
-                                                          from Pebble (DNS-01) and serves HTTPS on 443
+                                                          from Pebble (DNS-01) and serves HTTPS on 443 (the demo
+                                                          package goes through it)
   python -m tests.support.rehearse replace                 boot a second instance on the same "EFS" (port 8081)
   python -m tests.support.rehearse down                    tear the stack down, remove the containers
 (from the checkout's root; scripts/demo.sh runs it)
@@ -22,6 +23,7 @@ this machine through the role's package URL variables.
 import argparse
 import base64
 import gzip
+import http.client
 import json
 import os
 import pathlib
@@ -64,6 +66,13 @@ PEBBLE_PORT = 14000
 PEBBLE_MANAGEMENT_PORT = 15000
 PEBBLE_URL = f"https://{GATEWAY}:{PEBBLE_PORT}/dir"
 PEBBLE = STATE / "pebble"
+# The instance containers: their address on the project network and the loopback port their
+# plain index port is published on.
+INSTANCES = {f"privatepypi-instance-{n}": (f"172.28.0.{10 + n}", 8079 + n) for n in range(1, 6)}
+INSTANCE_NAMES = list(INSTANCES)
+# nothing of this machine's own trust or client configuration may reach the clients
+CLEAN = {k: v for k, v in os.environ.items()
+         if not k.startswith(("PIP_", "UV_", "REQUESTS_", "SSL_CERT", "CURL_", "TWINE_"))}
 
 
 def log(message):
@@ -275,10 +284,11 @@ def register_instance(ip, instance_id):
     path.write_text(json.dumps(mapping))
 
 
-def start(name, ip, instance_id, port, efs=None, store_appears=True):
+def start(name, instance_id, efs=None, store_appears=True):
     """Starts a container from the launch template's user data, with the folder efs (default: the
     stack's EFS stand-in) as its package file system. The store answers from the start
     (store_appears=True), or only once open_store(name) is called."""
+    ip, port = INSTANCES[name]
     user_data, _ = launch_template_user_data()
     seed = STATE / name / "seed"
     seed.mkdir(parents=True, exist_ok=True)
@@ -306,12 +316,12 @@ def open_store(name):
     (STATE / name / "efs-gate" / "open").touch()
 
 
-def wait_healthy(name, port, started, limit=600):
-    """Seconds from started until the instance on port answers /health; fails after limit."""
+def wait_healthy(name, started, limit=600):
+    """Seconds from started until the instance answers /health on its index port; fails after limit."""
     deadline = started + limit
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{INSTANCES[name][1]}/health", timeout=2) as response:
                 if response.status == 200:
                     return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, OSError):
@@ -321,19 +331,26 @@ def wait_healthy(name, port, started, limit=600):
     raise SystemExit(f"{name} did not become healthy within {limit} s (on AWS, its AutoScalingGroup replaces it then)")
 
 
-def wait_https(name, ip, started, limit=300):
-    """Seconds from started until the instance at ip accepts connections on 443. /health answers
+def wait_https(name, started, limit=300):
+    """Seconds from started until the instance accepts connections on 443. /health answers
     on the index port before that: the self-check may start nginx with the plain site while the
     boot still waits for its certificate."""
     deadline = started + limit
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection((ip, 443), timeout=2):
+            with socket.create_connection((INSTANCES[name][0], 443), timeout=2):
                 return time.monotonic() - started
         except OSError:
             time.sleep(1)
     subprocess.run(["docker", "exec", name, "tail", "-30", "/var/log/cloud-init-output.log"])
     raise SystemExit(f"{name} did not serve HTTPS within {limit} s")
+
+
+def wait_serving(name, started, limit):
+    """Seconds from started until the instance is healthy (within limit), and on a stack with a
+    domain until it serves HTTPS too, where its clients go: (healthy, https or None)."""
+    healthy = wait_healthy(name, started, limit)
+    return healthy, (wait_https(name, started) if stack_domain() else None)
 
 
 def grace_period():
@@ -343,12 +360,12 @@ def grace_period():
     return min((g["HealthCheckGracePeriod"] for g in groups), default=300)
 
 
-def boot(name, ip, instance_id, port, efs=None):
+def boot(name, instance_id, efs=None):
     """Boots a container from the launch template's user data; returns seconds to a healthy server,
-    which must come within the AutoScalingGroup's grace period."""
+    which must come within the AutoScalingGroup's grace period, and to HTTPS (wait_serving)."""
     started = time.monotonic()
-    start(name, ip, instance_id, port, efs)
-    return wait_healthy(name, port, started, limit=grace_period())
+    start(name, instance_id, efs)
+    return wait_serving(name, started, limit=grace_period())
 
 
 def health_status(instance_id):
@@ -357,9 +374,9 @@ def health_status(instance_id):
     return found[0]["HealthStatus"].upper() if found else None
 
 
-def upload_and_install(port, version="1.0.0"):
-    upload(port, version)
-    install(port, version)
+def upload_and_install(name, version="1.0.0"):
+    upload(name, version)
+    install(name, version)
 
 
 def set_users(profile, names):
@@ -369,66 +386,123 @@ def set_users(profile, names):
     return seconds, recap
 
 
-def upload(port, version, user=None):
+def index_host():
+    """The index's name on a stack with a domain (pypi.<domain>), else None."""
+    domain = stack_domain()
+    return "pypi." + domain if domain else None
+
+
+def index_url(name, user=None):
+    """The index on the instance as its clients name it: on a stack with a domain https://<its
+    name>/ (the name resolving to that instance for one client alone, client()); else the
+    instance's plain index port on loopback."""
+    credentials = "{name}:{password}@".format(**user) if user else ""
+    host = index_host()
+    return f"https://{credentials}{host}/" if host else f"http://{credentials}127.0.0.1:{INSTANCES[name][1]}/"
+
+
+def trusted_root():
+    """Pebble's root, the clients' only trust on a stack with a domain (fetched once per Pebble:
+    down() removes it with Pebble's directory)."""
+    path = PEBBLE / "root.pem"
+    return path if path.exists() else pebble_root()
+
+
+def client(name, *command):
+    """A client's command line aimed at the instance: on a stack with a domain, with the index's
+    name resolving to the instance's address (resolving())."""
+    host = index_host()
+    return resolving(host, INSTANCES[name][0], command) if host else [str(c) for c in command]
+
+
+def connection(name, context=None):
+    """An HTTP connection to the instance's index: on a stack with a domain, HTTPS to its address
+    on 443 with the index's name in SNI and Host, the chain checked against context (default:
+    Pebble's root only)."""
+    host = index_host()
+    if not host:
+        return http.client.HTTPConnection("127.0.0.1", INSTANCES[name][1], timeout=5)
+    return _Pinned(host, INSTANCES[name][0], context or ssl.create_default_context(cafile=trusted_root()))
+
+
+class _Pinned(http.client.HTTPSConnection):
+    """HTTPS to a name on a given address (the name sent in SNI and Host, the chain checked for it)."""
+
+    def __init__(self, host, address, context):
+        super().__init__(host, 443, context=context, timeout=5)
+        self.address = address
+
+    def connect(self):
+        self.sock = self._context.wrap_socket(socket.create_connection((self.address, 443), timeout=5),
+                                              server_hostname=self.host)
+
+
+def basic(user):
+    """The user's Authorization header value (HTTP Basic)."""
+    return "Basic " + base64.b64encode("{name}:{password}".format(**user).encode()).decode()
+
+
+def get(name, path, user):
+    """(status, body) of a GET on the instance's index with the user's Basic credentials (none when
+    user is None)."""
+    headers = {"Authorization": basic(user)} if user else {}
+    request = connection(name)
+    try:
+        request.request("GET", path, headers=headers)
+        response = request.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        request.close()
+
+
+def upload(name, version, user=None):
     """twine upload of the demo package's wheel and sdist, unless the index already has them."""
     user = user or users()[0]
-    index = f"http://127.0.0.1:{port}"
     dist = STATE / "dist"
     files = run(PYTHON, "scripts/demo_package.py", dist, "--version", version,
                 capture_output=True, text=True).stdout.split()
-    listed = project_page(port)
+    listed = project_page(name)
     if f"privatepypi_demo-{version}-py3-none-any.whl" not in listed:
-        run(PYTHON, "-m", "twine", "upload", "--non-interactive", "--repository-url", index + "/",
-            "-u", user["name"], "-p", user["password"], *files, stdout=subprocess.DEVNULL)
+        trust = ["--cert", trusted_root()] if index_host() else []
+        run(*client(name, PYTHON, "-m", "twine", "upload", "--non-interactive", *trust,
+                    "--repository-url", index_url(name), "-u", user["name"], "-p", user["password"], *files),
+            env=CLEAN, stdout=subprocess.DEVNULL)
 
 
-def status(port, path, user):
+def status(name, path, user):
     """HTTP status of a GET with the user's Basic credentials (none when user is None)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if user:
-        request.add_header("Authorization", "Basic " + base64.b64encode(
-            "{name}:{password}".format(**user).encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return get(name, path, user)[0]
 
 
-def project_page(port):
-    user = users()[0]
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/simple/privatepypi-demo/")
-    request.add_header("Authorization", "Basic " + base64.b64encode(
-        "{name}:{password}".format(**user).encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.read().decode()
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return ""
-        raise
+def project_page(name):
+    code, body = get(name, "/simple/privatepypi-demo/", users()[0])
+    if code == 404:
+        return ""
+    if code != 200:
+        raise AssertionError(f"/simple/privatepypi-demo/ on {name}: {code}")
+    return body
 
 
-def wait_listed(port, version, seconds=5.0):
-    """Seconds until the index on port lists the version's wheel; fails after `seconds`."""
+def wait_listed(name, version, seconds=5.0):
+    """Seconds until the index on the instance lists the version's wheel; fails after `seconds`."""
     started = time.monotonic()
-    while f"privatepypi_demo-{version}-py3-none-any.whl" not in project_page(port):
+    while f"privatepypi_demo-{version}-py3-none-any.whl" not in project_page(name):
         if time.monotonic() - started > seconds:
-            raise AssertionError(f"version {version} not listed on port {port} within {seconds} s")
+            raise AssertionError(f"version {version} not listed on {name} within {seconds} s")
         time.sleep(0.1)
     return time.monotonic() - started
 
 
-def install(port, version):
+def install(name, version):
     """pip install through the index into a fresh venv, once the index lists the version."""
-    user = users()[0]
-    wait_listed(port, version)
-    venv = STATE / f"venv-{port}"
+    wait_listed(name, version)
+    venv = STATE / f"venv-{name}"
     shutil.rmtree(venv, ignore_errors=True)
     run(PYTHON, "-m", "venv", venv)
-    run(venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--index-url",
-        "http://{}:{}@127.0.0.1:{}/simple/".format(user["name"], user["password"], port),
-        f"privatepypi-demo=={version}")
+    trust = ["--cert", trusted_root()] if index_host() else []
+    run(*client(name, venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check", *trust,
+                "--index-url", index_url(name, users()[0]) + "simple/", f"privatepypi-demo=={version}"),
+        env=dict(CLEAN, PIP_CONFIG_FILE=os.devnull))
     imported = run(venv / "bin" / "python", "-c", "import privatepypi_demo; print(privatepypi_demo.VERSION)",
                    capture_output=True, text=True).stdout.strip()
     if imported != version:
@@ -554,26 +628,23 @@ def up(profile, domain=None):
     seconds, recap = playbook("site.yml", profile)
     log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
     instance_id = asg_instance_ids()[0]
-    started = time.monotonic()
-    healthy = boot("privatepypi-instance-1", "172.28.0.11", instance_id, 8080)
-    log(f"instance {instance_id} booted from the launch template's user data, healthy after {healthy:.0f} s")
-    if domain:
-        https = wait_https("privatepypi-instance-1", "172.28.0.11", started)
-        log(f"HTTPS on 443 after {https:.0f} s")
-        fqdn = "pypi." + domain
-        print(f"\nThe index serves https://{fqdn}/simple/ on 172.28.0.11:443 with a certificate from Pebble "
-              f"(user demo, password in {STATE / 'password'}); Pebble's root: {pebble_root()}")
-        print(f"  curl --cacert {PEBBLE / 'root.pem'} --resolve {fqdn}:443:172.28.0.11 -u demo https://{fqdn}/simple/")
-        print("Take it down: scripts/demo.sh down")
-        return {"provision_seconds": seconds, "boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id,
-                "fqdn": fqdn}
-    upload_and_install(8080)
+    name = INSTANCE_NAMES[0]
+    healthy, https = boot(name, instance_id)
+    log(f"instance {instance_id} booted from the launch template's user data, healthy after {healthy:.0f} s"
+        + (f", HTTPS on 443 after {https:.0f} s" if domain else ""))
+    upload_and_install(name)
     password_file = STATE / "password"
-    print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
-    print("  pip install --index-url http://demo@127.0.0.1:8080/simple/ privatepypi-demo")
-    print("  twine upload --repository-url http://127.0.0.1:8080/ -u demo dist/*")
+    if domain:
+        fqdn, address = index_host(), INSTANCES[name][0]
+        print(f"\nThe index serves https://{fqdn}/simple/ on {address}:443 with a certificate from Pebble "
+              f"(user demo, password in {password_file}); Pebble's root: {trusted_root()}")
+        print(f"  curl --cacert {trusted_root()} --resolve {fqdn}:443:{address} -u demo https://{fqdn}/simple/")
+    else:
+        print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
+        print("  pip install --index-url http://demo@127.0.0.1:8080/simple/ privatepypi-demo")
+        print("  twine upload --repository-url http://127.0.0.1:8080/ -u demo dist/*")
     print("Take it down: scripts/demo.sh down")
-    return {"provision_seconds": seconds, "boot_seconds": healthy, "instance_id": instance_id}
+    return {"provision_seconds": seconds, "boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id}
 
 
 def replace():
@@ -584,17 +655,13 @@ def replace():
     instance_id = aws("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
         MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    started = time.monotonic()
-    healthy = boot("privatepypi-instance-2", "172.28.0.12", instance_id, 8081)
-    log(f"replacement {instance_id} healthy after {healthy:.0f} s")
-    if stack_domain():
-        healthy = wait_https("privatepypi-instance-2", "172.28.0.12", started)
-        log(f"replacement serves HTTPS after {healthy:.0f} s")
-    return {"boot_seconds": healthy, "instance_id": instance_id}
+    healthy, https = boot(INSTANCE_NAMES[1], instance_id)
+    log(f"replacement {instance_id} healthy after {healthy:.0f} s"
+        + (f", serves HTTPS after {https:.0f} s" if https is not None else ""))
+    return {"boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id}
 
 
 RESTORE_DIR = "aws-backup-restore_2026-11-25T06-00-00-000Z"
-INSTANCE_NAMES = [f"privatepypi-instance-{n}" for n in range(1, 6)]
 
 
 def boot_on_restored_copy():
@@ -606,7 +673,7 @@ def boot_on_restored_copy():
     restored.mkdir()
     run("cp", "-a", STATE / "efs", restored / RESTORE_DIR)
     instance_id = asg_instance_ids()[0]
-    healthy = boot("privatepypi-instance-3", "172.28.0.13", instance_id, 8082, efs=restored)
+    healthy, _ = boot(INSTANCE_NAMES[2], instance_id, efs=restored)
     log(f"instance on the restored copy healthy after {healthy:.0f} s")
     return {"boot_seconds": healthy, "root": sorted(p.name for p in restored.iterdir())}
 

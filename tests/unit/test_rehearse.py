@@ -41,3 +41,16 @@ def test_pebble_issuances_are_counted_from_its_log(tmp_path, monkeypatch):
     (tmp_path / 'pebble.log').write_text('Pebble 2026/11/28 08:48:42 Added order "x" to the db\n'
                                          'Pebble 2026/11/28 08:48:50 Issued certificate serial 1a for order x\n')
     assert rehearse.pebble_issued() == 1
+
+
+def test_clients_reach_an_instance_by_the_index_name_on_a_stack_with_a_domain(tmp_path, monkeypatch):
+    monkeypatch.setattr(rehearse, 'STATE', tmp_path)
+    user = {'name': 'demo', 'password': 'secret'}
+    # no domain: the instance's plain index port on loopback, the command as it is
+    assert rehearse.index_url('privatepypi-instance-2', user) == 'http://demo:secret@127.0.0.1:8081/'
+    assert rehearse.client('privatepypi-instance-2', 'pip', 'install') == ['pip', 'install']
+    (tmp_path / 'domain').write_text('example.test\n')
+    assert rehearse.index_url('privatepypi-instance-2', user) == 'https://demo:secret@pypi.example.test/'
+    command = rehearse.client('privatepypi-instance-2', 'pip', 'install')
+    assert command[:2] == ['unshare', '--mount'] and command[-2:] == ['pip', 'install']
+    assert (tmp_path / 'hosts-pypi.example.test-172.28.0.12').read_text().splitlines()[-1] == '172.28.0.12 pypi.example.test'
