@@ -13,11 +13,11 @@
 # Stages: lint unit sanity smoke molecule integration rehearsal. A stage that fails prints, as
 # the run's last line, which stage and which tests failed.
 #
-# The full run has three lanes, started together: lint then integration (the longest stage, so it
-# starts first), molecule then unit and sanity (molecule mostly waits on containers booting and
-# installing; the CPU-bound checks fill in behind it), and the boot rehearsal. Each lane's stages
-# run in order; the other lanes' output goes to tests/output/lane-<first stage>.log and is printed
-# when they end.
+# The full run has four lanes, started together: integration (the longest stage); the molecule
+# scenarios clients and default; the boot rehearsal, then unit; lint, sanity, then the molecule
+# scenario tls (molecule mostly waits on containers booting and installing). Each lane's stages run
+# in order; the other lanes' output goes to tests/output/lane-<first stage>.log and is printed when
+# they end. A lane names a stage's runner arguments after a colon: molecule:clients,default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -129,9 +129,12 @@ stage_molecule() {
                    done | sort -u); do
     scripts/build-systemd-image.sh "$release" || return 1
   done
+  local began
   for scenario in "${scenarios[@]}"; do
     echo "--- molecule scenario $scenario"
+    began=$(date +%s)
     molecule test -s "$scenario" || { echo "molecule scenario $scenario" >"$OUT/failed-molecule"; forget_installed_copy; return 1; }
+    echo "--- molecule scenario $scenario passed in $(( $(date +%s) - began ))s"
   done
   forget_installed_copy
 }
@@ -147,17 +150,23 @@ stage_rehearsal() {
 }
 
 timings=()
-run_stage() {  # stage: runs it, records its time, and on failure names it and its failed tests
-  local stage=$1 started rc=0
-  echo "=== $stage"
+# run_stage STAGE[:ARG,ARG...]: runs it (with those arguments for its runner, as after --), records its
+# time, and on failure names it and its failed tests
+run_stage() {
+  local label=$1 stage=${1%%:*} started rc=0
+  if [[ $label == *:* ]]; then
+    local -a runner_args  # the stage functions read this (bash's scoping is dynamic)
+    IFS=, read -ra runner_args <<<"${label#*:}"
+  fi
+  echo "=== $label"
   rm -f "$OUT/failed-$stage"
   started=$(date +%s)
   "stage_$stage" || rc=$?
-  timings+=("$stage $(( $(date +%s) - started ))s")
+  timings+=("$label $(( $(date +%s) - started ))s")
   if ((rc)); then
     local failed=""
     [ -s "$OUT/failed-$stage" ] && failed=": $(cat "$OUT/failed-$stage")"
-    echo "$stage$failed" >>"$OUT/failed-stage"
+    echo "$label$failed" >>"$OUT/failed-stage"
   fi
   return "$rc"
 }
@@ -170,14 +179,16 @@ run_lane() {  # stage...: in order, stops at the first failure
 # that a failure of the main lane ends them with everything they started; their output goes to
 # tests/output/lane-<first stage>.log and is printed when they end (whole if that lane failed).
 run_lanes() {
-  local main=$1 lane i lane_rc main_rc=0 failed=0 pids=() names=()
+  local main=$1 lane name i lane_rc main_rc=0 failed=0 pids=() names=()
   shift
   set -m
   for lane in "$@"; do
     # shellcheck disable=SC2086 # a lane is its stages' names, split on purpose
-    ( run_lane $lane ) >"$OUT/lane-${lane%% *}.log" 2>&1 &
+    name=${lane%% *}
+    name=${name%%:*}
+    ( run_lane $lane ) >"$OUT/lane-$name.log" 2>&1 &
     pids+=("$!")
-    names+=("${lane%% *}")
+    names+=("$name")
   done
   set +m
   # shellcheck disable=SC2086
@@ -203,7 +214,10 @@ report_failure() {
 rm -f "$OUT/failed-stage"
 started=$(date +%s)
 if ((full)); then
-  run_lanes "lint integration" "molecule unit sanity" "rehearsal"
+  # integration alone in the foreground (the longest); two molecule scenarios in one lane, the third
+  # behind lint and sanity in another (each scenario has its own containers, network and ports); the
+  # boot rehearsal, then the unit tests
+  run_lanes "integration" "molecule:clients,default" "rehearsal unit" "lint sanity molecule:tls"
 elif ((fast && ${#stages[@]} == 4)); then
   # lint and sanity (a minute, mostly one process) beside unit and smoke: under five minutes
   run_lanes "unit smoke" "lint sanity"
