@@ -26,6 +26,7 @@ ROLES = ("reader", "uploader", "admin")
 # Never in the roles file: only the credential service gives it, to a token it checked.
 PUBLISHER_ROLE = "publisher"
 UPLOAD_ROLES = ("uploader", "admin", PUBLISHER_ROLE)
+MINTED_PREFIX = "ppo_"  # a minted upload token's secret (oidc.py mints it, the credential service checks it)
 SCOPES = {"read": "reader", "upload": "uploader"}
 TOKEN_USER = "__token__"  # noqa: S105 - a user name, as on the public index
 TOKEN_PREFIX = "ppt_"  # noqa: S105 - marks a token in a leak scanner's eyes
@@ -274,3 +275,9 @@ def main(argv=None):
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def burned_dir(mint_key_path):
+    """Where revocations of minted upload tokens are recorded: beside the minting key, on the store
+    (oidc.py writes them, the credential service reads them)."""
+    return os.path.join(os.path.dirname(mint_key_path), "burned")

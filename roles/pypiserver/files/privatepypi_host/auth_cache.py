@@ -235,7 +235,7 @@ class CredentialVerifier:
         self._stat_at = now
         signature = []
         # a burned minted token changes the burned directory: a new generation, so nginx forgets its verdict
-        burned = [os.path.join(os.path.dirname(self._mint_key_path), "burned")] if self._mint_key_path else []
+        burned = [access.burned_dir(self._mint_key_path)] if self._mint_key_path else []
         for path in (*self._paths, *burned):
             try:
                 st = os.stat(path) if path else None
@@ -311,7 +311,7 @@ class CredentialVerifier:
         return Verdict(True, user, role, patterns, "", 0.0, account, fingerprint)
 
     def _burned(self, grant):
-        return os.path.join(os.path.dirname(self._mint_key_path), "burned", grant)
+        return os.path.join(access.burned_dir(self._mint_key_path), grant)
 
     def _minted_key(self):
         """The key of trusted publishing's upload tokens (privatepypi_host.oidc), read once it exists."""
@@ -338,7 +338,7 @@ class CredentialVerifier:
         return Verdict(True, access.TOKEN_USER, oidc.PUBLISHER_ROLE, patterns, name, float(expires), account, False)
 
     def _token_verdict(self, secret):
-        if secret.startswith("ppo_"):
+        if secret.startswith(access.MINTED_PREFIX):
             return self._minted_verdict(secret)
         token = access.find_token(self._tokens, secret)
         if token is None or token.expired(self._wall()):

@@ -56,7 +56,7 @@ MAX_DOCUMENT = 1 << 20  # discovery document, key set
 LEEWAY = 30  # seconds of clock difference tolerated on exp and nbf
 KEYS_MAX_AGE = 3600.0  # a key set is fetched again after this long anyway
 KEYS_MIN_INTERVAL = 5.0  # an unknown key id fetches again at most this often per issuer (no fetch flood)
-MINTED_PREFIX = "ppo_"
+MINTED_PREFIX = access.MINTED_PREFIX
 PUBLISHER_ROLE = access.PUBLISHER_ROLE
 ALGORITHMS = ("RS256", "ES256")
 BUILTIN = {
@@ -341,7 +341,7 @@ class Minter:
 
 def burned_path(key_path, grant):
     """Where the revocation of a minted token is recorded (beside the key: the credential service reads both)."""
-    return os.path.join(os.path.dirname(key_path), "burned", grant)
+    return os.path.join(access.burned_dir(key_path), grant)
 
 
 def grant_id(name):
@@ -387,7 +387,7 @@ class Exchange:
         self._wall = wall
         self._pruned = 0.0
         self._used_ready = False
-        self.burned = os.path.join(self.root, "burned")
+        self.burned = access.burned_dir(self.minter.key_path)
 
     def verify(self, token):
         """(issuer, claims) of a token whose signature, issuer, audience and times check out, else Refused."""
