@@ -544,10 +544,18 @@ from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
 
 from . import emulator_iam  # noqa: E402, F401
 
+# Each delay below is modelled in one of two ways. In seconds of wall time after the resource's
+# change, as AWS does: the stand-in's own tests and the rehearsals. Or, when its "_refusals" setting
+# is above 0, as that many refusals of the calls that meet it, per resource, whatever the clock says:
+# the integration tests, whose runs must retry as often as AWS makes them without sleeping out the
+# seconds (a refusal costs a run one retry delay of its own, not the whole propagation time).
+DELAYS = ("iam_propagation", "certificate_propagation", "certificate_release", "eni_linger")
+
 
 def _strict_defaults():
     env = os.environ.get
     return {
+        **{f"{delay}_refusals": int(env(f"EMULATOR_{delay.upper()}_REFUSALS", "0")) for delay in DELAYS},
         # IAM -> EC2 Auto Scaling / AWS Backup propagation of a new instance profile or role
         "iam_propagation_seconds": float(env("EMULATOR_IAM_PROPAGATION_SECONDS", "10")),
         # a certificate ACM has just issued is not yet known to Elastic Load Balancing
@@ -586,10 +594,37 @@ def _reset_with_strict_defaults():
 
 
 moto_api_backend.reset = _reset_with_strict_defaults
+# (delay, resource, when it changed) -> refusals answered so far; forgotten on reset with the resources
+_REFUSED = {}
+_orig_reset_keeping_strict = moto_api_backend.reset
+
+
+def _reset_forgetting_refusals():
+    _orig_reset_keeping_strict()
+    _REFUSED.clear()
+
+
+moto_api_backend.reset = _reset_forgetting_refusals
 
 
 def _age_seconds(created):
     return (utcnow() - created).total_seconds() if created else float("inf")
+
+
+def _settling(delay, resource, since):
+    """Whether a call meeting `resource` (changed at `since`, a datetime or an epoch second) is
+    refused under `delay`: the first STRICT[delay_refusals] such calls when that is set, counted per
+    resource and change; else while it is younger than STRICT[delay_seconds]."""
+    refusals = int(STRICT[f"{delay}_refusals"])
+    if refusals > 0:
+        key = (delay, resource, since)
+        answered = _REFUSED.get(key, 0)
+        if answered < refusals:
+            _REFUSED[key] = answered + 1
+            return True
+        return False
+    age = time.time() - since if isinstance(since, (int, float)) else _age_seconds(since)
+    return age < STRICT[f"{delay}_seconds"]
 
 
 def _iam(account_id):
@@ -620,7 +655,7 @@ def _check_instance_profile_propagated(backend, launch_template):
     if not name:
         return
     found = _iam(backend.account_id).instance_profiles.get(name)
-    if found is None or _age_seconds(found.create_date) < STRICT["iam_propagation_seconds"]:
+    if found is None or _settling("iam_propagation", found.arn, found.create_date):
         value, field, kind = (arn, "arn", "ARN") if arn else (name, "name", "name")
         raise AutoscalingClientError(
             "ValidationError", f"You must use a valid fully-formed launch template. Value ({value}) for parameter "
@@ -658,12 +693,26 @@ AutoScalingBackend.update_auto_scaling_group = _update_asg_after_propagation
 def _check_backup_role(self, role_arn, by_tags):
     role = next((r for r in _iam(self.current_account).roles.values() if r.arn == role_arn), None)
     trusted = role is not None and "backup.amazonaws.com" in json.dumps(role.assume_role_policy_document)
-    propagation = STRICT["iam_propagation_seconds"]
-    if not trusted or _age_seconds(role.create_date) < propagation / 2:
-        raise InvalidParameterValueException(msg=f"IAM Role {role_arn} cannot be assumed by AWS Backup")
+    cannot_assume = f"IAM Role {role_arn} cannot be assumed by AWS Backup"
+    not_authorized = f"IAM Role {role_arn} is not authorized to call tag:GetResources"
+    if not trusted:
+        raise InvalidParameterValueException(msg=cannot_assume)
     attached = getattr(role, "privatepypi_policy_attached", None)
-    if by_tags and (not role.managed_policies or attached is None or _age_seconds(attached) < propagation):
-        raise InvalidParameterValueException(msg=f"IAM Role {role_arn} is not authorized to call tag:GetResources")
+    without_policy = by_tags and (not role.managed_policies or attached is None)
+    refusals = int(STRICT["iam_propagation_refusals"])
+    if refusals > 0:  # counted: the first half of them for the trust, the rest for the policies
+        key = ("iam_propagation", role_arn, role.create_date)
+        answered, for_trust = _REFUSED.get(key, 0), (refusals + 1) // 2
+        if answered < (refusals if by_tags else for_trust):
+            _REFUSED[key] = answered + 1
+            raise InvalidParameterValueException(msg=cannot_assume if answered < for_trust else not_authorized)
+    else:
+        propagation = STRICT["iam_propagation_seconds"]
+        if _age_seconds(role.create_date) < propagation / 2:
+            raise InvalidParameterValueException(msg=cannot_assume)
+        without_policy = without_policy or (by_tags and _age_seconds(attached) < propagation)
+    if without_policy:
+        raise InvalidParameterValueException(msg=not_authorized)
 
 
 _orig_attach_role_policy = IAMBackend.attach_role_policy
@@ -710,15 +759,13 @@ def _lingering(backend):
 
 
 def _linger(ec2_backend, vpc_id, subnet_ids, group_ids):
-    until = time.time() + STRICT["eni_linger_seconds"]
-    _lingering(ec2_backend).append({"vpc": vpc_id, "subnets": set(subnet_ids), "groups": set(group_ids), "until": until})
+    _lingering(ec2_backend).append({"vpc": vpc_id, "subnets": set(subnet_ids), "groups": set(group_ids),
+                                    "since": time.time(), "id": len(_lingering(ec2_backend))})
 
 
-def _lingering_now(ec2_backend):
-    now = time.time()
-    alive = [x for x in _lingering(ec2_backend) if x["until"] > now]
-    ec2_backend.__dict__["_shim_lingering"] = alive
-    return alive
+def _lingering_now(ec2_backend, depends):
+    """The lingering interfaces a delete meets (depends(x): whether it needs x gone), each refusing it."""
+    return [x for x in _lingering(ec2_backend) if depends(x) and _settling("eni_linger", x["id"], x["since"])]
 
 
 _orig_delete_lb = ELBv2Backend.delete_load_balancer
@@ -728,7 +775,7 @@ _orig_delete_listener = ELBv2Backend.delete_listener
 def _release_later(backend, lb_arn, listener):
     released = backend.__dict__.setdefault("_shim_released_certificates", {})
     for cert in listener.certificates or []:
-        released[cert] = (lb_arn, time.time() + STRICT["certificate_release_seconds"])
+        released[cert] = (lb_arn, time.time())
 
 
 def _delete_lb_leaving_enis(self, arn):
@@ -760,8 +807,8 @@ def _delete_certificate_unless_in_use(self, arn):
     for lb in elbv2.load_balancers.values():
         if any(arn in (listener.certificates or []) for listener in lb.listeners.values()):
             raise _ResourceInUse("ResourceInUseException", f"Certificate {arn} in use by {lb.arn}")
-    lb_arn, until = elbv2.__dict__.get("_shim_released_certificates", {}).get(arn, (None, 0))
-    if time.time() < until:
+    lb_arn, since = elbv2.__dict__.get("_shim_released_certificates", {}).get(arn, (None, None))
+    if since is not None and _settling("certificate_release", arn, since):
         raise _ResourceInUse("ResourceInUseException", f"Certificate {arn} in use by {lb_arn}")
     return _orig_delete_certificate(self, arn)
 
@@ -791,7 +838,7 @@ def _refuse_certificate_just_issued(backend, certificate_arns):
     certificates = acm_backends[backend.account_id][backend.region_name]._certificates
     for arn in certificate_arns:
         issued = certificates[arn].__dict__.get("privatepypi_issued_at") if arn in certificates else None
-        if issued is not None and _age_seconds(issued) < STRICT["certificate_propagation_seconds"]:
+        if issued is not None and _settling("certificate_propagation", arn, issued):
             raise RESTError("CertificateNotFound", f"Certificate '{arn}' not found")
 
 
@@ -840,7 +887,7 @@ _orig_delete_vpc = VPCBackend.delete_vpc
 def _delete_sg_without_dependants(self, name=None, group_id=None):
     group = self.get_security_group_by_name_or_id(group_id or name) if (group_id or name) else None
     if group is not None:
-        in_use = any(group.id in x["groups"] for x in _lingering_now(self)) or any(
+        in_use = _lingering_now(self, lambda x: group.id in x["groups"]) or any(
             group.id in (lb.security_groups or []) for lb in _elbv2(self.account_id, self.region_name).load_balancers.values())
         if in_use:
             raise DependencyViolationError(f"resource {group.id} has a dependent object")
@@ -848,13 +895,13 @@ def _delete_sg_without_dependants(self, name=None, group_id=None):
 
 
 def _delete_subnet_without_enis(self, subnet_id):
-    if any(subnet_id in x["subnets"] for x in _lingering_now(self)):
+    if _lingering_now(self, lambda x: subnet_id in x["subnets"]):
         raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
     return _orig_delete_subnet(self, subnet_id)
 
 
 def _delete_vpc_without_enis(self, vpc_id):
-    if any(vpc_id == x["vpc"] for x in _lingering_now(self)):
+    if _lingering_now(self, lambda x: vpc_id == x["vpc"]):
         raise DependencyViolationError(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
     return _orig_delete_vpc(self, vpc_id)
 

@@ -306,3 +306,65 @@ def test_a_certificate_stays_in_use_after_its_listener_is_deleted(aws):
     assert _code(excinfo) == ('ResourceInUseException', f'Certificate {cert} in use by {lb}')
     time.sleep(DELAY + 0.5)
     acm.delete_certificate(CertificateArn=cert)
+
+
+def test_delays_counted_as_refusals_refuse_each_resource_that_often_and_never_wait(endpoint, aws):
+    """With a delay's "_refusals" set (the integration tests), the calls each of the four delays
+    refuses are refused exactly that many times per resource, the delay's seconds never spent."""
+    _strict(endpoint, iam_propagation_seconds=3600, certificate_propagation_seconds=3600, certificate_release_seconds=3600,
+            eni_linger_seconds=3600, iam_propagation_refusals=2, certificate_propagation_refusals=2,
+            certificate_release_refusals=2, eni_linger_refusals=2)
+    started = time.monotonic()
+
+    def refused(call, **args):
+        with pytest.raises(ClientError) as excinfo:
+            call(**args)
+        return _code(excinfo)
+
+    vpc, subnets, group = _network(aws)
+    iam, elb, acm, ec2 = aws('iam'), aws('elbv2'), aws('acm'), aws('ec2')
+    # the instance profile: twice, then the group is created
+    iam.create_role(RoleName='r', AssumeRolePolicyDocument='{}')
+    profile = iam.create_instance_profile(InstanceProfileName='p')['InstanceProfile']['Arn']
+    _template(aws, 'lt-counted', profile)
+    group_args = dict(AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-counted', 'Version': '$Latest'},
+                      MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
+    for _attempt in range(2):
+        assert refused(aws('autoscaling').create_auto_scaling_group, **group_args)[0] == 'ValidationError'
+    aws('autoscaling').create_auto_scaling_group(**group_args)
+    # the backup role selecting by tags: once for its trust, once for its policy, then accepted
+    trust = {'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
+    role = iam.create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+    policy = iam.create_policy(PolicyName='tags', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
+        {'Effect': 'Allow', 'Action': 'tag:GetResources', 'Resource': '*'}]}))['Policy']['Arn']
+    iam.attach_role_policy(RoleName='b', PolicyArn=policy)
+    plan = aws('backup').create_backup_plan(BackupPlan={'BackupPlanName': 'daily', 'Rules': [
+        {'RuleName': 'd', 'TargetBackupVaultName': 'Default'}]})['BackupPlanId']
+    selection = dict(BackupPlanId=plan, BackupSelection={
+        'SelectionName': 's', 'IamRoleArn': role, 'Resources': ['*'],
+        'Conditions': {'StringEquals': [{'ConditionKey': 'aws:ResourceTag/Stack', 'ConditionValue': 'x'}]}})
+    assert [refused(aws('backup').create_backup_selection, **selection)[1] for _attempt in range(2)] == [
+        f'IAM Role {role} cannot be assumed by AWS Backup', f'IAM Role {role} is not authorized to call tag:GetResources']
+    aws('backup').create_backup_selection(**selection)
+    # the certificate just issued: twice CertificateNotFound, then the listener
+    cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
+    assert acm.describe_certificate(CertificateArn=cert)['Certificate']['Status'] == 'ISSUED'
+    lb = elb.create_load_balancer(Name='shared', Subnets=subnets, SecurityGroups=[group])['LoadBalancers'][0]['LoadBalancerArn']
+    tg = elb.create_target_group(Name='tg', Protocol='HTTP', Port=8080, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+    listener = dict(LoadBalancerArn=lb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': cert}],
+                    DefaultActions=[{'Type': 'forward', 'TargetGroupArn': tg}])
+    for _attempt in range(2):
+        assert refused(elb.create_listener, **listener)[0] == 'CertificateNotFound'
+    elb.create_listener(**listener)
+    # after the load balancer: the certificate in use twice; its lingering interfaces refuse two
+    # deletes they block, whichever (they are gone after that, as after the seconds)
+    elb.delete_load_balancer(LoadBalancerArn=lb)
+    for _attempt in range(2):
+        assert refused(acm.delete_certificate, CertificateArn=cert)[0] == 'ResourceInUseException'
+    acm.delete_certificate(CertificateArn=cert)
+    assert refused(ec2.delete_security_group, GroupId=group)[0] == 'DependencyViolation'
+    assert refused(ec2.delete_subnet, SubnetId=subnets[0])[0] == 'DependencyViolation'
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_subnet(SubnetId=subnets[0])
+    assert time.monotonic() - started < 60  # none of the hour-long delays was waited out
