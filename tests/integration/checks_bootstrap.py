@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.cloud_config import bundle_of
 
-from .helpers import ROOT, cloud_config_of
+from .helpers import ROOT, cloud_config_of, tags_of
 
 
 def _bucket(aws, stack):
@@ -51,7 +51,7 @@ def check_bootstrap(aws, stack, file_system_id):
     with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
         s3.get_bucket_policy(Bucket=bucket)
     check_tls_only_statement(aws)
-    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    tags = tags_of(s3.get_bucket_tagging(Bucket=bucket))
     assert tags["Stack"] == stack
 
     # the user data is a fetcher and a key; the bundle under that key holds the host

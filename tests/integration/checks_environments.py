@@ -4,7 +4,8 @@ with the bastion); it creates dev (inventories/dev, budget) beside it, and tears
 """
 import json
 
-from .test_stacks import SSH_CIDR, _by_tag, _rules, _sg
+from .helpers import tags_of
+from .test_stacks import SSH_CIDR, _rules, _sg
 
 ENVIRONMENTS = {"dev": ("privatepypi-dev", "budget", "10.42.0.0/16"),
                 "prod": ("privatepypi-prod", "professional", "10.43.0.0/16")}
@@ -20,12 +21,12 @@ def assert_whole(aws, env):
     stack, _, cidr = ENVIRONMENTS[env]
     ec2 = aws("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]
-    assert [(v["CidrBlock"], _by_tag(v)["Name"], _by_tag(v)["Environment"]) for v in vpcs] == [
+    assert [(v["CidrBlock"], tags_of(v)["Name"], tags_of(v)["Environment"]) for v in vpcs] == [
         (cidr, f"{stack}-vpc", env)]
     asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"]
     assert len(asg) == 1 and {t["Key"]: t["Value"] for t in asg[0]["Tags"]}["Environment"] == env
     assert aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]["Value"]
-    assert [f for f in aws("efs").describe_file_systems()["FileSystems"] if _by_tag(f).get("Stack") == stack]
+    assert [f for f in aws("efs").describe_file_systems()["FileSystems"] if tags_of(f).get("Stack") == stack]
     return vpcs[0]["VpcId"]
 
 

@@ -4,11 +4,7 @@ at it, the vault kept by a teardown. test_operations.py runs them on its stack."
 import json
 
 from .checks_backup import stack_file_system
-from .helpers import user_data_of
-
-
-def tags_of(item):
-    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+from .helpers import tags_of, user_data_of
 
 
 def file_systems(aws, stack):

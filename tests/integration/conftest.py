@@ -27,7 +27,7 @@ STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEA
 # (estimated for a loaded 2-core machine, 2026-12-06). The scheduler hands whole groups and single
 # tests to whichever worker is free, in collection order: the longest first, so that the two workers
 # finish together instead of one waiting on the last.
-COST = {"test_stacks.py": 1100, "test_operations.py": 800, "test_artifact.py": 300, "test_parameter_tier.py": 75,
+COST = {"test_stacks.py": 950, "test_operations.py": 850, "test_artifact.py": 300, "test_parameter_tier.py": 75,
         "test_preflight.py": 60, "test_zones_arm64.py": 10}
 
 
@@ -54,7 +54,8 @@ def emulator(tmp_path_factory):
                EMULATOR_PYTHON=str(VENV_BIN / "python"))
     # AWS's eventual consistency (tests/support/emulator.py, "strict as AWS") is opt-in per test:
     # off by default here, so that only the tests that assert the waits spend them; each of those
-    # turns on the delay it proves with strict() and the emulator's reset turns it off again.
+    # turns on the delay it proves with strict(), counted as refusals (a retry each, no seconds
+    # slept out), and turns it off again.
     for knob in STRICT_DELAYS:
         env.setdefault(knob, "0")
     subprocess.run([str(ROOT / "scripts" / "emulator.sh"), "start", str(port)], check=True, env=env, cwd=ROOT,

@@ -18,6 +18,11 @@ RECAP_RE = re.compile(
     r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
+def tags_of(item):
+    """An AWS answer's tags as a dict, whichever of its two spellings (Tags, TagSet) the service uses."""
+    return {t["Key"]: t["Value"] for t in item.get("Tags") or item.get("TagSet") or []}
+
+
 class Run:
     def __init__(self, proc, seconds):
         # out: what the recap and messages are read from; err: a tool's warnings, when kept apart

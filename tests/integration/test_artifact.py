@@ -18,8 +18,8 @@ import yaml
 
 from .checks_bootstrap import check_bootstrap_gone
 from .checks_instance_tls import check_instance_tls
-from .helpers import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing
-from .test_stacks import _by_tag, _check_gone
+from .helpers import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing, tags_of
+from .test_stacks import _check_gone
 
 STACK = "pp-artifact-it"
 VAULT_PASSWORD = "artifact-test-vault-password"
@@ -166,7 +166,7 @@ def _check_created(aws, run):
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"]
     assert len(vpcs) == 1
     # host_vars/localhost.yml: the user's tags replace the collection's ManagedBy
-    tags = _by_tag(vpcs[0])
+    tags = tags_of(vpcs[0])
     assert tags["Environment"] == "artifact-test" and "ManagedBy" not in tags
     # group_vars/all.yml: the user's instance type over the profile's t3.small; a t2 cannot be
     # EBS-optimised (EC2 refuses the launch, recorded in the group's scaling activities), so the

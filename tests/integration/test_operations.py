@@ -1,6 +1,6 @@
 """One budget stack operated the way a team runs it, with nothing but the deployer's policy: created and
-re-run, its instance role probed, users and tokens changed, a recovery point restored, torn down keeping the
-backups and then deleting them. Each of those used to deploy a stack of its own (test_users.py,
+re-run, its instance role probed, users and tokens changed, a recovery point restored, its instances rolled
+by a template change, torn down keeping the backups and then deleting them. Each of those used to deploy a stack of its own (test_users.py,
 test_restore.py, test_instance_role.py, test_deployer_policy.py); one deployment now carries them all, step
 after step in one test (each step starts from what the one before left; pytest-xdist does not keep the order
 of a module's tests under -k). One worker runs the module (scripts/test.sh, --dist loadgroup): the deployer
@@ -40,9 +40,9 @@ from tests.support.imds_standin import RoleCredentials
 from . import checks_restore as restore
 from . import checks_users as users
 from .checks_backup import check_backup, check_backup_gone, stack_file_system
-from .helpers import REGION, record_timing
+from .helpers import REGION, record_timing, tags_of
 from .strict import strict
-from .test_stacks import _check_gone, _rules, _sg
+from .test_stacks import _check_gone, _rules, _sg, _template_change_rolls_the_instances
 from .test_zones_arm64 import ARM64_ARGS, ARM64_MISSING, check_arm64_stack
 
 pytestmark = pytest.mark.xdist_group("operations")
@@ -55,6 +55,9 @@ EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 ADMIN = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 STACK_ARGS = ["-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_permissions_boundary={BOUNDARY}"]
+# all that a changed user data (the refresh interval of the users' timer) changes on a budget stack
+TEMPLATE_CHANGE_TASKS = ["privatepypi.aws.aws_stack : Upload the bootstrap bundle the user data names",
+                         "privatepypi.aws.aws_stack : Create the launch template, or a new version of it when its settings changed"]
 # the instance role's "other stacks": one of another name, one that shares this one's as a prefix
 OTHER = "pp-iam-other"
 PREFIXED = STACK + "2"
@@ -109,10 +112,6 @@ def _create_and_rerun(stack, operate, aws):
 
 
 # --- the instance role, enforced ---------------------------------------------------------------------
-
-def _by_tag(item):
-    return {t["Key"]: t["Value"] for t in item.get("Tags") or item.get("TagSet") or []}
-
 
 def _instance_and_another_stacks(aws, emulator):
     """The stack's instance, and what another stack of the account would have beside it."""
@@ -208,7 +207,7 @@ def _check_the_claim_needs_the_stack_tag_on_the_network_interface(instance_sessi
     Without the tag (what ASG-launched interfaces had before), the claim is refused."""
     ec2, described = aws("ec2"), instance["instance"]
     interface = described["NetworkInterfaces"][0]["NetworkInterfaceId"]
-    tags = _by_tag(ec2.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0])
+    tags = tags_of(ec2.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0])
     assert tags["Stack"] == STACK and tags["Name"] == f"{STACK}-index"
     ec2.delete_tags(Resources=[interface], Tags=[{"Key": "Stack"}])
     try:
@@ -391,10 +390,11 @@ def _restore_a_recovery_point(stack, operate, aws):
     check_backup(aws, STACK, "budget")  # the selection now picks the restored file system by its tags
     assert set(restore.file_systems(aws, STACK)) == {old["FileSystemId"], new["FileSystemId"]}
 
-    # site.yml with the users users.yml left: nothing to change, the restored file system stays
-    rerun = operate("site.yml", *stack["site"], "-e", stack["after"])
-    record_timing("operations", "re-run after restore", rerun.seconds)
-    assert rerun.rc == 0 and rerun.changed == 0, rerun
+    # site.yml with the users users.yml left and a changed user data: the restored file system stays, and
+    # nothing but the new launch template version and the roll it starts changes (a restore leaves nothing
+    # for site.yml to undo)
+    rolled = _template_change_rolls_the_instances(aws, operate, "budget", STACK, [*stack["site"], "-e", stack["after"]])
+    assert rolled.changed_tasks() == TEMPLATE_CHANGE_TASKS, rolled.changed_tasks()
     assert stack_file_system(aws, STACK)["FileSystemId"] == new["FileSystemId"]
 
 
@@ -454,8 +454,8 @@ def _tear_down_keeping_then_deleting_the_backups(stack, operate, aws):
 
 def test_a_budget_stack_operated_with_the_deployer_policy_alone(operate, playbook, aws, emulator, tmp_path):
     """Created with the users of checks_users.BEFORE and re-run; its instance role probed; users and tokens
-    changed; a recovery point restored; the health checkers' rule; torn down keeping the backups, then
-    deleting them. In this order, in one test: each step starts from what the one before left."""
+    changed; a recovery point restored; its instances rolled by a template change; the health checkers'
+    rule; torn down keeping the backups, then deleting them. In this order, in one test: each step starts from what the one before left."""
     stack = {"before": users.users_file(tmp_path, "before", users.BEFORE),
              "after": users.users_file(tmp_path, "after", users.AFTER),
              "site": ["-e", "profile=budget", *ARM64_ARGS], "point": None}

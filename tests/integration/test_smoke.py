@@ -9,7 +9,8 @@ import pytest
 
 from .checks_environments import assert_bastion
 from .checks_monitoring import check_monitoring
-from .test_stacks import DOMAIN, REGION, SSH_CIDR, _by_tag
+from .helpers import tags_of
+from .test_stacks import DOMAIN, REGION, SSH_CIDR
 
 pytestmark = pytest.mark.smoke
 STACK = "pp-smoke-it"
@@ -30,7 +31,7 @@ def test_one_professional_site_with_domain_bastion_and_agents(aws, playbook, res
     vpc_id = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"][0]["VpcId"]
     tiers = {}
     for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]:
-        tiers.setdefault(_by_tag(subnet)["Tier"], []).append(subnet["AvailabilityZone"])
+        tiers.setdefault(tags_of(subnet)["Tier"], []).append(subnet["AvailabilityZone"])
     assert {tier: sorted(zones) for tier, zones in tiers.items()} == {
         "public": [f"{REGION}a", f"{REGION}b"], "private": [f"{REGION}a", f"{REGION}b"]}
     assert_bastion(aws, vpc_id, STACK)

@@ -14,7 +14,7 @@ from tests.support.secrets_shapes import find_hashes
 from .checks_backup import check_backup, check_backup_gone
 from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
 from .checks_monitoring import check_monitoring, check_monitoring_gone
-from .helpers import REGION, cloud_config_of, passwords_in_vars, record_timing, user_data_of
+from .helpers import REGION, cloud_config_of, passwords_in_vars, record_timing, tags_of, user_data_of
 from .strict import strict
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
@@ -23,11 +23,12 @@ OTHER_HOST = "wiki.example.com"
 SSH_CIDR = "192.0.2.0/28"
 ALB_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # aws_stack_alb_ssl_policy's default
 DOMAIN = "example.com"
+# all that a new instance type and the TLS policy someone changed by hand change on a professional stack
+PROFESSIONAL_TEMPLATE_CHANGE_TASKS = [
+    "privatepypi.aws.aws_stack : Create the shared application load balancer and its listeners, or bring the listeners of "
+    "this stack's in line",
+    "privatepypi.aws.aws_stack : Create the launch template, or a new version of it when its settings changed"]
 AUDIT_LOG = "/var/log/privatepypi/audit.log"
-
-
-def _by_tag(items, key="Tags"):
-    return {t["Key"]: t["Value"] for t in items.get(key) or []}
 
 
 def _sg(aws, vpc_id, name):
@@ -73,7 +74,7 @@ def _assert_no_secret(aws, stack, user_data):
 def _check_common(aws, stack, run_output, agents=False):
     ec2 = aws("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]
-    assert len(vpcs) == 1 and _by_tag(vpcs[0])["Name"] == f"{stack}-vpc"
+    assert len(vpcs) == 1 and tags_of(vpcs[0])["Name"] == f"{stack}-vpc"
     vpc_id = vpcs[0]["VpcId"]
 
     # credentials: one SecureString with a bcrypt hash per user, nothing printed
@@ -91,7 +92,7 @@ def _check_common(aws, stack, run_output, agents=False):
     assert "$2b$" not in run_output and "$2y$" not in run_output
 
     # encrypted EFS, NFS only from the instances' security group
-    fs = [f for f in aws("efs").describe_file_systems()["FileSystems"] if _by_tag(f).get("Stack") == stack]
+    fs = [f for f in aws("efs").describe_file_systems()["FileSystems"] if tags_of(f).get("Stack") == stack]
     assert len(fs) == 1 and fs[0]["Encrypted"] is True
     app_sg, efs_sg = _sg(aws, vpc_id, f"{stack}-app"), _sg(aws, vpc_id, f"{stack}-efs")
     assert _rules(efs_sg) == [(2049, 2049, (), (app_sg["GroupId"],))]
@@ -157,7 +158,7 @@ def _check_budget(aws, stack, run):
     assert _prefix_list_rules(aws, app_sg) == [(8080, 8080, (ROUTE53_CHECKERS,))]
     # the Elastic IP: one, tagged, its allocation passed to the instance (which associates it itself)
     eips = ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Addresses"]
-    assert len(eips) == 1 and _by_tag(eips[0])["Name"] == f"{stack}-eip"
+    assert len(eips) == 1 and tags_of(eips[0])["Name"] == f"{stack}-eip"
     assert eips[0]["AllocationId"] in user_data
     doc = aws("iam").get_role_policy(RoleName=f"{stack}-instance", PolicyName=f"{stack}-least-privilege")["PolicyDocument"]
     statements = {s["Sid"]: s for s in (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]}
@@ -166,7 +167,7 @@ def _check_budget(aws, stack, run):
     assert onto["Condition"] == {"StringEquals": {"aws:ResourceTag/Stack": stack}}
     assert sorted(r.rsplit(":", 1)[1] for r in onto["Resource"]) == ["instance/*", "network-interface/*"]
     # ...which can match only because the launch template tags the interfaces it creates
-    specs = {s["ResourceType"]: _by_tag(s) for s in user_data_of(aws, f"{stack}-lt")[0]["TagSpecifications"]}
+    specs = {s["ResourceType"]: tags_of(s) for s in user_data_of(aws, f"{stack}-lt")[0]["TagSpecifications"]}
     assert specs["network-interface"]["Stack"] == specs["instance"]["Stack"] == stack
     asg = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"][0]
     assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == (1, 1, 1)
@@ -181,7 +182,7 @@ def _check_professional(aws, stack, run):
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     tiers = {}
     for s in subnets:
-        tiers.setdefault(_by_tag(s)["Tier"], []).append(s)
+        tiers.setdefault(tags_of(s)["Tier"], []).append(s)
     assert sorted(s["AvailabilityZone"] for s in tiers["public"]) == [f"{REGION}a", f"{REGION}b"]
     assert sorted(s["AvailabilityZone"] for s in tiers["private"]) == [f"{REGION}a", f"{REGION}b"]
     assert not any(s["MapPublicIpOnLaunch"] for s in tiers["private"])
@@ -202,7 +203,7 @@ def _check_professional(aws, stack, run):
     assert "eipalloc-" not in user_data
 
     alb = elb.describe_load_balancers(Names=[f"{stack}-shared-alb"])["LoadBalancers"][0]
-    tags = _by_tag(elb.describe_tags(ResourceArns=[alb["LoadBalancerArn"]])["TagDescriptions"][0])
+    tags = tags_of(elb.describe_tags(ResourceArns=[alb["LoadBalancerArn"]])["TagDescriptions"][0])
     # created by this stack (teardown deletes it only then), in this stack's VPC
     assert tags["Application"] == "shared" and tags["Stack"] == stack and tags["CreatedBy"] == stack
     assert alb["VpcId"] == vpc_id
@@ -290,7 +291,7 @@ def _check_gone(aws, stack, domain_shared=False):
     assert not ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Addresses"]
     # the emulator ignores tag filters on NAT gateways: compare the tags here
     nats = ec2.describe_nat_gateways(Filter=[{"Name": "state", "Values": ["pending", "available", "deleting"]}])
-    assert not [n for n in nats["NatGateways"] if _by_tag(n).get("Stack") == stack]
+    assert not [n for n in nats["NatGateways"] if tags_of(n).get("Stack") == stack]
     assert not [f for f in aws("efs").describe_file_systems()["FileSystems"] if f.get("Name") == f"{stack}-efs"]
     assert not aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-asg"])["AutoScalingGroups"]
     assert not [t for t in ec2.describe_launch_templates()["LaunchTemplates"] if t["LaunchTemplateName"] == f"{stack}-lt"]
@@ -311,8 +312,8 @@ def _check_gone(aws, stack, domain_shared=False):
 
 
 def _retried(run, task):
-    """Whether the run retried the task (Ansible prints one line per retry of an until: loop)."""
-    return f"FAILED - RETRYING: [localhost]: {task}" in run.out
+    """How often the run retried the task (Ansible prints one line per retry of an until: loop)."""
+    return run.out.count(f"FAILED - RETRYING: [localhost]: {task}")
 
 
 def _https_listener(aws, stack):
@@ -359,18 +360,17 @@ def _versions(aws, stack):
 def _created(aws, playbook, emulator, profile, stack, args):
     """site.yml for a new stack, with the emulator's delay the profile's run must wait out, then the checks
     of what it made; the launch template's version count."""
-    delays = strict(emulator)
-    if profile == "budget":
-        # IAM propagation longer than the run takes from the instance profile to the group (a loaded
-        # machine is slow enough to outlast a few seconds): the budget run must wait it out
-        strict(emulator, iam_propagation_seconds=45)
+    # AWS's eventual consistency, counted as refusals (tests/support/emulator.py): the run must retry
+    # through each, as it waits out the seconds on AWS
+    if profile == "budget":  # IAM: the new instance profile for the group, the new role for AWS Backup
+        delay = {"iam_propagation_refusals": 2}
     else:  # Elastic Load Balancing learns of the new certificate later than the run reaches the listener
-        strict(emulator, certificate_propagation_seconds=45)
+        delay = {"certificate_propagation_refusals": 2}
     try:
+        strict(emulator, **delay)
         created = playbook("site.yml", *args)
     finally:
-        strict(emulator, iam_propagation_seconds=delays["iam_propagation_seconds"],
-               certificate_propagation_seconds=delays["certificate_propagation_seconds"])
+        strict(emulator, **{name: 0 for name in delay})
     record_timing(profile, "create", created.seconds)
     assert created.rc == 0 and created.failed == 0, created
     assert created.changed > 0
@@ -383,14 +383,14 @@ def _created(aws, playbook, emulator, profile, stack, args):
     if profile == "budget":
         # the emulator answers as AWS does right after IAM created the instance profile and the
         # backup role (tests/support/emulator.py, items 1 and 2): the run waited those out
-        assert _retried(created, "Create the AutoScalingGroup"), created
-        assert _retried(created, "Select the stack's package file system"), created
+        assert _retried(created, "Create the AutoScalingGroup") == 2, created
+        assert _retried(created, "Select the stack's package file system") == 2, created
     else:
         from . import checks_environments as environments
         _check_audit_and_proxies(aws, stack, environments.ENVIRONMENTS["prod"][2])
         # the HTTPS listener right after ACM issued the certificate (CertificateNotFound): retried, then added
         assert _retried(created, "Create the shared application load balancer and its listeners, or bring the "
-                                 "listeners of this stack's in line"), created
+                                 "listeners of this stack's in line") == 2, created
         assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
     return _versions(aws, stack)
 
@@ -407,28 +407,34 @@ def _rerun_changes_nothing(aws, playbook, profile, stack, args, versions):
     assert _versions(aws, stack) == versions
 
 
-def _template_change_rolls_the_instances(aws, playbook, profile, stack, args, versions):
+def _template_change_rolls_the_instances(aws, playbook, profile, stack, args):
     """A new launch template version rolls the instances, within the profile's healthy bounds: a changed
-    user data (budget) or instance type (professional) makes exactly one."""
+    user data (budget) or instance type (professional) makes exactly one. Returns the run."""
     change = (["-e", "aws_stack_htpasswd_refresh_interval=5min"] if profile == "budget"
               else ["-e", "aws_stack_instance_type=t3.medium"])
     if profile == "professional":
         # someone changed the TLS policy of this stack's load balancer: the next run brings it back
         aws("elbv2").modify_listener(ListenerArn=_https_listener(aws, stack)["ListenerArn"], SslPolicy="ELBSecurityPolicy-2016-08")
+    versions = _versions(aws, stack)
+
+    def refreshes():
+        return aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"]
+    before = {r["InstanceRefreshId"] for r in refreshes()}
     changed = playbook("site.yml", *args, *change)
     record_timing(profile, "template-change", changed.seconds)
     assert changed.rc == 0 and changed.failed == 0, changed
     assert _versions(aws, stack) == versions + 1
-    refreshes = aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"]
-    assert len(refreshes) == 1, refreshes
+    started = [r for r in refreshes() if r["InstanceRefreshId"] not in before]
+    assert len(started) == 1, started
     bounds = {"budget": (0, 100), "professional": (100, 200)}[profile]
-    preferences = refreshes[0]["Preferences"]
+    preferences = started[0]["Preferences"]
     assert (preferences["MinHealthyPercentage"], preferences["MaxHealthyPercentage"]) == bounds
     assert preferences["SkipMatching"] is True and preferences["InstanceWarmup"] == 300
     said = "the index is unavailable from the old instance" in " ".join(changed.out.split())
     assert said == (profile == "budget")
     if profile == "professional":
         assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
+    return changed
 
 
 def _gone(aws, stack, teardown, domain_shared=False):
@@ -442,9 +448,9 @@ def _gone(aws, stack, teardown, domain_shared=False):
 def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
     """prod (professional, inventories/prod, with the bastion) and dev (budget, inventories/dev) side by
     side in one account, as copies of an inventory folder make them: each created and checked, re-run
-    without change, rolled by a template change; dev torn down alone leaves prod whole and as it was (prod's
-    re-run comes after it); prod's teardown is refused while another application uses its load balancer,
-    then takes everything."""
+    without change; prod rolled by a template change (a budget stack's is made by test_operations.py, after
+    its restore); dev torn down alone leaves prod whole and as it was (prod's re-run comes after it); prod's
+    teardown is refused while another application uses its load balancer, then takes everything."""
     from . import checks_environments as environments  # it reads this module's helpers: imported once both exist
 
     prod, dev = environments.ENVIRONMENTS["prod"][0], environments.ENVIRONMENTS["dev"][0]
@@ -464,6 +470,10 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
         other = _add_other_application(aws, prod, vpc_id)
         rules, cert_on_listener = _other_application(aws, other)
         assert [r[0] for r in rules] == ["100"] and cert_on_listener
+        # the re-run changes nothing, and leaves the other application its rule and its certificate
+        _rerun_changes_nothing(aws, playbook, "professional", prod, prod_args, prod_versions)
+        rules, cert_on_listener = _other_application(aws, other)
+        assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
 
         dev_versions = _created(aws, playbook, emulator, "budget", dev, dev_args)
         # each environment whole and its own
@@ -472,9 +482,10 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
         environments.assert_bastion(aws, prod_vpc, prod)
 
         _rerun_changes_nothing(aws, playbook, "budget", dev, dev_args, dev_versions)
-        _template_change_rolls_the_instances(aws, playbook, "budget", dev, dev_args, dev_versions)
+        # (a budget stack's template change: test_operations.py makes it after its restore)
 
-        # dev goes alone: prod stays whole, and exactly as it was (its re-run changes nothing)
+        # dev goes alone: prod stays whole, and exactly as it was: prod's next run, a template change,
+        # changes what the change asks for and nothing else
         teardown = playbook("playbooks/teardown.yml", *dev_td)
         record_timing("budget", "teardown", teardown.seconds)
         # (a second teardown of a budget stack changes nothing: test_operations.py runs it)
@@ -482,13 +493,11 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
         dev_up = False
         environments.assert_whole(aws, "prod")
         environments.assert_bastion(aws, prod_vpc, prod)
-        _rerun_changes_nothing(aws, playbook, "professional", prod, prod_args, prod_versions)
-        # the other application keeps its rule and its certificate
+        rolled = _template_change_rolls_the_instances(aws, playbook, "professional", prod, prod_args)
+        assert rolled.changed_tasks() == PROFESSIONAL_TEMPLATE_CHANGE_TASKS, rolled.changed_tasks()
+        # the other application keeps its rule and its certificate (SNI)
         rules, cert_on_listener = _other_application(aws, other)
         assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
-
-        _template_change_rolls_the_instances(aws, playbook, "professional", prod, prod_args, prod_versions)
-        assert _other_application(aws, other)[1]  # the other application's certificate stays (SNI)
 
         # the load balancer is prod's, and another application still uses it: nothing is deleted
         refused = playbook("playbooks/teardown.yml", *prod_td)
@@ -501,20 +510,18 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
             playbook("playbooks/teardown.yml", *dev_td)
         if other:  # the other application leaves first
             _remove_other_application(aws, other)
-        # ACM keeps the certificate in use longer than the teardown takes from the load balancer to it,
-        # and the network interfaces of the load balancer and the mount targets linger (as on AWS; the
-        # emulator's delays are off unless a test turns them on)
-        delays = strict(emulator)
-        strict(emulator, certificate_release_seconds=60, eni_linger_seconds=20)
+        # ACM keeps the certificate in use after the teardown took the load balancer away, and the
+        # network interfaces of the load balancer and the mount targets linger (as on AWS; counted as
+        # refusals, off unless a test turns them on)
         try:
+            strict(emulator, certificate_release_refusals=2, eni_linger_refusals=1)
             teardown = playbook("playbooks/teardown.yml", *prod_td)
         finally:
-            strict(emulator, certificate_release_seconds=delays["certificate_release_seconds"],
-                   eni_linger_seconds=delays["eni_linger_seconds"])
+            strict(emulator, certificate_release_refusals=0, eni_linger_refusals=0)
         record_timing("professional", "teardown", teardown.seconds)
     # ACM kept the certificate in use after its load balancer, the network interfaces lingered
     # (tests/support/emulator.py, item 3): the teardown waited, and went on to EFS, IAM and the VPC
-    assert _retried(teardown, "Delete the requested certificate"), teardown
+    assert _retried(teardown, "Delete the requested certificate") == 2, teardown
     _gone(aws, prod, teardown)
     again = playbook("playbooks/teardown.yml", *prod_td)
     record_timing("professional", "teardown-again", again.seconds)
