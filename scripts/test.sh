@@ -14,10 +14,11 @@
 # the run's last line, which stage and which tests failed.
 #
 # The full run has four lanes, started together: integration (the longest stage); the molecule
-# scenarios clients and default, then unit; the boot rehearsal, then the molecule scenario tls; lint
-# and sanity (molecule mostly waits on containers booting and installing). Each lane's stages run
-# in order; the other lanes' output goes to tests/output/lane-<first stage>.log and is printed when
-# they end. A lane names a stage's runner arguments after a colon: molecule:clients,default.
+# scenarios default and clients; the molecule scenario tls, then the boot rehearsal; lint, sanity,
+# then unit (molecule mostly waits on containers booting and installing). Each lane's stages run in
+# order; the other lanes' output goes to tests/output/lane-<first stage>.log (molecule:tls ->
+# lane-molecule_tls.log) and is printed when they end. A lane names a stage's runner arguments after
+# a colon: molecule:default,clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -67,7 +68,7 @@ pytest_stage() {  # stage pytest-args...
   local cache=$OUT/pytest-cache-$stage
   rm -rf "$cache"
   python -m pytest -o cache_dir="$cache" "$@" || {
-    python - "$cache/v/cache/lastfailed" >"$OUT/failed-$stage" <<'EOF' || true
+    python - "$cache/v/cache/lastfailed" >"$failure_file" <<'EOF' || true
 import json, sys
 try:
     print(" ".join(sorted(json.load(open(sys.argv[1])))))
@@ -89,7 +90,7 @@ stage_lint() {
   ansible-lint --profile production --offline || failed+=(ansible-lint)
   # every lock file still answers its input (scripts/lock.sh writes them)
   scripts/lock.sh --check || failed+=(lock.sh)
-  if ((${#failed[@]})); then echo "${failed[*]}" >"$OUT/failed-lint"; return 1; fi
+  if ((${#failed[@]})); then echo "${failed[*]}" >"$failure_file"; return 1; fi
 }
 stage_unit() {
   # two workers: half the tests render the role through ansible-playbook and wait on it. A file
@@ -133,7 +134,7 @@ stage_molecule() {
   for scenario in "${scenarios[@]}"; do
     echo "--- molecule scenario $scenario"
     began=$(date +%s)
-    molecule test -s "$scenario" || { echo "molecule scenario $scenario" >"$OUT/failed-molecule"; forget_installed_copy; return 1; }
+    molecule test -s "$scenario" || { echo "molecule scenario $scenario" >"$failure_file"; forget_installed_copy; return 1; }
     echo "--- molecule scenario $scenario passed in $(( $(date +%s) - began ))s"
   done
   forget_installed_copy
@@ -151,21 +152,23 @@ stage_rehearsal() {
 
 timings=()
 # run_stage STAGE[:ARG,ARG...]: runs it (with those arguments for its runner, as after --), records its
-# time, and on failure names it and its failed tests
+# time, and on failure names it and its failed tests. A stage writes what failed to $failure_file, one
+# per label: two runs of one stage in different lanes (molecule:clients and molecule:tls) keep theirs apart.
 run_stage() {
   local label=$1 stage=${1%%:*} started rc=0
+  local failure_file=$OUT/failed-${label//[^A-Za-z0-9_-]/_}  # the stage functions write it (dynamic scope)
   if [[ $label == *:* ]]; then
     local -a runner_args  # the stage functions read this (bash's scoping is dynamic)
     IFS=, read -ra runner_args <<<"${label#*:}"
   fi
   echo "=== $label"
-  rm -f "$OUT/failed-$stage"
+  rm -f "$failure_file"
   started=$(date +%s)
   "stage_$stage" || rc=$?
   timings+=("$label $(( $(date +%s) - started ))s")
   if ((rc)); then
     local failed=""
-    [ -s "$OUT/failed-$stage" ] && failed=": $(cat "$OUT/failed-$stage")"
+    [ -s "$failure_file" ] && failed=": $(cat "$failure_file")"
     echo "$label$failed" >>"$OUT/failed-stage"
   fi
   return "$rc"
@@ -183,9 +186,9 @@ run_lanes() {
   shift
   set -m
   for lane in "$@"; do
-    # shellcheck disable=SC2086 # a lane is its stages' names, split on purpose
     name=${lane%% *}
-    name=${name%%:*}
+    name=${name//[^A-Za-z0-9_-]/_}  # its first stage's label: molecule:tls -> molecule_tls
+    # shellcheck disable=SC2086 # a lane is its stages' names, split on purpose
     ( run_lane $lane ) >"$OUT/lane-$name.log" 2>&1 &
     pids+=("$!")
     names+=("$name")
@@ -215,10 +218,10 @@ rm -f "$OUT/failed-stage"
 started=$(date +%s)
 if ((full)); then
   # integration alone in the foreground (the longest). The clients scenario measures a cached reader's
-  # latency under a flood: it runs first, beside integration and the rehearsal only (beside the tls
-  # scenario too, its p99 went from under 50 ms to 54 ms); unit follows default. The tls scenario (its
-  # own containers, network and ports) follows the rehearsal.
-  run_lanes "integration" "molecule:clients,default unit" "rehearsal molecule:tls" "lint sanity"
+  # latency under a flood: it runs beside integration and the rehearsal only (beside the tls scenario
+  # too, its p99 went from under 50 ms to 54 ms), after default, while tls (its own containers, network
+  # and ports) and unit run in the first half, beside default.
+  run_lanes "integration" "molecule:default,clients" "molecule:tls rehearsal" "lint sanity unit"
 elif ((fast && ${#stages[@]} == 4)); then
   # lint and sanity (a minute, mostly one process) beside unit and smoke: under five minutes
   run_lanes "unit smoke" "lint sanity"
