@@ -6,11 +6,19 @@ this boot's first check: the state lives in /run) and several failed checks in a
 instance report itself Unhealthy to its
 AutoScalingGroup (EC2 health checks alone never see a dead index), which replaces it.
 Standard library only, run by the system python3: it must work when the venv does not.
+
+With the stack's Elastic IP (budget), the check also compares this instance's public address
+(metadata) and EC2's view of the address with the stack's Elastic IP (claim_eip.verdict): an
+address lost or never held is a failed check like a silent index (one another instance of the stack took
+over, a replacement, is not). It starts the claim again
+(pypiserver-eip.service, which associates until it holds) and, when it keeps failing, reports.
+The allocation is --eip-allocation-id, or the one the claim's unit names.
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +28,9 @@ import urllib.request
 from privatepypi_host import fetch_bundle
 
 STATE = "/run/pypiserver-selfcheck.json"
+EIP_UNIT = "pypiserver-eip.service"
+EIP_UNIT_FILE = "/etc/systemd/system/" + EIP_UNIT
+ALLOCATION = re.compile(r"--allocation-id[ =](eipalloc-[0-9a-f]+)\b")
 
 
 def healthy(url, timeout=10):
@@ -28,6 +39,32 @@ def healthy(url, timeout=10):
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def allocation_of(unit_file):
+    """The allocation id the Elastic IP claim's unit names, or '' (no such unit: no Elastic IP)."""
+    try:
+        with open(unit_file, encoding="utf-8") as f:
+            found = ALLOCATION.search(f.read())
+    except OSError:
+        return ""
+    return found.group(1) if found else ""
+
+
+def address_problem(allocation_id, region, endpoint_url, imds):
+    """'' when the stack's Elastic IP is this instance's public address, or another instance of the stack
+    took it over (a replacement: not this one's failure, and not to be taken back); otherwise why not. An
+    answer that cannot be had (EC2 or the metadata service unreachable) is no verdict: ''."""
+    # installed beside this file with the Elastic IP only: a top-level import would break the others' check
+    from privatepypi_host import claim_eip  # noqa: PLC0415
+    try:
+        state, why = claim_eip.verdict(allocation_id, fetch_bundle.instance_id(imds), region, endpoint_url, imds)
+    except (OSError, ValueError) as error:
+        fetch_bundle.log(f"could not check the Elastic IP {allocation_id}: {error}")
+        return ""
+    if state == "moved":
+        fetch_bundle.log(f"{why}: leaving it there")
+    return why if state == "lost" else ""
 
 
 def load(path, now):
@@ -58,7 +95,8 @@ def check(url, state, grace, failures, now, probe=healthy):
     return state, "repair"
 
 
-def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subprocess.run, clock=time.time):
+def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subprocess.run, clock=time.time,
+         address=address_problem):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--grace", type=float, default=900)
@@ -69,14 +107,23 @@ def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subpro
     parser.add_argument("--region", default="")
     parser.add_argument("--endpoint-url", type=fetch_bundle.http_endpoint, default=None)
     parser.add_argument("--imds", type=fetch_bundle.http_endpoint, default=fetch_bundle.IMDS)
+    parser.add_argument("--eip-allocation-id", default=None,
+                        help="the stack's Elastic IP; default: the one " + EIP_UNIT_FILE + " claims, if any")
+    parser.add_argument("--eip-unit-file", default=EIP_UNIT_FILE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
         parser.error("--url must be a loopback http URL")
+    allocation = args.eip_allocation_id if args.eip_allocation_id is not None else allocation_of(args.eip_unit_file)
 
     now = clock()
-    state, action = check(args.url, load(args.state, now), args.grace, args.failures, now, probe)
+    problems = [] if probe(args.url) else [f"{args.url} does not answer"]
+    lost = address(allocation, args.region, args.endpoint_url, args.imds) if allocation else ""
+    if lost:
+        problems.append(lost)
+        fetch_bundle.log(f"unhealthy: {lost}")
+    state, action = check(args.url, load(args.state, now), args.grace, args.failures, now, lambda _url: not problems)
     if action == "report":
-        reason = f"{args.url} failed {state['failures']} checks in a row"
+        reason = f"{'; '.join(problems)}: {state['failures']} failed checks in a row"
         if args.autoscaling_group:
             try:
                 report(args.autoscaling_group, args.region, args.endpoint_url, args.imds, reason)
@@ -89,6 +136,10 @@ def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subpro
         # --no-block: a mount that hangs must not hold the check; the next one sees the result
         run(["systemctl", "start", "--no-block", *args.repair], check=False)
         fetch_bundle.log(f"check {state['failures']} failed: starting {' '.join(args.repair)}")
+    if lost:
+        # the claim is a oneshot that stays active once done: restart, not start, claims again
+        run(["systemctl", "restart", "--no-block", EIP_UNIT], check=False)
+        fetch_bundle.log(f"claiming {allocation} again ({EIP_UNIT})")
     save(args.state, state)
     # 0 even when failing: the verdict is in the state file and the journal, and a unit that
     # ends in "failed" must not be what decides whether its timer keeps firing

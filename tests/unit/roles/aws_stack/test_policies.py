@@ -33,7 +33,7 @@ TRUST = 'trust policy'
 # which knows the actions that have one, finds nothing in them, and test_no_unexplained_finding
 # would fail if it did).
 NO_RESOURCE_TYPE = {'SsmAgentSessionsAndCommands', 'AgentMetricsIntoItsNamespaceOnly', 'AgentReadsInstanceTags',
-                    'FindHostedZones'}
+                    'FindHostedZones', 'ReadWhereTheAddressIs'}
 # (document, Sid or TRUST, issue) -> why it is accepted
 SUPPRESSED = {
     ('*', TRUST, 'MALFORMED'):
@@ -171,6 +171,7 @@ def test_instance_policy_is_scoped_to_this_stack(rendered, scenario):
     actions = {a for s in document['Statement'] for a in ([s['Action']] if isinstance(s['Action'], str) else s['Action'])}
     assert not {a for a in actions if a.endswith('*') or a.startswith(('iam:', 's3:', 'ssm:Put', 'ssm:Delete', 'ec2:Describe'))} - {
         'ec2:DescribeTags',  # the agent's AutoScalingGroupName dimension (AgentReadsInstanceTags)
+        'ec2:DescribeAddresses',  # where the stack's Elastic IP is: the claim and the self-check (ReadWhereTheAddressIs)
         's3:GetObject'}  # the boot reads its bundle: only from the stack's own bucket and prefix (below)
     assert _resources(by_sid['ReadThisStacksBootstrapBundles']) == [f'arn:aws:s3:::{stack}-boot-123456789012-eu-central-1/bootstrap/*']
 

@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The private tier's routes (issue 19), as ansible-playbook runs the role's network concern against
+the emulator (tests/support/emulator.py as a server on loopback), looked at with boto3:
+
+- the private route tables carry the S3 gateway endpoint, so a boot's bundle fetch needs no NAT gateway;
+- aws_stack_nat_gateway_per_az gives one NAT gateway per zone, each private subnet routed through its own
+  zone's; switched off again, the other zones' gateways, addresses and route tables go;
+- the network's teardown removes the endpoint and every NAT gateway with the VPC.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+boto3 = pytest.importorskip('boto3')
+from ansible_collections.privatepypi.aws.tests.integration.checks_network import check_private_routes, check_private_routes_gone  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[4]
+REGION = 'us-east-1'
+STACK = 'routes-unit'
+AZS = ['us-east-1a', 'us-east-1b']
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  module_defaults:
+    group/amazon.aws.aws: {{endpoint_url: '{endpoint}', region: {region}, access_key: testing, secret_key: testing}}
+  tasks:
+    - ansible.builtin.include_role:
+        name: privatepypi.aws.aws_stack
+        tasks_from: {tasks_from}
+"""
+
+
+@pytest.fixture(scope='module')
+def endpoint():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES='false')
+    proc = subprocess.Popen([sys.executable, '-m', 'tests.support.emulator', '-H', '127.0.0.1', '-p', str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f'{url}/moto-api/config', timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope='module')
+def aws(endpoint):
+    session = boto3.session.Session(aws_access_key_id='testing', aws_secret_access_key='testing', region_name=REGION)
+    return lambda service: session.client(service, endpoint_url=endpoint)
+
+
+@pytest.fixture(scope='module')
+def ec2(aws):
+    return aws('ec2')
+
+
+def run(endpoint, tmp_path, tasks_from, **settings):
+    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, 'ansible_collections', 'privatepypi', 'aws')))
+    play = tmp_path / f'{tasks_from.replace("/", "_")}.yml'
+    play.write_text(PLAY.format(endpoint=endpoint, region=REGION, tasks_from=tasks_from))
+    extra = dict({'aws_stack_name': STACK, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
+                  'aws_stack_az_count': 2, '_aws_stack_azs': AZS, 'aws_stack_private_subnets': True,
+                  'aws_stack_nat_gateway_enabled': True, 'aws_stack_instances_in_private_subnets': True,
+                  'ansible_python_interpreter': sys.executable}, **settings)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
+               ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1', AWS_ACCESS_KEY_ID='testing',
+               AWS_SECRET_ACCESS_KEY='testing')
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(play),
+                           '-e', json.dumps(extra)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def _vpc(ec2):
+    vpcs = ec2.describe_vpcs(Filters=[{'Name': 'tag:Stack', 'Values': [STACK]}])['Vpcs']
+    return vpcs[0]['VpcId'] if vpcs else None
+
+
+def network(ec2):
+    """What the private tier looks like: {subnet's zone: (its route table's Name, the zone of the NAT gateway
+    its default route goes to)}, the live NAT gateways' names, and the S3 endpoints' route table names."""
+    vpc = _vpc(ec2)
+    subnets = {s['SubnetId']: s for s in ec2.describe_subnets(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['Subnets']}
+    tables = ec2.describe_route_tables(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['RouteTables']
+    nats = {n['NatGatewayId']: n for n in ec2.describe_nat_gateways(Filter=[{'Name': 'vpc-id', 'Values': [vpc]}])['NatGateways']
+            if n['State'] in ('pending', 'available')}
+    name = {t['RouteTableId']: {x['Key']: x['Value'] for x in t.get('Tags', [])}.get('Name') for t in tables}
+    private = {}
+    for table in tables:
+        nat = next((r.get('NatGatewayId') for r in table['Routes'] if r.get('DestinationCidrBlock') == '0.0.0.0/0'), None)
+        for association in table.get('Associations', []):
+            subnet = subnets.get(association.get('SubnetId'))
+            if subnet and {x['Key']: x['Value'] for x in subnet.get('Tags', [])}.get('Tier') == 'private':
+                private[subnet['AvailabilityZone']] = (
+                    name[table['RouteTableId']], subnets[nats[nat]['SubnetId']]['AvailabilityZone'] if nat in nats else nat)
+    endpoints = [e for e in ec2.describe_vpc_endpoints(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['VpcEndpoints']
+                 if e['State'].lower() in ('available', 'pending')]
+    s3 = sorted(sorted(name.get(t) for t in e['RouteTableIds']) for e in endpoints if e['ServiceName'] == f'com.amazonaws.{REGION}.s3')
+    nat_names = sorted({x['Key']: x['Value'] for x in n.get('Tags', [])}.get('Name') for n in nats.values())
+    return private, nat_names, s3
+
+
+def stack_addresses(ec2):
+    return sorted(a['PublicIp'] for a in ec2.describe_addresses(Filters=[{'Name': 'tag:Stack', 'Values': [STACK]}])['Addresses'])
+
+
+def test_private_routes_s3_endpoint_nat_per_az_and_teardown(endpoint, aws, ec2, tmp_path):
+    # the professional default: one NAT gateway (first zone) for both private subnets, and the S3 endpoint
+    run(endpoint, tmp_path, 'network/create.yml')
+    private, nats, s3 = network(ec2)
+    assert private == {'us-east-1a': (f'{STACK}-private-rt', 'us-east-1a'), 'us-east-1b': (f'{STACK}-private-rt', 'us-east-1a')}
+    assert nats == [f'{STACK}-nat']
+    assert s3 == [[f'{STACK}-private-rt']]
+    assert len(stack_addresses(ec2)) == 1
+    check_private_routes(aws, STACK)  # the integration tests' check agrees
+
+    # one NAT gateway per zone: each private subnet leaves through its own zone's; the first zone's stays
+    run(endpoint, tmp_path, 'network/create.yml', aws_stack_nat_gateway_per_az=True)
+    private, nats, s3 = network(ec2)
+    assert private == {'us-east-1a': (f'{STACK}-private-rt', 'us-east-1a'),
+                       'us-east-1b': (f'{STACK}-private-rt-us-east-1b', 'us-east-1b')}
+    assert nats == [f'{STACK}-nat', f'{STACK}-nat-us-east-1b']
+    assert s3 == [[f'{STACK}-private-rt'], [f'{STACK}-private-rt-us-east-1b']]
+    assert len(stack_addresses(ec2)) == 2
+    check_private_routes(aws, STACK, per_az=True)
+
+    # a re-run changes nothing
+    again = run(endpoint, tmp_path, 'network/create.yml', aws_stack_nat_gateway_per_az=True)
+    assert 'changed=0' in again, again[-3000:]
+
+    # switched off again: back to one gateway; the second zone's gateway, address and route table are gone
+    run(endpoint, tmp_path, 'network/create.yml')
+    private, nats, s3 = network(ec2)
+    assert private == {'us-east-1a': (f'{STACK}-private-rt', 'us-east-1a'), 'us-east-1b': (f'{STACK}-private-rt', 'us-east-1a')}
+    assert nats == [f'{STACK}-nat']
+    assert s3 == [[f'{STACK}-private-rt']]
+    assert len(stack_addresses(ec2)) == 1
+
+    # teardown of the network: endpoint, NAT gateways, their addresses and the VPC
+    run(endpoint, tmp_path, 'network/create.yml', aws_stack_nat_gateway_per_az=True)
+    vpc = _vpc(ec2)
+    run(endpoint, tmp_path, 'network/remove.yml')
+    assert _vpc(ec2) is None
+    check_private_routes_gone(aws, vpc)
+    assert [e for e in ec2.describe_vpc_endpoints(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['VpcEndpoints']
+            if e['State'].lower() in ('available', 'pending')] == []
+    assert [n for n in ec2.describe_nat_gateways(Filter=[{'Name': 'vpc-id', 'Values': [vpc]}])['NatGateways']
+            if n['State'] in ('pending', 'available')] == []
+    assert stack_addresses(ec2) == []
