@@ -240,7 +240,7 @@ def test_installed_artifact_runs_the_stack(installed, reset_emulator):
         record_timing("artifact", "re-run", rerun.seconds)
         assert rerun.rc == 0 and rerun.changed == 0, rerun
     finally:
-        teardown = _playbook(base, "teardown", *args, "-e", "profile=budget")
+        teardown = _playbook(base, "teardown", *args, "-e", "profile=budget", "-e", f"confirm={STACK}", "-e", "final_backup=false")
         record_timing("artifact", "teardown", teardown.seconds)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
     _check_gone(aws, STACK)

@@ -422,14 +422,26 @@ def _tear_down_keeping_then_deleting_the_backups(stack, operate, aws):
     # another application's issued certificate in the region (acm_certificate_info then reads it: acm:GetCertificate)
     certificate = aws("acm").request_certificate(DomainName="wiki.example.org", ValidationMethod="DNS")
     assert aws("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])["Certificate"]["Status"] == "ISSUED"
-    point = stack["point"]
-    teardown = operate("playbooks/teardown.yml")
+    point, serving = stack["point"], stack_file_system(aws, STACK)
+    # without the stack's name given (nobody at a terminal to type it): refused before anything is deleted
+    unconfirmed = operate("playbooks/teardown.yml")
+    assert unconfirmed.rc != 0 and f"Teardown of {STACK} not confirmed: nothing has been deleted" in " ".join(
+        unconfirmed.out.split()), unconfirmed
+    assert "Check who the AWS credentials belong to" not in unconfirmed.out
+    assert stack_file_system(aws, STACK)["FileSystemId"] == serving["FileSystemId"]
+
+    teardown = operate("playbooks/teardown.yml", "-e", f"confirm={STACK}")
     record_timing("operations", "teardown-keep", teardown.seconds)
     assert teardown.rc == 0 and teardown.failed == 0, teardown
 
-    # everything but the vault and its recovery point is gone: both file systems too
+    # everything but the vault and its recovery points is gone: both file systems too. The vault holds the
+    # point restored from and a final one of the file system that served, taken before anything was deleted
     assert "Kept the backup vault" in teardown.out and "aws_stack_teardown_delete_backups=true" in teardown.out
-    assert [p["RecoveryPointArn"] for p in restore.recovery_points(aws, STACK)] == [point["RecoveryPointArn"]]
+    points = restore.recovery_points(aws, STACK)
+    final = [p for p in points if p["RecoveryPointArn"] != point["RecoveryPointArn"]]
+    assert len(points) == 2 and len(final) == 1, points
+    assert final[0]["ResourceArn"].endswith(f":file-system/{serving['FileSystemId']}") and final[0]["Status"] == "COMPLETED"
+    assert final[0]["RecoveryPointArn"] in " ".join(teardown.out.split())
     assert not restore.file_systems(aws, STACK)
     assert not [p for p in aws("backup").list_backup_plans()["BackupPlansList"] if p["BackupPlanName"] == f"{STACK}-daily"]
     with pytest.raises(ClientError):
@@ -438,17 +450,18 @@ def _tear_down_keeping_then_deleting_the_backups(stack, operate, aws):
         TagFilters=[{"Key": "Stack", "Values": [STACK]}])["ResourceTagMappingList"] if ":instance/" not in r["ResourceARN"]]
     assert leftovers == [aws("backup").describe_backup_vault(BackupVaultName=f"{STACK}-backup")["BackupVaultArn"]]
 
-    kept = operate("playbooks/teardown.yml")
+    kept = operate("playbooks/teardown.yml", "-e", f"confirm={STACK}")  # no file system left: no final point
     assert kept.rc == 0 and kept.changed == 0 and "Kept the backup vault" in kept.out, kept
+    assert len(restore.recovery_points(aws, STACK)) == 2
 
-    purged = operate("playbooks/teardown.yml", "-e", "aws_stack_teardown_delete_backups=true")
+    purged = operate("playbooks/teardown.yml", "-e", f"confirm={STACK}", "-e", "aws_stack_teardown_delete_backups=true")
     record_timing("operations", "teardown-delete-backups", purged.seconds)
     assert purged.rc == 0 and purged.failed == 0 and purged.changed > 0, purged
     assert "Kept the backup vault" not in purged.out
     _check_gone(aws, STACK)
     check_backup_gone(aws, STACK)
 
-    again = operate("playbooks/teardown.yml", "-e", "aws_stack_teardown_delete_backups=true")
+    again = operate("playbooks/teardown.yml", "-e", f"confirm={STACK}", "-e", "aws_stack_teardown_delete_backups=true")
     assert again.rc == 0 and again.changed == 0, again
 
 
@@ -486,7 +499,7 @@ def test_a_budget_stack_operated_with_the_deployer_policy_alone(operate, playboo
     finally:
         strict(emulator, missing_offerings={})
         if not torn_down:
-            operate("playbooks/teardown.yml", "-e", "aws_stack_teardown_delete_backups=true")
+            operate("playbooks/teardown.yml", "-e", f"confirm={STACK}", "-e", "aws_stack_teardown_delete_backups=true")
 
 
 # --- the deployer's own privileges ---------------------------------------------------------------------
