@@ -221,7 +221,10 @@ def _check_the_claim_needs_the_stack_tag_on_the_network_interface(instance_sessi
 
 def _check_nothing_beyond_the_policy(instance_session, instance):
     ec2 = instance_session("ec2")
-    _refused(ec2.describe_addresses, "UnauthorizedOperation")
+    # where its address is, it may read (the claim's repair: DescribeAddresses has no resource type); no more
+    assert [a["AllocationId"] for a in ec2.describe_addresses(AllocationIds=[instance["own_eip"]])["Addresses"]] == [
+        instance["own_eip"]]
+    _refused(ec2.describe_instances, "UnauthorizedOperation")
     _refused(lambda: ec2.terminate_instances(InstanceIds=[instance["other_instance"]]), "UnauthorizedOperation")
     _refused(lambda: instance_session("iam").list_roles(), "AccessDenied")
     _refused(lambda: instance_session("s3").list_buckets(), "AccessDenied")
