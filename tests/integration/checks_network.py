@@ -4,11 +4,9 @@ check_private_routes(aws, stack, per_az=False) runs after site.yml of a stack wi
 (professional); check_private_routes_gone(aws, vpc_id) after its teardown, with the VPC id read before it.
 """
 
+from .helpers import tags_of
+
 S3_PREFIX = "com.amazonaws.{region}.s3"
-
-
-def _tags(tag_list):
-    return {t["Key"]: t["Value"] for t in tag_list or []}
 
 
 def _live(items, key="State"):
@@ -24,10 +22,10 @@ def check_private_routes(aws, stack, per_az=False):
     vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"][0]["VpcId"]
     by_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
     subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(Filters=by_vpc)["Subnets"]}
-    private = [s for s in subnets.values() if _tags(s.get("Tags")).get("Tier") == "private"]
+    private = [s for s in subnets.values() if tags_of(s).get("Tier") == "private"]
     assert len(private) >= 2, private
     nats = {n["NatGatewayId"]: n for n in _live(ec2.describe_nat_gateways(Filter=by_vpc)["NatGateways"])}
-    assert all(_tags(n.get("Tags")).get("Stack") == stack for n in nats.values()), nats
+    assert all(tags_of(n).get("Stack") == stack for n in nats.values()), nats
     endpoints = [e for e in _live(ec2.describe_vpc_endpoints(Filters=by_vpc)["VpcEndpoints"])
                  if e["ServiceName"] == S3_PREFIX.format(region=region)]
     assert all(e["VpcEndpointType"] == "Gateway" for e in endpoints), endpoints
@@ -36,7 +34,7 @@ def check_private_routes(aws, stack, per_az=False):
     nat_zones = set()
     for subnet in private:
         table = next(t for t in tables if any(a.get("SubnetId") == subnet["SubnetId"] for a in t.get("Associations", [])))
-        assert _tags(table.get("Tags")).get("Stack") == stack, table
+        assert tags_of(table).get("Stack") == stack, table
         assert table["RouteTableId"] in with_endpoint, (subnet["AvailabilityZone"], table, endpoints)
         nat = next(r.get("NatGatewayId") for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0")
         nat_zone = subnets[nats[nat]["SubnetId"]]["AvailabilityZone"]

@@ -13,7 +13,9 @@ from tests.support.secrets_shapes import find_hashes
 
 from .checks_backup import check_backup, check_backup_gone
 from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
+from .checks_load_balancer import check_hsts
 from .checks_monitoring import check_monitoring, check_monitoring_gone
+from .checks_network import check_private_routes, check_private_routes_gone
 from .helpers import REGION, cloud_config_of, passwords_in_vars, record_timing, tags_of, user_data_of
 from .strict import strict
 
@@ -392,6 +394,8 @@ def _created(aws, playbook, emulator, profile, stack, args):
         assert _retried(created, "Create the shared application load balancer and its listeners, or bring the "
                                  "listeners of this stack's in line") == 2, created
         assert _https_listener(aws, stack)["SslPolicy"] == ALB_SSL_POLICY
+        check_hsts(aws, stack)
+        check_private_routes(aws, stack)  # one NAT gateway (aws_stack_nat_gateway_per_az off), the S3 endpoint
     return _versions(aws, stack)
 
 
@@ -527,6 +531,7 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
     # (tests/support/emulator.py, item 3): the teardown waited, and went on to EFS, IAM and the VPC
     assert _retried(teardown, "Delete the requested certificate") == 2, teardown
     _gone(aws, prod, teardown)
+    check_private_routes_gone(aws, prod_vpc)
     again = playbook("playbooks/teardown.yml", *prod_td)
     record_timing("professional", "teardown-again", again.seconds)
     assert again.rc == 0 and again.changed == 0, again
