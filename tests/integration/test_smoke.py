@@ -8,7 +8,9 @@ environment with the bastion, deploys the same parts and asserts more.
 import pytest
 
 from .checks_environments import assert_bastion
+from .checks_load_balancer import check_hsts
 from .checks_monitoring import check_monitoring
+from .checks_network import check_private_routes
 from .helpers import tags_of
 from .test_stacks import DOMAIN, REGION, SSH_CIDR
 
@@ -39,6 +41,8 @@ def test_one_professional_site_with_domain_bastion_and_agents(aws, playbook, res
     alb = elb.describe_load_balancers(Names=[f"{STACK}-shared-alb"])["LoadBalancers"][0]
     listeners = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
     assert sorted(listeners) == [80, 443]
+    check_hsts(aws, STACK)
+    check_private_routes(aws, STACK)
     certificate = aws("acm").describe_certificate(
         CertificateArn=listeners[443]["Certificates"][0]["CertificateArn"])["Certificate"]
     assert (certificate["DomainName"], certificate["Status"]) == (f"pypi.{DOMAIN}", "ISSUED")
