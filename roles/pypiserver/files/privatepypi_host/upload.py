@@ -250,7 +250,7 @@ class UploadMiddleware:
 
     def _authorised(self, header):
         """The Identity of valid Basic credentials (checked here: no front end), else None."""
-        from passlib.apache import HtpasswdFile  # noqa: PLC0415 - only the upload path needs passlib
+        from passlib.hash import bcrypt  # noqa: PLC0415 - only the upload path needs passlib
 
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic" or not self.htpasswd:
@@ -264,7 +264,9 @@ class UploadMiddleware:
                 if found is None or found.expired(time.time()):
                     return None
                 return Identity(user, found.role, found.patterns, found.name)
-            if not HtpasswdFile(self.htpasswd).check_password(user, password):
+            # bcrypt only, as the credential service: access refuses a file with any other scheme
+            stored = access.parse_htpasswd(_read(self.htpasswd), 4).get(user)
+            if stored is None or not bcrypt.verify(password, stored):
                 return None
             role, patterns = access.parse_roles(_read(self.roles)).get(user, (access.DEFAULT_ROLE, ()))
             return Identity(user, role, patterns)

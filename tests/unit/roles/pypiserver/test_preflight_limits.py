@@ -40,3 +40,11 @@ def test_trusted_publishers_are_checked_by_name(preflight):
     assert result.returncode == 2 and "pypiserver_oidc_publishers: trusted publisher 1: repository must be owner/name" in result.stdout
     result = preflight(pypiserver_oidc_publishers=[PUBLISHER], pypiserver_frontend_enabled=False)
     assert result.returncode == 2 and "pypiserver_oidc_publishers needs the nginx front end" in result.stdout
+
+
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "apr_md5_crypt", "plaintext"])
+def test_only_bcrypt_hashes_new_passwords(preflight, scheme):
+    """Issue 17: pypiserver_hash_scheme took any passlib scheme the htpasswd module knows."""
+    result = preflight(pypiserver_hash_scheme=scheme)
+    assert result.returncode == 2, result.stdout[-3000:]
+    assert f"pypiserver_hash_scheme is {scheme}: only bcrypt is accepted" in result.stdout

@@ -10,6 +10,7 @@ import threading
 import pytest
 from distbuild import make_sdist, make_wheel
 from passlib.apache import HtpasswdFile
+from passlib.hash import bcrypt
 from privatepypi_host import access, store, upload
 
 BOUNDARY = "----privatepypi-test"
@@ -56,6 +57,11 @@ class Client:
         with open(path, "rb") as f:
             data = f.read()
         return self.request(form({":action": action, **extra}, name or os.path.basename(path), data))
+
+
+def write_htpasswd(path, **users):
+    """bcrypt at cost 4 (fast); the only scheme the credential files may hold."""
+    path.write_text("".join(f"{user}:{bcrypt.using(rounds=4).hash(password)}\n" for user, password in users.items()))
 
 
 @pytest.fixture
@@ -125,10 +131,7 @@ def test_refused_actions_and_methods(store_root):
 
 
 def test_credentials_are_checked_without_the_front_end(store_root, built, tmp_path):
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
-    htpasswd.set_password("alice", "secret")
-    htpasswd.set_password("rita", "reader-pw")
-    htpasswd.save()
+    write_htpasswd(tmp_path / "htpasswd", alice="secret", rita="reader-pw")
     (tmp_path / "roles").write_text("alice uploader\n")
     secret = access.new_secret()
     (tmp_path / "tokens").write_text(f"ci upload 0 {access.token_digest(secret)} other-*\n")
@@ -145,12 +148,26 @@ def test_credentials_are_checked_without_the_front_end(store_root, built, tmp_pa
     assert client.request(body, auth="alice:secret")[0] == 200
 
 
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "sha256_crypt", "apr_md5_crypt", "ldap_sha1", "plaintext"])
+def test_without_the_front_end_only_bcrypt_lets_anyone_in(store_root, built, tmp_path, scheme):
+    """Issue 17: the upload path checked the htpasswd with passlib's HtpasswdFile, which takes any scheme
+    it knows (apr1, SHA-1, even plain text): a right password under a fast hash was accepted."""
+    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True, default_scheme=scheme)
+    htpasswd.set_password("alice", "secret")
+    htpasswd.save()
+    (tmp_path / "roles").write_text("alice uploader\n")
+    client = Client(store_root, str(tmp_path / "htpasswd"), identity={})
+    wheel = make_wheel(built)
+    body = form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read())
+    assert client.request(body, auth="alice:secret")[0] == 401
+    write_htpasswd(tmp_path / "htpasswd", alice="secret")
+    assert client.request(body, auth="alice:secret")[0] == 200
+
+
 def test_without_the_front_end_the_audit_names_the_peer_not_a_header(store_root, built, tmp_path):
     """Issue 17: a client-supplied X-Real-IP was written into the upload audit."""
     log = tmp_path / "audit.log"
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
-    htpasswd.set_password("alice", "secret")
-    htpasswd.save()
+    write_htpasswd(tmp_path / "htpasswd", alice="secret")
     (tmp_path / "roles").write_text("alice uploader\n")
     client = Client(store_root, str(tmp_path / "htpasswd"), identity={"REMOTE_ADDR": "198.51.100.8"}, audit_log=str(log))
     wheel = make_wheel(built)
