@@ -48,3 +48,15 @@ def test_only_bcrypt_hashes_new_passwords(preflight, scheme):
     result = preflight(pypiserver_hash_scheme=scheme)
     assert result.returncode == 2, result.stdout[-3000:]
     assert f"pypiserver_hash_scheme is {scheme}: only bcrypt is accepted" in result.stdout
+
+
+def test_turning_the_front_end_off_says_what_it_gives_up(preflight):
+    """Issue 17: pypiserver_frontend_enabled: false dropped the back-off, the verdict cache and TLS without a word."""
+    result = preflight(pypiserver_frontend_enabled=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    printed = " ".join(result.stdout.split())  # the callback folds long lines
+    assert "WARNING: pypiserver_frontend_enabled is false" in printed
+    for given_up in ("online password guessing is unlimited", "every read runs a bcrypt", "user names can be told",
+                     "Basic credentials cross the network in clear"):
+        assert given_up in printed
+    assert "WARNING: pypiserver_frontend_enabled" not in preflight().stdout
