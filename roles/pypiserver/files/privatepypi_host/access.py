@@ -65,10 +65,12 @@ def normalize(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def project_allowed(patterns, project):
-    """True when patterns is empty (every project) or one matches the normalized project name."""
+def project_allowed(patterns, project, role=None):
+    """True when one pattern matches the normalized project name ('*': every project). Empty patterns
+    grant no project, except to an admin, whose role is the index's own (every project): an uploader,
+    a token or a minted token without patterns uploads nothing, never everything."""
     if not patterns:
-        return True
+        return role == "admin"
     name = normalize(project)
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 

@@ -1,7 +1,7 @@
 """Answers nginx auth_request subrequests: 200 with who and what they may do, 401, 429 or 503.
 
 200 carries X-Privatepypi-User, -Role (reader|uploader|admin), -Projects (comma-separated fnmatch
-patterns of normalized project names, empty: all), -Token (the token's name, empty for a
+patterns of normalized project names, empty: none, or every one for an admin), -Token (the token's name, empty for a
 password) and -Expires (seconds the verdict may be kept). 401: missing, bad or malformed
 credentials. 429 + Retry-After + X-Privatepypi-Backoff: `address` when the client address
 (X-Real-IP, set by nginx) backs off after failed logins (nginx may then hold that address back

@@ -315,7 +315,10 @@ class UploadMiddleware:
                 spooled.append(path)
             described = {"project": project, "file": filename, "sha256": _sha256(path)}
             try:
-                if not access.project_allowed(identity.projects, project):
+                if not identity.projects and not access.project_allowed((), project, identity.role):
+                    raise Refused("403 Forbidden", f"{self._who(identity)} has no project patterns, so it may upload to "
+                                                   "no project (give it patterns; '*' is every project)")
+                if not access.project_allowed(identity.projects, project, identity.role):
                     raise Refused("403 Forbidden", f"{self._who(identity)} may upload only to projects matching "
                                                    f"{', '.join(identity.projects)}, not {project}")
                 self.check_origin(project)

@@ -64,7 +64,10 @@ def test_roles_and_patterns():
                 "alice reader\nalice admin"):
         with pytest.raises(access.AccessError):
             access.parse_roles(bad)
-    assert access.project_allowed((), "Anything")
+    # empty patterns grant no project (issue 17: they granted every one), except to an admin; '*' is every project
+    assert not access.project_allowed((), "Anything") and not access.project_allowed((), "Anything", "uploader")
+    assert not access.project_allowed((), "Anything", "publisher") and access.project_allowed((), "Anything", "admin")
+    assert access.project_allowed(("*",), "Anything", "uploader")
     assert access.project_allowed(("cc-*",), "CC_Lib") and not access.project_allowed(("cc-*",), "other")
 
 

@@ -60,3 +60,15 @@ def test_turning_the_front_end_off_says_what_it_gives_up(preflight):
                      "Basic credentials cross the network in clear"):
         assert given_up in printed
     assert "WARNING: pypiserver_frontend_enabled" not in preflight().stdout
+
+
+def test_an_uploader_without_project_patterns_is_refused_by_name(preflight):
+    """Issue 17: empty patterns granted every project; now they grant none, and preflight says so."""
+    users = [{"name": "ada", "password": "x", "role": "admin"}, {"name": "bob", "password": "x", "role": "uploader"},
+             {"name": "cy", "password": "x", "role": "uploader", "projects": []},
+             {"name": "dee", "password": "x", "role": "uploader", "projects": ["*"]}, {"name": "eve", "password": "x"}]
+    result = preflight(pypiserver_users=users)
+    assert result.returncode == 2, result.stdout[-3000:]
+    printed = " ".join(result.stdout.split())
+    assert "bob, cy: an uploader without project patterns may upload to no project" in printed
+    assert preflight(pypiserver_users=users[:1] + users[3:]).returncode == 0
