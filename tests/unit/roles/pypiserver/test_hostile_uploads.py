@@ -174,7 +174,7 @@ results, started = [], time.monotonic()
 for n, (body, size, _status, _reason) in enumerate(cases):
     with open(body, "rb") as handle:
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": str(size),
-                   "CONTENT_TYPE": "multipart/form-data; boundary=%s", "wsgi.input": handle,
+                   "CONTENT_TYPE": "multipart/form-data; boundary=@BOUNDARY@", "wsgi.input": handle,
                    "HTTP_X_PRIVATEPYPI_USER": "ci", "HTTP_X_PRIVATEPYPI_ROLE": "uploader", "HTTP_X_PRIVATEPYPI_PROJECTS": "*"}
         got = []
         answer = b"".join(app(environ, lambda status, headers: got.append(status))).decode()
@@ -182,7 +182,7 @@ for n, (body, size, _status, _reason) in enumerate(cases):
     if n == 0:
         footprint = kib()
 print(json.dumps({"results": results, "footprint": footprint, "peak": kib(), "seconds": time.monotonic() - started}))
-""" % BOUNDARY
+""".replace("@BOUNDARY@", BOUNDARY)
 
 RENDERER = r"""
 import json, logging, sys, time
