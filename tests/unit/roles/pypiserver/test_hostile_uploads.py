@@ -65,7 +65,7 @@ def _sdist_bomb(path, name, version, member_mib=100, members=6):
             header = tarfile.TarInfo(f"{dist}-{version}/zeros{n}")
             header.size = member_mib << 20
             out.write(packer.compress(header.tobuf(format=tarfile.PAX_FORMAT)))
-            for _ in range(member_mib):
+            for _mib in range(member_mib):
                 out.write(packer.compress(zero))
         data = metadata_text(name, version)
         info = tarfile.TarInfo(f"{dist}-{version}/PKG-INFO")
