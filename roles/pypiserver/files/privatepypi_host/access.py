@@ -1,7 +1,7 @@
 """Who may do what: the credential data (htpasswd, roles, tokens), its validation, tokens and audit lines.
 
 Three files on a host, beside each other (pypiserver's own htpasswd stays a plain htpasswd):
-  htpasswd  name:hash                                  (bcrypt $2b$/$2y$ or sha512-crypt $6$ only)
+  htpasswd  name:hash                                  (bcrypt $2b$/$2y$ only)
   roles     name role [pattern,pattern...]             (reader | uploader | admin; no line: reader)
   tokens    name scope expires digest [pattern,...]    (scope read | upload; expires: epoch seconds, 0 never)
 On AWS one SSM SecureString carries all three: the htpasswd lines, then "#role " and "#token "
@@ -32,14 +32,28 @@ TOKEN_USER = "__token__"  # noqa: S105 - a user name, as on the public index
 TOKEN_PREFIX = "ppt_"  # noqa: S105 - marks a token in a leak scanner's eyes
 DIGEST_SCHEME = "hmac-sha256"
 DEFAULT_ROLE = "reader"  # private by default: an account nobody gave a role may only read
-MIN_SHA512_ROUNDS = 5000  # sha512-crypt's own default, implied when a hash names no rounds
 ROLE_PREFIX = "#role "
 TOKEN_LINE_PREFIX = "#token "  # noqa: S105 - a line marker
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 PATTERN_RE = re.compile(r"^[a-z0-9*?\[\]!-]{1,100}$")
 BCRYPT_RE = re.compile(r"^\$2[by]\$(\d\d)\$[./A-Za-z0-9]{53}$")
-SHA512_RE = re.compile(r"^\$6\$(?:rounds=(\d+)\$)?[^$:\s]{0,16}\$[./A-Za-z0-9]{86}$")
+# What a refused hash looks like, to say which scheme it is (never the hash itself). Every one of
+# them is checked in microseconds to milliseconds where bcrypt at cost 12 takes a third of a
+# second: a known user would answer faster than an unknown one (whose check is a bcrypt of the
+# file's cost), which tells an attacker which names exist, and a stolen file is cheap to crack.
+WEAK_SCHEMES = (
+    ("$2a$", "bcrypt $2a$ (the prefix of implementations with the wraparound bug)"),
+    ("$2x$", "bcrypt $2x$ (the prefix of implementations with the wraparound bug)"),
+    ("$6$", "sha512-crypt ($6$)"),
+    ("$5$", "sha256-crypt ($5$)"),
+    ("$apr1$", "Apache's MD5 (apr1, htpasswd -m)"),
+    ("$1$", "md5-crypt ($1$)"),
+    ("{SHA}", "unsalted SHA-1 ({SHA}, htpasswd -s)"),
+    ("{SSHA}", "salted SHA-1 ({SSHA})"),
+    ("$y$", "yescrypt ($y$)"),
+    ("$argon2", "argon2 (not verified here)"),
+)
 DIGEST_RE = re.compile(r"^hmac-sha256\$([0-9a-f]{32})\$([0-9a-f]{64})$")
 
 
@@ -51,10 +65,12 @@ def normalize(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def project_allowed(patterns, project):
-    """True when patterns is empty (every project) or one matches the normalized project name."""
+def project_allowed(patterns, project, role=None):
+    """True when one pattern matches the normalized project name ('*': every project). Empty patterns
+    grant no project, except to an admin, whose role is the index's own (every project): an uploader,
+    a token or a minted token without patterns uploads nothing, never everything."""
     if not patterns:
-        return True
+        return role == "admin"
     name = normalize(project)
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
@@ -76,18 +92,29 @@ def _patterns(field, where):
 
 
 def hash_cost(hashed):
-    """('bcrypt', cost) or ('sha512_crypt', rounds), or None for any other (refused) scheme."""
+    """('bcrypt', cost) for a bcrypt $2b$/$2y$ hash, or None for any other (refused) scheme."""
     m = BCRYPT_RE.match(hashed)
     if m:
         return "bcrypt", int(m.group(1))
-    m = SHA512_RE.match(hashed)
-    if m:
-        return "sha512_crypt", int(m.group(1) or MIN_SHA512_ROUNDS)
     return None
 
 
+def scheme_name(hashed):
+    """What a refused hash is, in words: a scheme's name, crypt(3) DES, or plain text. Never the hash."""
+    for prefix, name in WEAK_SCHEMES:
+        if hashed.startswith(prefix):
+            return name
+    if re.match(r"^\$2[by]\$", hashed):
+        return "a malformed bcrypt hash"
+    if re.match(r"^[./A-Za-z0-9]{13}$", hashed):
+        return "crypt(3) DES (htpasswd -d), or plain text"
+    if hashed.startswith("$"):
+        return "an unknown scheme"
+    return "plain text (htpasswd -p), or an unknown scheme"
+
+
 def parse_htpasswd(text, min_cost=12):
-    """{name: hash}; AccessError unless every line is name:hash of an allowed slow scheme at min_cost or more."""
+    """{name: hash}; AccessError unless every line is name:bcrypt hash at min_cost or more."""
     users = {}
     for number, line in _lines(text):
         name, sep, hashed = line.partition(":")
@@ -100,12 +127,12 @@ def parse_htpasswd(text, min_cost=12):
             raise AccessError(f"{where}: user {name} appears twice")
         cost = hash_cost(hashed)
         if cost is None:
-            raise AccessError(f"{where} (user {name}): the hash is not bcrypt ($2b$/$2y$) or sha512-crypt ($6$)")
-        scheme, value = cost
-        if scheme == "bcrypt" and value < min_cost:
-            raise AccessError(f"{where} (user {name}): bcrypt cost {value} is below the configured {min_cost}")
-        if scheme == "sha512_crypt" and value < MIN_SHA512_ROUNDS:
-            raise AccessError(f"{where} (user {name}): sha512-crypt rounds {value} are below {MIN_SHA512_ROUNDS}")
+            raise AccessError(f"{where} (user {name}): the hash is {scheme_name(hashed)}; only bcrypt ($2b$/$2y$) is "
+                              "accepted: any faster scheme answers a known name sooner than an unknown one and is "
+                              "cheap to crack. Hash the password again with bcrypt (the role's htpasswd module, "
+                              "or htpasswd -B)")
+        if cost[1] < min_cost:
+            raise AccessError(f"{where} (user {name}): bcrypt cost {cost[1]} is below the configured {min_cost}")
         users[name] = hashed
     return users
 

@@ -1,7 +1,7 @@
 """Answers nginx auth_request subrequests: 200 with who and what they may do, 401, 429 or 503.
 
 200 carries X-Privatepypi-User, -Role (reader|uploader|admin), -Projects (comma-separated fnmatch
-patterns of normalized project names, empty: all), -Token (the token's name, empty for a
+patterns of normalized project names, empty: none, or every one for an admin), -Token (the token's name, empty for a
 password) and -Expires (seconds the verdict may be kept). 401: missing, bad or malformed
 credentials. 429 + Retry-After + X-Privatepypi-Backoff: `address` when the client address
 (X-Real-IP, set by nginx) backs off after failed logins (nginx may then hold that address back
@@ -51,7 +51,7 @@ MAX_HEAD = 65536  # nginx passes the client's headers too (4 x 8k by default)
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores what follows: such a password is refused, not truncated
 DENY_HEADERS = (("WWW-Authenticate", 'Basic realm="pypiserver"'),)
 UNKNOWN_NAME = "(no such account)"  # logged instead of a name no account has
-CONTEXT = CryptContext(schemes=["bcrypt", "sha512_crypt"])
+CONTEXT = CryptContext(schemes=["bcrypt"])  # access.parse_htpasswd refuses every other scheme
 
 
 class Verdict:
@@ -247,11 +247,14 @@ class CredentialVerifier:
         self._signature = signature
         try:
             # The cost floor is 4 here: the refresh and the role refuse weak files before they are
-            # installed; this only has to parse what it is given.
+            # installed; this only has to parse what it is given. A hash of any other scheme than
+            # bcrypt (sha512-crypt, apr1, plain text...) refuses the whole file, loudly: such a user
+            # would answer in milliseconds where an unknown one costs a bcrypt.
             texts = [self._read(p) if p else "" for p in self._paths]
             users, roles, tokens = access.parse_htpasswd(texts[0], 4), access.parse_roles(texts[1]), access.parse_tokens(texts[2])
         except (OSError, UnicodeDecodeError, access.AccessError) as error:
-            LOG.error("credential files not reloaded, the last good ones stay in use: %s", error)
+            LOG.error("credential files refused, %s: %s",
+                      "the last good ones stay in use" if self._generation else "every request is refused", error)
             return
         if signature[0] is None:
             LOG.warning("htpasswd %s missing: every request is refused", self._paths[0])
@@ -288,9 +291,8 @@ class CredentialVerifier:
 
     def _dummy_hash(self, users):
         # An unknown user is checked against this, so it costs what a known user's wrong password costs.
-        costs = [access.hash_cost(h) for h in users.values()]
-        bcrypt_costs = [c for s, c in costs if s == "bcrypt"]
-        rounds = max(bcrypt_costs) if bcrypt_costs else 12
+        costs = [access.hash_cost(h)[1] for h in users.values()]  # all bcrypt: parse_htpasswd saw to that
+        rounds = max(costs) if costs else 12
         if self._dummy and self._dummy[0] == rounds:
             return self._dummy
         return rounds, bcrypt.using(rounds=rounds).hash(secrets.token_hex(16))

@@ -1,7 +1,7 @@
 """Installs the credentials (htpasswd, roles, tokens) from one SSM SecureString if they changed (boot and timer).
 
 The value is checked before anything is installed (privatepypi_host.access): every line parses,
-every hash is bcrypt or sha512-crypt at the configured cost or more. Refused data leaves the last
+every hash is bcrypt at the configured cost or more (no other scheme). Refused data leaves the last
 good files in place, logs one line saying why (to the journal and, as a "credentials_refused" record,
 to the audit log, which the CloudWatch agent ships) and exits 3, so the unit fails visibly.
 """

@@ -250,7 +250,7 @@ class UploadMiddleware:
 
     def _authorised(self, header):
         """The Identity of valid Basic credentials (checked here: no front end), else None."""
-        from passlib.apache import HtpasswdFile  # noqa: PLC0415 - only the upload path needs passlib
+        from passlib.hash import bcrypt  # noqa: PLC0415 - only the upload path needs passlib
 
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic" or not self.htpasswd:
@@ -264,7 +264,9 @@ class UploadMiddleware:
                 if found is None or found.expired(time.time()):
                     return None
                 return Identity(user, found.role, found.patterns, found.name)
-            if not HtpasswdFile(self.htpasswd).check_password(user, password):
+            # bcrypt only, as the credential service: access refuses a file with any other scheme
+            stored = access.parse_htpasswd(_read(self.htpasswd), 4).get(user)
+            if stored is None or not bcrypt.verify(password, stored):
                 return None
             role, patterns = access.parse_roles(_read(self.roles)).get(user, (access.DEFAULT_ROLE, ()))
             return Identity(user, role, patterns)
@@ -313,7 +315,10 @@ class UploadMiddleware:
                 spooled.append(path)
             described = {"project": project, "file": filename, "sha256": _sha256(path)}
             try:
-                if not access.project_allowed(identity.projects, project):
+                if not identity.projects and not access.project_allowed((), project, identity.role):
+                    raise Refused("403 Forbidden", f"{self._who(identity)} has no project patterns, so it may upload to "
+                                                   "no project (give it patterns; '*' is every project)")
+                if not access.project_allowed(identity.projects, project, identity.role):
                     raise Refused("403 Forbidden", f"{self._who(identity)} may upload only to projects matching "
                                                    f"{', '.join(identity.projects)}, not {project}")
                 self.check_origin(project)

@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from passlib.hash import bcrypt
+from passlib.hash import bcrypt, sha512_crypt
 from privatepypi_host import access, auth_cache
 
 
@@ -402,6 +402,37 @@ def test_bad_files_keep_the_last_good_data(tmp_path):
     (tmp_path / "roles").write_text("")
     clock.now += auth_cache.STAT_INTERVAL
     assert decide(verifier, basic("alice", "alice-pw"))[0] == 401  # no htpasswd: nobody
+
+
+def test_only_bcrypt_is_loaded_never_a_faster_scheme(tmp_path, caplog):
+    """Issue 17: the service verified sha512-crypt too; at 5,000 rounds it answers in 5 ms against 345 ms
+    for bcrypt, so the name answered sooner than an unknown one (which costs a dummy bcrypt)."""
+    clock = Clock()
+    sha = sha512_crypt.using(rounds=5000).hash("bob-pw")
+    htpasswd, roles, tokens = bundle_files(tmp_path, {})
+    with open(htpasswd, "w", encoding="utf-8") as f:
+        f.write(f"bob:{sha}\n")
+    caplog.set_level("ERROR", logger="pypiserver-auth")
+    verifier = auth_cache.CredentialVerifier(htpasswd, 300, concurrent.futures.ThreadPoolExecutor(2), roles, tokens,
+                                             clock=clock)
+    assert decide(verifier, basic("bob", "bob-pw"))[0] == 401  # at start: the file is refused, nobody gets in
+    assert "the hash is sha512-crypt ($6$); only bcrypt" in caplog.text and "every request is refused" in caplog.text
+    assert sha not in caplog.text
+    # a good file, then a sha512-crypt line again: refused loudly, the last good data stays in use
+    make_htpasswd(tmp_path / "htpasswd", {"alice": "alice-pw"})
+    clock.now += auth_cache.STAT_INTERVAL
+    assert decide(verifier, basic("alice", "alice-pw"))[0] == 200
+    caplog.clear()
+    with open(htpasswd, "a", encoding="utf-8") as f:
+        f.write(f"bob:{sha}\n")
+    os.utime(htpasswd, (time.time() + 5, time.time() + 5))
+    clock.now += auth_cache.STAT_INTERVAL
+    assert decide(verifier, basic("bob", "bob-pw"))[0] == 401
+    assert decide(verifier, basic("alice", "alice-pw"))[0] == 200
+    assert "only bcrypt" in caplog.text and "the last good ones stay in use" in caplog.text
+    # and the verifier itself checks nothing but bcrypt, whatever reached its table
+    verifier._users["bob"] = sha
+    assert not verifier._check_password("bob", "bob-pw")
 
 
 def test_server_over_a_socket(tmp_path):

@@ -51,9 +51,10 @@ def test_htpasswd_refresh_installs_only_changes(aws, tmp_path, capsys):
 
 @pytest.mark.parametrize("bad,reason", [
     ("alice:$2y$05$" + "a" * 53 + "\n", "bcrypt cost 5 is below the configured 12"),
-    ("alice:plaintext\n", "not bcrypt"),
-    ("alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", "not bcrypt"),
-    ("alice:$1$salt$abcdefghijklmnopqrstuv\n", "not bcrypt"),
+    ("alice:plaintext\n", "the hash is plain text (htpasswd -p), or an unknown scheme; only bcrypt"),
+    ("alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", "the hash is unsalted SHA-1 ({SHA}, htpasswd -s); only bcrypt"),
+    ("alice:$1$salt$abcdefghijklmnopqrstuv\n", "the hash is md5-crypt ($1$); only bcrypt"),
+    ("alice:$6$rounds=5000$saltsalt$" + "a" * 86 + "\n", "the hash is sha512-crypt ($6$); only bcrypt"),
     ("just garbage\n", "not 'name:hash'"),
     ("GOOD\n#role alice superuser\n", "roles line 1"),
     ("GOOD\n#role mallory admin\n", "roles name users the htpasswd does not have: mallory"),

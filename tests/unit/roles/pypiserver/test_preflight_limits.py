@@ -40,3 +40,35 @@ def test_trusted_publishers_are_checked_by_name(preflight):
     assert result.returncode == 2 and "pypiserver_oidc_publishers: trusted publisher 1: repository must be owner/name" in result.stdout
     result = preflight(pypiserver_oidc_publishers=[PUBLISHER], pypiserver_frontend_enabled=False)
     assert result.returncode == 2 and "pypiserver_oidc_publishers needs the nginx front end" in result.stdout
+
+
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "apr_md5_crypt", "plaintext"])
+def test_only_bcrypt_hashes_new_passwords(preflight, scheme):
+    """Issue 17: pypiserver_hash_scheme took any passlib scheme the htpasswd module knows."""
+    result = preflight(pypiserver_hash_scheme=scheme)
+    assert result.returncode == 2, result.stdout[-3000:]
+    assert f"pypiserver_hash_scheme is {scheme}: only bcrypt is accepted" in result.stdout
+
+
+def test_turning_the_front_end_off_says_what_it_gives_up(preflight):
+    """Issue 17: pypiserver_frontend_enabled: false dropped the back-off, the verdict cache and TLS without a word."""
+    result = preflight(pypiserver_frontend_enabled=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    printed = " ".join(result.stdout.split())  # the callback folds long lines
+    assert "WARNING: pypiserver_frontend_enabled is false" in printed
+    for given_up in ("online password guessing is unlimited", "every read runs a bcrypt", "user names can be told",
+                     "Basic credentials cross the network in clear"):
+        assert given_up in printed
+    assert "WARNING: pypiserver_frontend_enabled" not in preflight().stdout
+
+
+def test_an_uploader_without_project_patterns_is_refused_by_name(preflight):
+    """Issue 17: empty patterns granted every project; now they grant none, and preflight says so."""
+    users = [{"name": "ada", "password": "x", "role": "admin"}, {"name": "bob", "password": "x", "role": "uploader"},
+             {"name": "cy", "password": "x", "role": "uploader", "projects": []},
+             {"name": "dee", "password": "x", "role": "uploader", "projects": ["*"]}, {"name": "eve", "password": "x"}]
+    result = preflight(pypiserver_users=users)
+    assert result.returncode == 2, result.stdout[-3000:]
+    printed = " ".join(result.stdout.split())
+    assert "bob, cy: an uploader without project patterns may upload to no project" in printed
+    assert preflight(pypiserver_users=users[:1] + users[3:]).returncode == 0

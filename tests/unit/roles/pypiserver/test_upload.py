@@ -10,6 +10,7 @@ import threading
 import pytest
 from distbuild import make_sdist, make_wheel
 from passlib.apache import HtpasswdFile
+from passlib.hash import bcrypt
 from privatepypi_host import access, store, upload
 
 BOUNDARY = "----privatepypi-test"
@@ -31,7 +32,7 @@ def inner_app(environ, start_response):
     return [b"pypiserver"]
 
 
-UPLOADER = {"HTTP_X_PRIVATEPYPI_USER": "alice", "HTTP_X_PRIVATEPYPI_ROLE": "uploader"}
+UPLOADER = {"HTTP_X_PRIVATEPYPI_USER": "alice", "HTTP_X_PRIVATEPYPI_ROLE": "uploader", "HTTP_X_PRIVATEPYPI_PROJECTS": "*"}
 
 
 class Client:
@@ -56,6 +57,11 @@ class Client:
         with open(path, "rb") as f:
             data = f.read()
         return self.request(form({":action": action, **extra}, name or os.path.basename(path), data))
+
+
+def write_htpasswd(path, **users):
+    """bcrypt at cost 4 (fast); the only scheme the credential files may hold."""
+    path.write_text("".join(f"{user}:{bcrypt.using(rounds=4).hash(password)}\n" for user, password in users.items()))
 
 
 @pytest.fixture
@@ -125,11 +131,8 @@ def test_refused_actions_and_methods(store_root):
 
 
 def test_credentials_are_checked_without_the_front_end(store_root, built, tmp_path):
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
-    htpasswd.set_password("alice", "secret")
-    htpasswd.set_password("rita", "reader-pw")
-    htpasswd.save()
-    (tmp_path / "roles").write_text("alice uploader\n")
+    write_htpasswd(tmp_path / "htpasswd", alice="secret", rita="reader-pw")
+    (tmp_path / "roles").write_text("alice uploader *\n")
     secret = access.new_secret()
     (tmp_path / "tokens").write_text(f"ci upload 0 {access.token_digest(secret)} other-*\n")
     client = Client(store_root, str(tmp_path / "htpasswd"), identity=UPLOADER)  # headers sent, not believed
@@ -145,13 +148,27 @@ def test_credentials_are_checked_without_the_front_end(store_root, built, tmp_pa
     assert client.request(body, auth="alice:secret")[0] == 200
 
 
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "sha256_crypt", "apr_md5_crypt", "ldap_sha1", "plaintext"])
+def test_without_the_front_end_only_bcrypt_lets_anyone_in(store_root, built, tmp_path, scheme):
+    """Issue 17: the upload path checked the htpasswd with passlib's HtpasswdFile, which takes any scheme
+    it knows (apr1, SHA-1, even plain text): a right password under a fast hash was accepted."""
+    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True, default_scheme=scheme)
+    htpasswd.set_password("alice", "secret")
+    htpasswd.save()
+    (tmp_path / "roles").write_text("alice uploader *\n")
+    client = Client(store_root, str(tmp_path / "htpasswd"), identity={})
+    wheel = make_wheel(built)
+    body = form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read())
+    assert client.request(body, auth="alice:secret")[0] == 401
+    write_htpasswd(tmp_path / "htpasswd", alice="secret")
+    assert client.request(body, auth="alice:secret")[0] == 200
+
+
 def test_without_the_front_end_the_audit_names_the_peer_not_a_header(store_root, built, tmp_path):
     """Issue 17: a client-supplied X-Real-IP was written into the upload audit."""
     log = tmp_path / "audit.log"
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
-    htpasswd.set_password("alice", "secret")
-    htpasswd.save()
-    (tmp_path / "roles").write_text("alice uploader\n")
+    write_htpasswd(tmp_path / "htpasswd", alice="secret")
+    (tmp_path / "roles").write_text("alice uploader *\n")
     client = Client(store_root, str(tmp_path / "htpasswd"), identity={"REMOTE_ADDR": "198.51.100.8"}, audit_log=str(log))
     wheel = make_wheel(built)
     assert client.request(form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read()),
@@ -194,6 +211,33 @@ def test_roles_patterns_and_the_audit_log(store_root, built, tmp_path):
     assert all(r["project"] == "demo" and r["file"] == os.path.basename(wheel) and r["sha256"] == digest
                and r["client"] == "192.0.2.44" and r["time"] for r in records[1:])
     assert "already published" in records[3]["result"]
+
+
+def test_empty_project_patterns_grant_no_project(store_root, built, tmp_path):
+    """Issue 17: an uploader or a token whose pattern list was empty could upload to every project."""
+    wheel = make_wheel(built)
+    for identity in ({"HTTP_X_PRIVATEPYPI_USER": "bob", "HTTP_X_PRIVATEPYPI_ROLE": "uploader"},
+                     {"HTTP_X_PRIVATEPYPI_USER": "__token__", "HTTP_X_PRIVATEPYPI_ROLE": "uploader",
+                      "HTTP_X_PRIVATEPYPI_PROJECTS": "", "HTTP_X_PRIVATEPYPI_TOKEN": "ci"},
+                     {"HTTP_X_PRIVATEPYPI_USER": "__token__", "HTTP_X_PRIVATEPYPI_ROLE": "publisher",
+                      "HTTP_X_PRIVATEPYPI_PROJECTS": ",", "HTTP_X_PRIVATEPYPI_TOKEN": "oidc:x:1"}):
+        status, message = Client(store_root, identity=identity).upload(wheel)
+        assert status == 403 and "has no project patterns, so it may upload to no project" in message, message
+    assert [n for n in os.listdir(store_root) if not n.startswith(".")] == []
+    # without the front end, from the roles and tokens files: the same
+    write_htpasswd(tmp_path / "htpasswd", bob="bob-pw")
+    (tmp_path / "roles").write_text("bob uploader\n")
+    secret = access.new_secret()
+    (tmp_path / "tokens").write_text(f"ci upload 0 {access.token_digest(secret)}\n")
+    direct = Client(store_root, str(tmp_path / "htpasswd"), identity={})
+    body = form({":action": "file_upload"}, os.path.basename(wheel), open(wheel, "rb").read())
+    assert direct.request(body, auth="bob:bob-pw")[0] == 403
+    assert direct.request(body, auth=f"__token__:{secret}")[0] == 403
+    # '*' is every project; an admin without patterns may upload every project (the index's own role)
+    (tmp_path / "roles").write_text("bob uploader *\n")
+    assert direct.request(body, auth="bob:bob-pw")[0] == 200
+    admin = {"HTTP_X_PRIVATEPYPI_USER": "ada", "HTTP_X_PRIVATEPYPI_ROLE": "admin"}
+    assert Client(store_root, identity=admin).upload(wheel)[0] == 200  # identical bytes again: 200
 
 
 def test_concurrent_uploads_of_one_name_have_one_winner(store_root, tmp_path):
