@@ -279,6 +279,11 @@ def access_problems(users, authenticate=('list', 'download', 'update'), max_char
                             '(lower case letters, digits, "-" and the wildcards * ? [ ])')
         elif projects and role == 'reader':
             problems.append(f'user {name} is a reader: projects limit uploads, give the role uploader or admin')
+        elif role == 'uploader' and not projects:
+            # empty patterns grant no project (only an admin's role is every project): an uploader
+            # without them could upload nothing, which is never what its entry means to say
+            problems.append(f"user {name} is an uploader without projects: empty patterns grant no project; give "
+                            "projects, e.g. [team-*], or ['*'] for every project, or the role reader")
         else:
             size += len(str(name)) + HTPASSWD_LINE_OVERHEAD + ROLE_LINE_OVERHEAD + len(','.join(projects))
     if size > _int(max_chars, SSM_ADVANCED_MAX_CHARS):

@@ -88,7 +88,7 @@ def _check_common(aws, stack, run_output, agents=False):
     assert sorted(line.split(":", 1)[0] for line in hashes) == ["alice", "ci-uploader"]
     assert all(line.split(":", 1)[1].startswith(("$2b$", "$2y$")) for line in hashes)
     # each user's role follows the htpasswd lines in the same value
-    assert value.splitlines()[2:] == ["#role alice admin", "#role ci-uploader uploader"]
+    assert value.splitlines()[2:] == ["#role alice admin", "#role ci-uploader uploader *"]
     for password in passwords_in_vars():
         assert password not in run_output
     assert "$2b$" not in run_output and "$2y$" not in run_output

@@ -186,6 +186,12 @@ def test_access_problems_roles_patterns_and_anonymous_upload():
     problems = checks.access_problems(bad)
     assert problems[0] == "user a has the role 'owner': a role is one of reader, uploader, admin"
     assert [p.split(' ')[1] for p in problems[1:]] == ['b', 'c', 'd'] and 'is a reader' in problems[3]
+    # empty patterns grant no project: an uploader without any is refused, '*' is every project
+    for projects in ({}, {'projects': []}):
+        assert checks.access_problems([{'name': 'e', 'role': 'uploader', **projects}]) == [
+            "user e is an uploader without projects: empty patterns grant no project; give projects, e.g. [team-*], "
+            "or ['*'] for every project, or the role reader"]
+    assert checks.access_problems([{'name': 'e', 'role': 'uploader', 'projects': ['*']}]) == []
     many = [{'name': f'u{n:03d}'.ljust(40, 'x'), 'role': 'reader'} for n in range(70)]
     assert 'need 8330 characters' in checks.access_problems(many)[0]
     assert checks.access_problems(many[:45]) == []
