@@ -11,10 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -22,6 +18,7 @@ from pathlib import Path
 import pytest
 
 boto3 = pytest.importorskip('boto3')
+from ansible_collections.privatepypi.aws.tests.support.emulator_process import running_emulator  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,27 +27,10 @@ DELAY = 3
 
 @pytest.fixture(scope='module')
 def endpoint():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES='false', EMULATOR_IAM_PROPAGATION_SECONDS=str(DELAY),
-               EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY),
-               EMULATOR_CERTIFICATE_PROPAGATION_SECONDS=str(DELAY), MOTO_ACM_VALIDATION_WAIT='0')
-    proc = subprocess.Popen([sys.executable, '-m', 'tests.support.emulator', '-H', '127.0.0.1', '-p', str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f'{url}/moto-api/config', timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_emulator(MOTO_IAM_LOAD_MANAGED_POLICIES='false', EMULATOR_IAM_PROPAGATION_SECONDS=str(DELAY),
+                          EMULATOR_CERTIFICATE_RELEASE_SECONDS=str(DELAY), EMULATOR_ENI_LINGER_SECONDS=str(DELAY),
+                          EMULATOR_CERTIFICATE_PROPAGATION_SECONDS=str(DELAY), MOTO_ACM_VALIDATION_WAIT='0') as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture()

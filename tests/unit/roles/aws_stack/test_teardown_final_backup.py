@@ -16,17 +16,15 @@ __metaclass__ = type
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 boto3 = pytest.importorskip('boto3')
+from ansible_collections.privatepypi.aws.tests.support.emulator_process import running_emulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[4]
 REGION = 'us-east-1'
@@ -51,25 +49,8 @@ TRUST = json.dumps({'Version': '2012-10-17', 'Statement': [
 
 @pytest.fixture(scope='module')
 def endpoint():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES='false')
-    proc = subprocess.Popen([sys.executable, '-m', 'tests.support.emulator', '-H', '127.0.0.1', '-p', str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f'{url}/moto-api/config', timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_emulator(MOTO_IAM_LOAD_MANAGED_POLICIES='false') as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope='module')
