@@ -682,7 +682,8 @@ def down(profile):
     for name in INSTANCE_NAMES:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     if emulator_running():
-        seconds, output = playbook("playbooks/teardown.yml", profile, full_output=True)
+        # teardown asks for the stack's name; nobody is there to type it
+        seconds, output = playbook("playbooks/teardown.yml", profile, extra=("-e", f"confirm={STACK}"), full_output=True)
         removed = removed_by(output)
         log(f"teardown of {STACK}: {seconds:.0f} s, " + (
             "removed:\n  " + "\n  ".join(removed) if removed else "nothing was left to remove"))
