@@ -50,7 +50,9 @@ options:
     choices: [read, upload]
     default: read
   projects:
-    description: fnmatch patterns of normalized project names an upload token may upload to; empty, all.
+    description:
+      - fnmatch patterns of normalized project names an upload token may upload to; C(*) is every project.
+      - Empty patterns grant no project, so a new upload token needs at least one.
     type: list
     elements: str
     default: []
@@ -263,6 +265,9 @@ def main():
             msg = f'Token {name} exists; it is left as it is (revoke it and create it again for a new secret).'
         elif expires and expires <= datetime.datetime.now(datetime.UTC).timestamp():
             module.fail_json(msg=f'Token {name} would expire before it is created ({p["expires"]}).')
+        elif p['scope'] == 'upload' and not p['projects']:
+            module.fail_json(msg=f"Token {name} would upload to no project: empty patterns grant none. Give projects, "
+                                 "e.g. [team-*], or ['*'] for every project.")
         else:
             changed = True
             msg = f'Token {name} created ({p["scope"]}); its secret is shown once.'

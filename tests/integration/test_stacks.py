@@ -73,7 +73,7 @@ def _assert_no_secret(aws, stack, user_data):
     assert not find_hashes(user_data)
 
 
-def _check_common(aws, stack, run_output, agents=False):
+def _check_common(aws, stack, run_output, agents=False, elastic_ip=False):
     ec2 = aws("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]
     assert len(vpcs) == 1 and tags_of(vpcs[0])["Name"] == f"{stack}-vpc"
@@ -142,15 +142,16 @@ def _check_common(aws, stack, run_output, agents=False):
     assert (agent_sids <= set(by_sid)) if agents else not agent_sids & set(by_sid)
     on_everything = {s.get("Sid") for s in doc["Statement"]
                      if "*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
-    assert on_everything == ({"SsmAgentSessionsAndCommands", "AgentReadsInstanceTags", "AgentMetricsIntoItsNamespaceOnly"}
-                             if agents else set())
+    # (and budget's claim reads where its Elastic IP is: ec2:DescribeAddresses has no resource type either)
+    assert on_everything == (({"SsmAgentSessionsAndCommands", "AgentReadsInstanceTags", "AgentMetricsIntoItsNamespaceOnly"}
+                              if agents else set()) | ({"ReadWhereTheAddressIs"} if elastic_ip else set()))
     profiles = iam.list_instance_profiles_for_role(RoleName=f"{stack}-instance")["InstanceProfiles"]
     assert [p["InstanceProfileName"] for p in profiles] == [f"{stack}-instance"]
     return vpc_id, app_sg, data, user_data
 
 
 def _check_budget(aws, stack, run):
-    vpc_id, app_sg, _, user_data = _check_common(aws, stack, run.out)
+    vpc_id, app_sg, _, user_data = _check_common(aws, stack, run.out, elastic_ip=True)
     ec2 = aws("ec2")
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     assert [(s["AvailabilityZone"], s["MapPublicIpOnLaunch"]) for s in subnets] == [(f"{REGION}a", True)]

@@ -42,7 +42,7 @@ def test_create_prints_once_and_stores_only_a_digest(tmp_path):
 def test_revoke_and_check_mode(tmp_path):
     path = tmp_path / 'tokens'
     run_module(pypi_token, dict(path=str(path), name='a'))
-    run_module(pypi_token, dict(path=str(path), name='b', scope='upload'))
+    run_module(pypi_token, dict(path=str(path), name='b', scope='upload', projects=['*']))
     before = path.read_text()
     checked = run_module(pypi_token, dict(path=str(path), name='c'), check_mode=True, diff=True)
     assert checked['changed'] and checked['token'] == '' and path.read_text() == before
@@ -58,7 +58,7 @@ def test_bundle_changes_only_token_lines(tmp_path):
     path = tmp_path / 'bundle'
     hashed = '$2b$12$' + 'a' * 53
     path.write_text(f'alice:{hashed}\n#role alice uploader\n#token old read 0 {access.token_digest("x")}\n')
-    result = run_module(pypi_token, dict(path=str(path), bundle=True, name='ci', scope='upload'))
+    result = run_module(pypi_token, dict(path=str(path), bundle=True, name='ci', scope='upload', projects=['cc-*']))
     htpasswd, roles, tokens = access.split_bundle(path.read_text())
     assert htpasswd == f'alice:{hashed}\n' and roles == 'alice uploader\n'
     assert set(access.parse_tokens(tokens)) == {'old', 'ci'}
@@ -75,6 +75,8 @@ def test_refusals(tmp_path):
         (dict(name='ci', projects=['CC']), 'Invalid project patterns'),
         (dict(name='ci', expires='next week'), 'is not YYYY-MM-DD'),
         (dict(name='ci', expires='2001-01-01'), 'would expire before it is created'),
+        # empty patterns grant no project: a new upload token without any would upload nothing
+        (dict(name='ci', scope='upload'), 'would upload to no project: empty patterns grant none'),
     ):
         failed = run_module(pypi_token, dict(args, path=path), fail=True)
         assert message in failed['msg']
