@@ -14,17 +14,17 @@ import os
 import tarfile
 import threading
 
-import boto3
 import botocore.auth
 import pytest
 
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
+import aws_standins as standins  # noqa: E402
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from privatepypi_host import claim_eip, fetch_bundle, selfcheck
 
-REGION = "eu-west-1"
+REGION = standins.REGION
 CREDENTIALS = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
 
 
@@ -119,63 +119,18 @@ def test_unpack_refuses_anything_but_plain_relative_files(tmp_path, member):
     assert not (tmp_path / "root").exists()  # refused before the first file is written
 
 
-class Metadata(http.server.BaseHTTPRequestHandler):
-    """IMDSv2: a token first, then the instance id and the role's credentials."""
-
-    instance_id = "i-unset"
-
-    def do_PUT(self):  # noqa: N802
-        self._answer(b"token-1" if self.path == "/latest/api/token" else None)
-
-    def do_GET(self):  # noqa: N802
-        if self.headers.get("X-aws-ec2-metadata-token") != "token-1":
-            self._answer(None, 401)
-            return
-        answers = {
-            "/latest/meta-data/instance-id": self.instance_id,
-            "/latest/dynamic/instance-identity/document": json.dumps({"instanceId": self.instance_id, "region": REGION}),
-            "/latest/meta-data/iam/security-credentials/": "stack-instance",
-            "/latest/meta-data/iam/security-credentials/stack-instance": json.dumps(
-                {"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "testing"}),
-        }
-        answer = answers.get(self.path)
-        self._answer(answer.encode() if answer else None)
-
-    def _answer(self, body, status=200):
-        status = status if body is not None else (status if status != 200 else 404)
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args):
-        pass
+class Metadata(standins.Metadata):
+    """The instance these tests set."""
 
 
 @pytest.fixture(scope="module")
 def endpoints():
-    """A moto server (S3, EC2, Auto Scaling over HTTP) and an IMDSv2 stand-in."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    imds = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metadata)
-    threading.Thread(target=imds.serve_forever, daemon=True).start()
-    try:
-        yield {"aws": f"http://{host}:{port}", "imds": f"http://127.0.0.1:{imds.server_port}"}
-    finally:
-        imds.shutdown()
-        server.stop()
-
-
-def _client(endpoints, service):
-    return boto3.client(service, endpoint_url=endpoints["aws"], region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    with standins.aws_endpoints(Metadata) as urls:
+        yield urls
 
 
 def test_fetch_verifies_unpacks_and_runs_the_bootstrap(endpoints, tmp_path):
-    s3 = _client(endpoints, "s3")
+    s3 = standins.client(endpoints, "s3")
     s3.create_bucket(Bucket="stack-boot", CreateBucketConfiguration={"LocationConstraint": REGION})
     marker = tmp_path / "ran"
     data = _bundle([("usr/local/sbin/pypiserver-bootstrap", f"#!/bin/sh\ntouch {marker}\n".encode(), tarfile.REGTYPE)])
@@ -198,7 +153,7 @@ def test_fetch_verifies_unpacks_and_runs_the_bootstrap(endpoints, tmp_path):
 
 
 def test_fetch_refuses_a_bundle_with_another_digest(endpoints, tmp_path, capsys):
-    s3 = _client(endpoints, "s3")
+    s3 = standins.client(endpoints, "s3")
     s3.create_bucket(Bucket="stack-boot-2", CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket="stack-boot-2", Key="bootstrap/x.tar.gz", Body=_bundle([("etc/a", b"a", tarfile.REGTYPE)]))
     code = fetch_bundle.main(["fetch", "--bucket", "stack-boot-2", "--key", "bootstrap/x.tar.gz", "--sha256", "0" * 64,
@@ -212,7 +167,7 @@ def test_fetch_refuses_a_bundle_with_another_digest(endpoints, tmp_path, capsys)
 @pytest.fixture
 def group(endpoints):
     """An AutoScalingGroup with one instance, which the metadata stand-in says we are."""
-    ec2, autoscaling = _client(endpoints, "ec2"), _client(endpoints, "autoscaling")
+    ec2, autoscaling = standins.client(endpoints, "ec2"), standins.client(endpoints, "autoscaling")
     image = ec2.describe_images()["Images"][0]["ImageId"]
     name = f"stack-asg-{os.urandom(3).hex()}"
     template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
@@ -306,7 +261,7 @@ def test_selfcheck_refuses_a_url_off_the_host():
 def test_claim_eip_associates_the_address_with_this_instance_and_takes_it_over(endpoints, group):
     """claim_eip.py signs AssociateAddress with fetch_bundle's code and the role's credentials; the
     address moves to this instance even from another one (a replacement taking it over)."""
-    ec2 = _client(endpoints, "ec2")
+    ec2 = standins.client(endpoints, "ec2")
     image = ec2.describe_images()["Images"][0]["ImageId"]
     other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
