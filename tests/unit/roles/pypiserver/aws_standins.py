@@ -68,3 +68,18 @@ def aws_endpoints(metadata):
 def client(endpoints, service):
     return boto3.client(service, endpoint_url=endpoints["aws"], region_name=REGION,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def group_with_one_instance(endpoints):
+    """An AutoScalingGroup of a fresh name with one instance: (its name, the instance's id, the image id)."""
+    ec2, autoscaling = client(endpoints, "ec2"), client(endpoints, "autoscaling")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    name = f"stack-asg-{os.urandom(3).hex()}"
+    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, MaxSize=1, DesiredCapacity=1,
+                                          LaunchTemplate={"LaunchTemplateId": template},
+                                          AvailabilityZones=[REGION + "a"])
+    instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    return name, instance, image

@@ -167,16 +167,8 @@ def test_fetch_refuses_a_bundle_with_another_digest(endpoints, tmp_path, capsys)
 @pytest.fixture
 def group(endpoints):
     """An AutoScalingGroup with one instance, which the metadata stand-in says we are."""
-    ec2, autoscaling = standins.client(endpoints, "ec2"), standins.client(endpoints, "autoscaling")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    name = f"stack-asg-{os.urandom(3).hex()}"
-    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-        "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-    autoscaling.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, MaxSize=1, DesiredCapacity=1,
-                                          LaunchTemplate={"LaunchTemplateId": template},
-                                          AvailabilityZones=[REGION + "a"])
-    instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    autoscaling = standins.client(endpoints, "autoscaling")
+    name, instance = standins.group_with_one_instance(endpoints)[:2]
     Metadata.instance_id = instance
     return {"name": name, "instance": instance, "client": autoscaling}
 

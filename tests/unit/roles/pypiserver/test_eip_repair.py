@@ -8,7 +8,6 @@ Against a moto server (EC2, Auto Scaling over HTTP) and an IMDSv2 stand-in whose
 
 import functools
 import json
-import os
 
 import pytest
 
@@ -34,15 +33,7 @@ def stack(endpoints):
     """An AutoScalingGroup with one instance (which the metadata stand-in says we are), another instance,
     and the stack's Elastic IP, free."""
     ec2, autoscaling = standins.client(endpoints, "ec2"), standins.client(endpoints, "autoscaling")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    name = f"stack-asg-{os.urandom(3).hex()}"
-    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-        "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-    autoscaling.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, MaxSize=1, DesiredCapacity=1,
-                                          LaunchTemplate={"LaunchTemplateId": template},
-                                          AvailabilityZones=[REGION + "a"])
-    instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    name, instance, image = standins.group_with_one_instance(endpoints)
     other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     replacement = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     # the launch template tags the stack's instances; "other" is another application's
