@@ -587,24 +587,18 @@ moto_api_urls.url_paths["{0}/moto-api/privatepypi/strict"] = _strict_config
 _orig_moto_api_reset = moto_api_backend.reset
 
 
+# (delay, resource, when it changed) -> refusals answered so far; forgotten on reset with the resources
+_REFUSED = {}
+
+
 def _reset_with_strict_defaults():
     _orig_moto_api_reset()
     STRICT.clear()
     STRICT.update(_strict_defaults())
-
-
-moto_api_backend.reset = _reset_with_strict_defaults
-# (delay, resource, when it changed) -> refusals answered so far; forgotten on reset with the resources
-_REFUSED = {}
-_orig_reset_keeping_strict = moto_api_backend.reset
-
-
-def _reset_forgetting_refusals():
-    _orig_reset_keeping_strict()
     _REFUSED.clear()
 
 
-moto_api_backend.reset = _reset_forgetting_refusals
+moto_api_backend.reset = _reset_with_strict_defaults
 
 
 def _age_seconds(created):
