@@ -25,19 +25,25 @@ fi
 
 # Every venv installs from its lock file (scripts/lock.sh writes them): every transitive
 # dependency pinned and hash-checked, so a fresh machine runs what the last lock chose.
-# `uv pip sync` also removes what the lock no longer names. A venv is rebuilt when its lock
-# changes (the copy kept inside it differs).
+# `uv pip sync` also removes what the lock no longer names. A venv is rebuilt when its lock or
+# the way it is built changes (the copies kept inside it differ).
+# --compile-bytecode: uv writes no .pyc by default, and with PYTHONDONTWRITEBYTECODE set (as on
+# this machine kind) nothing ever does, so every ansible task, emulator and pytest process would
+# compile boto3, botocore and ansible from source again: a third of a module run's CPU.
+venv_recipe="uv pip sync --require-hashes --compile-bytecode"
 venv_from_lock() {  # venv-dir lock-file
   local venv=$1 lock=$2
-  if [ -x "$venv/bin/python" ] && cmp -s "$lock" "$venv/.lock" && cmp -s requirements-uv.lock "$venv/.uv.lock"; then
+  if [ -x "$venv/bin/python" ] && cmp -s "$lock" "$venv/.lock" && cmp -s requirements-uv.lock "$venv/.uv.lock" \
+     && [ "$(cat "$venv/.recipe" 2>/dev/null)" = "$venv_recipe" ]; then
     return
   fi
   echo "setup: building $venv from $lock"
   python3 -m venv --clear "$venv"
   # uv itself, hash-checked by pip; it installs the rest (the package clients need pip too)
   "$venv/bin/pip" install -q --require-hashes --no-deps -r requirements-uv.lock
-  "$venv/bin/uv" pip sync -q --python "$venv/bin/python" --require-hashes "$lock"
+  "$venv/bin/uv" pip sync -q --python "$venv/bin/python" --require-hashes --compile-bytecode "$lock"
   cp "$lock" "$venv/.lock"
+  echo "$venv_recipe" >"$venv/.recipe"
   cp requirements-uv.lock "$venv/.uv.lock"
 }
 venv_from_lock .venv requirements.lock
