@@ -175,15 +175,28 @@ run_stage() {
 }
 run_lane() {  # stage...: in order, stops at the first failure
   for stage in "$@"; do run_stage "$stage" || return 1; done
-  echo "=== lane passed: ${timings[*]}"
+  echo "=== lane passed: ${timings[*]}; CPU of its processes: $(lane_cpu)"
+}
+# The user and system CPU the lane's own processes used (bash's `times`, children's line), so the
+# lanes of a CPU-bound run can be compared by what they cost, not only by how long they waited.
+# What runs inside containers is the Docker engine's child and counts in machine_busy_cpu only.
+lane_cpu() {
+  local self children
+  { read -r self; read -r children; } < <(times)
+  echo "$children"
+}
+# CPU seconds the whole machine spent busy (every core, every process) since boot, from /proc/stat
+machine_busy_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print int(($2+$3+$4+$7+$8)/hz)}' /proc/stat
 }
 # run_lanes MAIN OTHER...: each argument one lane, its stages separated by spaces, run in order.
 # The other lanes start first, in the background, each in a process group of its own (set -m) so
 # that a failure of the main lane ends them with everything they started; their output goes to
 # tests/output/lane-<first stage>.log and is printed when they end (whole if that lane failed).
 run_lanes() {
-  local main=$1 lane name i lane_rc main_rc=0 failed=0 pids=() names=()
+  local main=$1 lane name i lane_rc main_rc=0 failed=0 pids=() names=() busy_before lanes_began
   shift
+  busy_before=$(machine_busy_cpu) lanes_began=$(date +%s)
   set -m
   for lane in "$@"; do
     name=${lane%% *}
@@ -204,6 +217,7 @@ run_lanes() {
     if ((lane_rc && !main_rc)); then cat "$OUT/lane-${names[i]}.log"; else tail -3 "$OUT/lane-${names[i]}.log"; fi
     if ((lane_rc)); then failed=1; fi
   done
+  echo "=== machine CPU busy $(( $(machine_busy_cpu) - busy_before ))s in $(( $(date +%s) - lanes_began ))s on $(nproc) cores"
   if ((main_rc || failed)); then report_failure; fi
   echo "=== all passed in $(( $(date +%s) - started ))s"
 }
