@@ -9,7 +9,10 @@ from .test_stacks import SSH_CIDR, _rules, _sg
 
 ENVIRONMENTS = {"dev": ("privatepypi-dev", "budget", "10.42.0.0/16"),
                 "prod": ("privatepypi-prod", "professional", "10.43.0.0/16")}
-PROD_EXTRA = ["-e", "aws_stack_bastion_enabled=true", "-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
+# prod with one NAT gateway per zone: its re-run and teardown prove that setting on a whole stack (the
+# smoke test and tests/unit/roles/aws_stack/test_network_routes.py prove the one-gateway default)
+PROD_EXTRA = ["-e", "aws_stack_bastion_enabled=true", "-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]}),
+              "-e", "aws_stack_nat_gateway_per_az=true"]
 
 
 def inventory(env):

@@ -25,6 +25,7 @@ from localplay import role_play, run_play
 
 ROLE = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "pypiserver"))
 EC2_USER_DATA_LIMIT = 16 * 1024
+DOMAIN = "pypi.example.com"
 
 PLAYBOOK = role_play("user_data", public=True, more_tasks="""
     - ansible.builtin.copy:
@@ -207,17 +208,25 @@ def test_same_inputs_same_user_data_and_arm64_changes_it(rendered, tmp_path):
     assert "debian_arm64/amazon-ssm-agent.deb" in boot and "debian/arm64/latest/amazon-cloudwatch-agent.deb" in boot
 
 
-def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(tmp_path):
+@pytest.fixture(scope="module")
+def rendered_with_domain(tmp_path_factory):
+    """Budget with a domain (DNS-01 on Route53), on AWS itself: the user data, the bundle, the SSH path's copies."""
+    work = tmp_path_factory.mktemp("user-data-domain")
+    user_data, bundle = render(work, {"pypiserver_acme_domain": DOMAIN, "pypiserver_acme_challenge": "dns-route53",
+                                      "pypiserver_acme_email": "ops@example.com"})
+    return user_data, bundle, work / "ssh"
+
+
+def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(rendered_with_domain):
     """Budget with a domain: the boot obtains the certificate (DNS-01 on Route53) into the store, then
     switches nginx to the HTTPS site; until then nothing but the redirect and /health is served."""
-    domain = "pypi.example.com"
-    user_data, bundle = render(tmp_path, {"pypiserver_acme_domain": domain, "pypiserver_acme_challenge": "dns-route53",
-                                          "pypiserver_acme_email": "ops@example.com"})
+    domain = DOMAIN
+    user_data, bundle, ssh_copies = rendered_with_domain
     members = members_of(bundle)
     files = {path: content.decode() for path, (_member, content) in members.items()}
     # certbot's files are the SSH path's (tls.yml's) bytes; only the boot script and the HTTPS site
     # it switches to are the boot's own
-    ssh = installed_over_ssh(tmp_path / "ssh")
+    ssh = installed_over_ssh(ssh_copies)
     assert sorted(set(members) - set(ssh)) == ["/etc/nginx/sites-available/pypiserver-tls", "/usr/local/sbin/pypiserver-bootstrap"]
     for path in ("/etc/letsencrypt/cli.ini", "/usr/local/sbin/pypiserver-tls-reload",
                  "/etc/systemd/system/certbot.service.d/privatepypi.conf"):
@@ -267,7 +276,7 @@ def test_boot_certbot_gets_the_test_ca_and_the_hosts_aws_endpoints(tmp_path):
     """A test directory's CA (pypiserver_acme_ca_bundle) travels in the bundle and certbot trusts it, on the
     boot and in certbot.service; the Route53 plugin (botocore) calls AWS where the host's other AWS calls
     go. Nothing of that without those settings (the test above: AWS itself)."""
-    domain, ca = "pypi.example.com", "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"
+    domain, ca = DOMAIN, "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"
     bundle = render(tmp_path, {"pypiserver_acme_domain": domain, "pypiserver_acme_challenge": "dns-route53",
                                "pypiserver_acme_ca_bundle": ca, "pypiserver_aws_endpoint_url": "http://172.28.0.1:5000",
                                "pypiserver_imds_endpoint": "http://172.28.0.1:5001"}, ssh=False)[1]
@@ -284,11 +293,10 @@ def test_boot_certbot_gets_the_test_ca_and_the_hosts_aws_endpoints(tmp_path):
     assert "Environment=REQUESTS_CA_BUNDLE=/etc/letsencrypt/privatepypi-acme-ca.pem\n" in unit
 
 
-def test_a_restored_store_is_adopted_before_anything_writes_to_it_and_never_restarted(tmp_path):
+def test_a_restored_store_is_adopted_before_anything_writes_to_it_and_never_restarted(rendered_with_domain):
     """The boot starts the adoption right after the mount, before the certificate's directory or any
     service writes beside the restored copy; restarting it with the services would stop a move half-way."""
-    bundle = render(tmp_path, {"pypiserver_acme_domain": "pypi.example.com", "pypiserver_acme_challenge": "dns-route53"},
-                    ssh=False)[1]
+    bundle = rendered_with_domain[1]
     boot = members_of(bundle)["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
     order = [boot.index(s) for s in ('retry "EFS mount" mounted', "systemctl start pypiserver-restore.service",
                                      "install -d -m 0700 /var/pypi/.privatepypi-acme", "systemctl restart ")]
