@@ -264,8 +264,9 @@ def upstream_section(w, res, meta):
     if source:
         w(f"(c0) served {source}.")
     w("")
-    w("| path | uv cold s | uv warm s | pip cold s | pip warm s | stand-in asked per cold run (pages / metadata / files), uv; pip | per warm run, uv; pip |")
-    w("|---|--:|--:|--:|--:|--|--|")
+    w("| path | uv cold s | uv warm s | pip cold s | pip warm s | one page, one connection, ms (median / p90) "
+      "| stand-in asked per cold run (pages / metadata / files), uv; pip | per warm run, uv; pip |")
+    w("|---|--:|--:|--:|--:|--:|--|--|")
     for s, label in UPSTREAM_PATHS.items():
         cold, warm = times.get((s, "cold")), times.get((s, "warm"))
         if not cold and not warm:
@@ -277,7 +278,12 @@ def upstream_section(w, res, meta):
                 cells.append("–" if m is None else f"{m:.2f}")
         asked = [f"{_asked(cold, 'uv')}; {_asked(cold, 'pip')}" if cold else "–",
                  f"{_asked(warm, 'uv')}; {_asked(warm, 'pip')}" if warm else "–"]
+        latency = load(os.path.join(res, f"upstream-latency-{s}.json"))
+        cells.append(f"{latency['median_ms']:.1f} / {latency['p90_ms']:.1f}" if latency else "–")
         w(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(asked) + " |")
+    w("")
+    w("One page, one connection: every page of the tree three times, one request at a time on one keep-alive "
+      "connection (as pip asks; uv asks in parallel), after the warm runs: a stall per answer shows here.")
     w("")
     w(f"Load average (1 min) at the start of the runs: {_loads(list(times.values()))}.")
     verdicts = upstream_verdicts(times)

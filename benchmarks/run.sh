@@ -402,6 +402,12 @@ up_installs() {
     || step_failed $? "public tree: $state installs from $s: $(tail -c 600 "$err" | tr '\n' ' ')"
 }
 
+# up_latency SERVER INDEX-URL [USER:PASSWORD]: ms per page, pages asked one at a time on one connection
+up_latency() {
+  fg python3 "$BENCH/upstream_tree.py" latency --index "$2" --user "${3:-}" --out "$RUN/results/upstream-latency-$1.json" \
+    2>"$RUN/upstream-latency-$1.err" || step_failed $? "public tree: page latency of $1: $(tail -c 300 "$RUN/upstream-latency-$1.err")"
+}
+
 if ((UPSTREAM_RUNS > 0)); then
   st=ppb-$RUN_ID-upstream
   log "public tree: the upstream stand-in serving pub-app (30 projects x 4 versions)"
@@ -416,6 +422,7 @@ if ((UPSTREAM_RUNS > 0)); then
   else
     log "(s) straight from the stand-in"
     up_installs s "http://127.0.0.1:$(host_port "$st" 8080)/simple/" cold
+    up_latency s "http://127.0.0.1:$(host_port "$st" 8080)/simple/"
 
     if want b; then
       ct=ppb-$RUN_ID-up-b
@@ -431,6 +438,7 @@ if ((UPSTREAM_RUNS > 0)); then
         up_installs b "$index" cold \
           "docker exec $ct find $up_dir/pages $up_dir/files $up_dir/sidecars -mindepth 1 -delete"
         up_installs b "$index" warm
+        up_latency b "http://127.0.0.1:$port/simple/" "$BENCH_USER:$BENCH_PASSWORD"
         # the ceiling's bytes: (b)'s pages as clients get them (JSON and HTML) and the files it stored
         rm -rf "$RUN/up-pages" "$RUN/up-files"
         if python3 "$BENCH/upstream_tree.py" pages --index "http://127.0.0.1:$port/simple/" \
@@ -457,6 +465,7 @@ if ((UPSTREAM_RUNS > 0)); then
         index="http://127.0.0.1:$(host_port "$ct" 8081)/simple/"
         if booted "$ct" && python3 "$BENCH/upstream_tree.py" wait --url "${index}pub-app/" 2>"$RUN/upstream-c0.err"; then
           up_installs c0 "$index" warm
+          up_latency c0 "$index"
         else
           step_failed 1 "public tree: the ceiling did not serve pub-app: $(cat "$RUN/upstream-c0.err")"
         fi
@@ -483,6 +492,7 @@ if ((UPSTREAM_RUNS > 0)); then
           && sh "$RUN/devpi-mirror.sh" 2>>"$RUN/upstream-d.err"; then
         up_installs d "$base/root/upstream/+simple/" cold "sh $RUN/devpi-mirror.sh"
         up_installs d "$base/root/upstream/+simple/" warm
+        up_latency d "$base/root/upstream/+simple/"
       else
         step_failed 1 "public tree: devpi's mirror index: $(tail -3 "$RUN/upstream-d.err" | tr '\n' ' ')"
       fi

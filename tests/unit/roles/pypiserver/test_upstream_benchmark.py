@@ -41,7 +41,7 @@ def report():
 
 @pytest.fixture
 def standin(tree):
-    served = tree.add_tree(tree.upstream_standin.Standin("127.0.0.1", 0), age_days=30).start()
+    served = tree.start_standin("127.0.0.1", 0, age_days=30)
     yield served
     served.stop()
 
@@ -117,6 +117,19 @@ def test_pages_for_the_ceiling_are_saved_as_answered_and_a_short_page_fails(tree
         tree.main(["pages", "--index", standin.url, "--out", str(tmp_path / "again")])
 
 
+def test_page_latency_asks_every_page_one_at_a_time_and_a_missing_page_fails(tree, standin):
+    result = tree.page_latency(standin.url)
+    assert result["requests"] == 90 and 0 < result["median_ms"] <= result["p90_ms"] <= result["max_ms"]
+    # no stall on the client's delayed ACK (about 40 ms an answer with Nagle's algorithm on)
+    assert result["median_ms"] < 20, result
+    assert tree.counts(standin) == {"pages": 90, "metadata": 0, "files": 0, "requests": 90}
+    with standin.lock:
+        for filename in [f for f, e in standin.files.items() if e["name"] == "pub-lib-29"]:
+            del standin.files[filename]
+    with pytest.raises(RuntimeError, match="pub-lib-29: HTTP 404"):
+        tree.page_latency(standin.url)
+
+
 def _parser_args(installs, *extra):
     return installs.build_parser().parse_args(
         ["time", "--index-url", "http://127.0.0.1:9/simple/", "--bindir", "/nonexistent", "--out", "x", *extra])
@@ -171,10 +184,11 @@ def test_the_targets_are_judged_as_the_issue_sets_them(report):
 
 def test_the_section_shows_each_path_what_it_asked_of_the_standin_and_the_load(report, tmp_path):
     (tmp_path / "upstream-s-cold.json").write_text(json.dumps(_timed({"uv": 2.0, "pip": 3.0})))
+    (tmp_path / "upstream-latency-b.json").write_text(json.dumps({"requests": 90, "median_ms": 44.0, "p90_ms": 48.5, "max_ms": 50}))
     (tmp_path / "upstream-b-warm.json").write_text(json.dumps(_timed({"uv": 1.1, "pip": 2.3}, {"pages": 0, "metadata": 0, "files": 0})))
     lines = []
     report.upstream_section(lines.append, str(tmp_path), {"upstream_runs": 1})
     text = "\n".join(lines)
-    assert "| (s) straight from the stand-in (no cache: every run asks it) | 2.00 | – | 3.00 | – | 30 / 30 / 30; 30 / 30 / 30 | – |" in text
-    assert "| (b) role, upstream on | – | 1.10 | – | 2.30 | – | 0 / 0 / 0; 0 / 0 / 0 |" in text
+    assert "| (s) straight from the stand-in (no cache: every run asks it) | 2.00 | – | 3.00 | – | – | 30 / 30 / 30; 30 / 30 / 30 | – |" in text
+    assert "| (b) role, upstream on | – | 1.10 | – | 2.30 | 44.0 / 48.5 | – | 0 / 0 / 0; 0 / 0 / 0 |" in text
     assert "Load average (1 min) at the start of the runs: 1.50–1.50." in text
