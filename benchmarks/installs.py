@@ -158,8 +158,18 @@ def cmd_time(args):
                 break
         ok = [r["wall_s"] for r in runs if r["exit"] == 0]
         result["clients"][client] = {"runs": runs, "median_s": statistics.median(ok) if ok else None}
+    if args.append and os.path.exists(args.out):  # rounds of one path interleaved with other paths' rounds
+        with open(args.out) as fh:
+            before = json.load(fh)
+        for client, old in before.get("clients", {}).items():
+            new = result["clients"].setdefault(client, {"runs": []})
+            new["runs"] = old.get("runs", []) + new["runs"]
+            ok = [r["wall_s"] for r in new["runs"] if r["exit"] == 0]
+            new["median_s"] = statistics.median(ok) if ok else None
+        if before.get("failed"):
+            result["failed"] = before["failed"]
     if failures:
-        result["failed"] = failures
+        result["failed"] = result.get("failed", []) + failures
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=1)
     if failures:  # a run that failed is the step's failure, never a figure of the report
@@ -294,6 +304,7 @@ def build_parser():
             p.add_argument("--warmup", action="store_true", help="one install per client first, not timed: fills the server's cache")
             p.add_argument("--counts-url", default="", help="the upstream stand-in's control URL: its requests counted per run")
             p.add_argument("--expect-installed", type=int, default=0, help="a run installing fewer distributions fails")
+            p.add_argument("--append", action="store_true", help="add these runs to those already in --out")
         else:
             p.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT the index URL points at")
             p.add_argument("--timed", default="", help="the JSON written by `time` for this server")

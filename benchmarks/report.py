@@ -257,7 +257,8 @@ def upstream_section(w, res, meta):
       "wheels of 20-120 kB, PEP 691 JSON with PEP 658 metadata, every file 30+ days old (past the role's default "
       "7-day cooldown). Each install: a fresh venv and an empty client cache. **Cold**: the server has nothing "
       "cached ((b): its upstream pages, files and sidecars removed before each run; (d): a new mirror index per run); "
-      "**warm**: filled by one install of the same client first. (b) has the role's defaults (authentication on, "
+      "**warm**: filled by one install of each client first. The servers run side by side and the paths' runs take "
+      "turns, round by round, so a change of the machine's load falls on all of them. (b) has the role's defaults (authentication on, "
       "an empty private store) plus `pypiserver_upstream_enabled`/`_url`; (d) devpi-server 6.20.3, a mirror "
       "index with `mirror_no_project_list` and `mirror_provides_core_metadata`, no authentication.")
     source = read_text(os.path.join(res, "ceiling-source-upstream.txt"))

@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import make_dataset  # noqa: E402
+
 from tests.support import upstream_standin  # noqa: E402
 
 PREFIX = "pub"  # not tree-: a private data set in the same store must not hide the public tree

@@ -163,6 +163,21 @@ def test_a_reset_that_fails_fails_the_step_with_its_reason(installs, tmp_path):
     assert json.loads(out.read_text())["failed"][0].startswith("uv run 1: the reset before a run failed")
 
 
+def test_rounds_taken_in_turn_add_up_in_one_result_and_an_earlier_failure_stays(installs, tmp_path):
+    out = tmp_path / "upstream-b-warm.json"
+    out.write_text(json.dumps({"clients": {"uv": {"runs": [{"wall_s": 0.5, "exit": 0}, {"wall_s": 0.9, "exit": 0}],
+                                                  "median_s": 0.7},
+                                           "pip": {"runs": [{"wall_s": 2.0, "exit": 0}], "median_s": 2.0}},
+                               "failed": ["pip run 2: exit 1: boom"]}))
+    args = _parser_args(installs, "--append", "--runs", "0")
+    args.out = str(out)
+    installs.cmd_time(args)  # no new failure: this round passes, the earlier one is still recorded
+    merged = json.loads(out.read_text())
+    assert [r["wall_s"] for r in merged["clients"]["uv"]["runs"]] == [0.5, 0.9]
+    assert merged["clients"]["uv"]["median_s"] == pytest.approx(0.7) and merged["clients"]["pip"]["median_s"] == 2.0
+    assert merged["failed"] == ["pip run 2: exit 1: boom"]
+
+
 def _timed(medians, runs_seen=None):
     return {"clients": {client: {"median_s": m, "runs": [{"wall_s": m, "exit": 0, "installed": 30, "loadavg": 1.5,
                                                           "standin": runs_seen or {"pages": 30, "metadata": 30, "files": 30}}]}
@@ -189,6 +204,7 @@ def test_the_section_shows_each_path_what_it_asked_of_the_standin_and_the_load(r
     lines = []
     report.upstream_section(lines.append, str(tmp_path), {"upstream_runs": 1})
     text = "\n".join(lines)
-    assert "| (s) straight from the stand-in (no cache: every run asks it) | 2.00 | – | 3.00 | – | – | 30 / 30 / 30; 30 / 30 / 30 | – |" in text
+    assert ("| (s) straight from the stand-in (no cache: every run asks it) | 2.00 | – | 3.00 | – | – "
+            "| 30 / 30 / 30; 30 / 30 / 30 | – |") in text
     assert "| (b) role, upstream on | – | 1.10 | – | 2.30 | 44.0 / 48.5 | – | 0 / 0 / 0; 0 / 0 / 0 |" in text
     assert "Load average (1 min) at the start of the runs: 1.50–1.50." in text
