@@ -470,7 +470,7 @@ if ((UPSTREAM_RUNS > 0)); then
   fi
 
   up_paths() { local s; for s in "$@"; do [ -n "${UP_INDEX[$s]:-}" ] && echo "$s"; done; true; }
-  log "cold: $UPSTREAM_RUNS rounds of $(up_paths s b d | tr '\n' ' ')in turn"
+  [ -n "$(up_paths s b d)" ] && log "cold: $UPSTREAM_RUNS rounds of $(up_paths s b d | tr '\n' ' ')in turn"
   for round in $(seq 1 "$UPSTREAM_RUNS"); do
     for s in $(up_paths s b d); do up_installs "$s" "${UP_INDEX[$s]}" cold "${UP_RESET[$s]:-}"; done
   done
@@ -501,7 +501,7 @@ if ((UPSTREAM_RUNS > 0)); then
       step_failed 1 "public tree: (b)'s pages for the ceiling: $(tail -2 "$RUN/upstream-pages.log" | tr '\n' ' ')"
     fi
   fi
-  log "warm: $UPSTREAM_RUNS rounds of $(up_paths b c0 d | tr '\n' ' ')in turn"
+  [ -n "$(up_paths b c0 d)" ] && log "warm: $UPSTREAM_RUNS rounds of $(up_paths b c0 d | tr '\n' ' ')in turn"
   for round in $(seq 1 "$UPSTREAM_RUNS"); do
     for s in $(up_paths b c0 d); do up_installs "$s" "${UP_INDEX[$s]}" warm; done
   done
