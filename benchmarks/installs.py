@@ -3,7 +3,12 @@
 
   time   wall time of `uv pip install` and `pip install` of REQUIREMENT into a
          fresh venv with an empty cache (the venv is made before the clock
-         starts), repeated --runs times per client.
+         starts), repeated --runs times per client. For an index in front of an
+         upstream: --reset empties the server's cache before each run (cold),
+         --warmup fills it first (warm), --counts-url records the upstream
+         stand-in's requests per run and fails a "cold" run that asked upstream
+         for no file or a "warm" one that asked for any. A failed run fails the
+         step (exit 1, the reason on stderr), never a figure.
   count  one cold install per client through a counting reverse proxy on
          127.0.0.1: requests and bytes by kind (pages, metadata files, wheels),
          and the wheels fetched (whole or by Range) that were not installed.
@@ -26,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 WHEEL = re.compile(r"/([^/]+?)-([^-/]+?)(-\d[^-/]*)?-[^-/]+-[^-/]+-[^-/]+\.whl$")
 
@@ -78,25 +84,96 @@ def one_install(client, index_url, requirement, bindir, base_python, tmp, timeou
         shutil.rmtree(work, ignore_errors=True)
 
 
+class StepFailed(Exception):
+    """A run that cannot be reported as a figure: the step fails with this reason."""
+
+
+def run_reset(command):
+    """The --reset command before a run (not timed): a server's cache emptied. Its failure is the step's."""
+    proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)  # noqa: S602 (run.sh's own command)
+    if proc.returncode:
+        raise StepFailed(f"the reset before a run failed (exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()[-300:]}")
+
+
+def standin_counts(control, reset=False):
+    """The upstream stand-in's request counter (benchmarks/upstream_tree.py's control port)."""
+    request = urllib.request.Request(control.rstrip("/") + ("/reset" if reset else "/counts"), method="POST" if reset else "GET")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the stand-in's control port on loopback)
+        return json.load(response)
+
+
+def check_run(run, args):
+    """The reason a timed run is no figure of what it claims, or None."""
+    if run["exit"] != 0:
+        return f"exit {run['exit']}: {run.get('error', '').strip()[-300:]}"
+    if args.expect_installed and run["installed"] < args.expect_installed:
+        return f"{run['installed']} distributions installed, {args.expect_installed} expected"
+    seen = run.get("standin")
+    if seen is not None and args.expect == "cold" and seen["files"] == 0:
+        return f"a cold run asked upstream for no file ({seen}): the server's cache was not empty"
+    if seen is not None and args.expect == "warm" and seen["files"] + seen["metadata"] > 0:
+        return f"a warm run asked upstream for files ({seen}): the server had not kept them"
+    return None
+
+
 def cmd_time(args):
-    result = {"requirement": args.requirement, "clients": {}}
+    result = {"requirement": args.requirement, "clients": {}, "expect": args.expect}
+    failures = []
     for client in args.clients.split(","):
         runs = []
-        for i in range(args.runs):
+        if args.warmup:  # the server's cache filled by this client's own install, not timed
             wall, rc, out, got = one_install(client, args.index_url, args.requirement, args.bindir, args.base_python,
                                              args.tmp, args.max_seconds)
-            run = {"wall_s": wall, "exit": rc, "installed": len(got)}
+            print(f"  {args.label:<10} warm-up {client} install: {wall:6.2f} s ({len(got)} distributions, exit {rc})", flush=True)
+            if rc != 0:
+                failures.append(f"{client} warm-up install: exit {rc}: {out.strip()[-300:]}")
+                result["clients"][client] = {"runs": [], "median_s": None}
+                continue
+        for i in range(args.runs):
+            try:
+                if args.reset:
+                    run_reset(args.reset)
+                if args.counts_url:
+                    standin_counts(args.counts_url, reset=True)
+            except (StepFailed, OSError) as error:
+                failures.append(f"{client} run {i + 1}: {error}")
+                break
+            with open("/proc/loadavg") as fh:  # other people's work on a shared machine, beside the figure
+                load = float(fh.read().split()[0])
+            wall, rc, out, got = one_install(client, args.index_url, args.requirement, args.bindir, args.base_python,
+                                             args.tmp, args.max_seconds)
+            run = {"wall_s": wall, "exit": rc, "installed": len(got), "loadavg": load}
             if rc != 0:
                 run["error"] = out
+            if args.counts_url:
+                run["standin"] = standin_counts(args.counts_url)
             runs.append(run)
-            print(f"  {args.label:<10} cold {client} install run {i + 1}: {wall:6.2f} s ({len(got)} distributions, exit {rc})",
-                  flush=True)
+            seen = f", upstream asked {run['standin']}" if "standin" in run else ""
+            print(f"  {args.label:<10} {args.expect} {client} install run {i + 1}: {wall:6.2f} s "
+                  f"({len(got)} distributions, exit {rc}{seen})", flush=True)
+            problem = check_run(run, args)
+            if problem:
+                failures.append(f"{client} run {i + 1}: {problem}")
             if wall > args.slow:  # a server this slow is not repeated: the run would take too long
                 break
         ok = [r["wall_s"] for r in runs if r["exit"] == 0]
         result["clients"][client] = {"runs": runs, "median_s": statistics.median(ok) if ok else None}
+    if args.append and os.path.exists(args.out):  # rounds of one path interleaved with other paths' rounds
+        with open(args.out) as fh:
+            before = json.load(fh)
+        for client, old in before.get("clients", {}).items():
+            new = result["clients"].setdefault(client, {"runs": []})
+            new["runs"] = old.get("runs", []) + new["runs"]
+            ok = [r["wall_s"] for r in new["runs"] if r["exit"] == 0]
+            new["median_s"] = statistics.median(ok) if ok else None
+        if before.get("failed"):
+            result["failed"] = before["failed"]
+    if failures:
+        result["failed"] = result.get("failed", []) + failures
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=1)
+    if failures:  # a run that failed is the step's failure, never a figure of the report
+        sys.exit(f"installs.py time ({args.label}): " + "; ".join(failures))
 
 
 class _Counter:
@@ -203,7 +280,7 @@ def cmd_count(args):
         json.dump(result, fh, indent=1)
 
 
-def main(argv=None):
+def build_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("time", "count"):
@@ -221,10 +298,21 @@ def main(argv=None):
                        help="time: no further runs after one this long; count: skip clients whose timed median is longer")
         if name == "time":
             p.add_argument("--runs", type=int, default=3)
+            p.add_argument("--expect", choices=("cold", "warm"), default="cold",
+                           help="what each run is: cold (the server has nothing cached) or warm (it has)")
+            p.add_argument("--reset", default="", help="shell command run before every timed run (not timed): empties the server's cache")
+            p.add_argument("--warmup", action="store_true", help="one install per client first, not timed: fills the server's cache")
+            p.add_argument("--counts-url", default="", help="the upstream stand-in's control URL: its requests counted per run")
+            p.add_argument("--expect-installed", type=int, default=0, help="a run installing fewer distributions fails")
+            p.add_argument("--append", action="store_true", help="add these runs to those already in --out")
         else:
             p.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT the index URL points at")
             p.add_argument("--timed", default="", help="the JSON written by `time` for this server")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     {"time": cmd_time, "count": cmd_count}[args.cmd](args)
 
 

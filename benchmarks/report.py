@@ -187,6 +187,112 @@ def installs_section(w, res, n, servers, meta):
                   f"{cell('wheel (range)')} | {total:.2f} | {len(needless)}{': ' + shown if needless else ''} |")
 
 
+UPSTREAM_PATHS = {
+    "s": "(s) straight from the stand-in (no cache: every run asks it)",
+    "b": "(b) role, upstream on",
+    "d": "(d) devpi, mirror index",
+    "c0": "(c0) ceiling: (b)'s pages and stored files, static, no auth",
+}
+UPSTREAM_WARM_TARGET = 1.1  # warm installs through (b) within this factor of the static ceiling
+UPSTREAM_COLD_TARGET = 1.5  # cold installs through (b) within this factor of straight from the stand-in
+
+
+def _median(res, client):
+    return (((res or {}).get("clients") or {}).get(client) or {}).get("median_s")
+
+
+def _asked(res, client):
+    """What each run asked of the stand-in (pages/metadata/files), as a range over the runs."""
+    runs = [r["standin"] for r in (((res or {}).get("clients") or {}).get(client) or {}).get("runs", []) if r.get("standin")]
+    if not runs:
+        return "–"
+    cells = []
+    for key in ("pages", "metadata", "files"):
+        lo, hi = min(r[key] for r in runs), max(r[key] for r in runs)
+        cells.append(str(lo) if lo == hi else f"{lo}–{hi}")
+    return " / ".join(cells)
+
+
+def _loads(results):
+    values = [r["loadavg"] for res in results for c in ((res or {}).get("clients") or {}).values()
+              for r in c.get("runs", []) if r.get("loadavg") is not None]
+    return f"{min(values):.2f}–{max(values):.2f}" if values else "?"
+
+
+def upstream_verdicts(times):
+    """The issue's three targets, per client, from {(path, state): installs.py time JSON}."""
+    lines = []
+    for client in ("uv", "pip"):
+        b_warm, b_cold = _median(times.get(("b", "warm")), client), _median(times.get(("b", "cold")), client)
+        c0, d_warm, direct = (_median(times.get(("c0", "warm")), client), _median(times.get(("d", "warm")), client),
+                              _median(times.get(("s", "cold")), client))
+        parts = []
+        if b_warm is not None and c0:
+            ok = b_warm <= UPSTREAM_WARM_TARGET * c0
+            parts.append(f"warm (b) {b_warm:.2f} s is {b_warm / c0:.2f}× the ceiling's {c0:.2f} s "
+                         f"({'within' if ok else '**missed**:'} {UPSTREAM_WARM_TARGET}×)")
+        if b_warm is not None and d_warm is not None:
+            ok = b_warm < d_warm
+            parts.append(f"warm (b) {'faster' if ok else '**not faster**'} than devpi's mirror ({d_warm:.2f} s)")
+        if b_cold is not None and direct:
+            ok = b_cold <= UPSTREAM_COLD_TARGET * direct
+            parts.append(f"cold (b) {b_cold:.2f} s is {b_cold / direct:.2f}× straight from the stand-in's {direct:.2f} s "
+                         f"({'within' if ok else '**missed**:'} {UPSTREAM_COLD_TARGET}×)")
+        if parts:
+            lines.append(f"{client}: " + "; ".join(parts))
+    return lines
+
+
+def upstream_section(w, res, meta):
+    times = {(s, state): load(os.path.join(res, f"upstream-{s}-{state}.json"))
+             for s in UPSTREAM_PATHS for state in ("cold", "warm")}
+    if not any(times.values()):
+        return
+    w("")
+    w(f"## Public packages through one index: `pub-app` from an upstream (issue 16), median of "
+      f"{meta.get('upstream_runs', '?')} runs")
+    w("")
+    w("The project's upstream stand-in (`tests/support/upstream_standin.py`, run by `benchmarks/upstream_tree.py` "
+      "in a container) serves a public tree shaped like `tree-app`: `pub-app` and 29 `pub-lib-NN`, 4 versions each, "
+      "wheels of 20-120 kB, PEP 691 JSON with PEP 658 metadata, every file 30+ days old (past the role's default "
+      "7-day cooldown). Each install: a fresh venv and an empty client cache. **Cold**: the server has nothing "
+      "cached ((b): its upstream pages, files and sidecars removed before each run; (d): a new mirror index per run); "
+      "**warm**: filled by one install of each client first. The servers run side by side and the paths' runs take "
+      "turns, round by round, so a change of the machine's load falls on all of them. (b) has the role's defaults (authentication on, "
+      "an empty private store) plus `pypiserver_upstream_enabled`/`_url`; (d) devpi-server 6.20.3, a mirror "
+      "index with `mirror_no_project_list` and `mirror_provides_core_metadata`, no authentication.")
+    source = read_text(os.path.join(res, "ceiling-source-upstream.txt"))
+    if source:
+        w(f"(c0) served {source}.")
+    w("")
+    w("| path | uv cold s | uv warm s | pip cold s | pip warm s | one page, one connection, ms (median / p90) "
+      "| stand-in asked per cold run (pages / metadata / files), uv; pip | per warm run, uv; pip |")
+    w("|---|--:|--:|--:|--:|--:|--|--|")
+    for s, label in UPSTREAM_PATHS.items():
+        cold, warm = times.get((s, "cold")), times.get((s, "warm"))
+        if not cold and not warm:
+            continue
+        cells = []
+        for client in ("uv", "pip"):
+            for res_ in (cold, warm):
+                m = _median(res_, client)
+                cells.append("–" if m is None else f"{m:.2f}")
+        asked = [f"{_asked(cold, 'uv')}; {_asked(cold, 'pip')}" if cold else "–",
+                 f"{_asked(warm, 'uv')}; {_asked(warm, 'pip')}" if warm else "–"]
+        latency = load(os.path.join(res, f"upstream-latency-{s}.json"))
+        cells.append(f"{latency['median_ms']:.1f} / {latency['p90_ms']:.1f}" if latency else "–")
+        w(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(asked) + " |")
+    w("")
+    w("One page, one connection: every page of the tree three times, one request at a time on one keep-alive "
+      "connection (as pip asks; uv asks in parallel), after the warm runs: a stall per answer shows here.")
+    w("")
+    w(f"Load average (1 min) at the start of the runs: {_loads(list(times.values()))}.")
+    verdicts = upstream_verdicts(times)
+    if verdicts:
+        w("")
+        w("Targets (issue 16): " + " ".join(f"{v}." for v in verdicts))
+
+
 def scale_section(w, res, meta):
     sc = load(os.path.join(res, "scale.json"))
     fail = read_text(os.path.join(res, "fail-scale.txt"))
@@ -394,6 +500,7 @@ def main(run):
                      for s, _ in heads]
             w("| pip download time | " + " | ".join(cells) + " |")
 
+    upstream_section(w, res, meta)
     scale_section(w, res, meta)
 
     total = read_text(os.path.join(res, "total-seconds.txt"))

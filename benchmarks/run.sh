@@ -21,12 +21,24 @@
 #     bridge address, while a user whose verdict is cached reads the project page through the
 #     published port (measure.py, each request timed); that user's p50/p99 (target p99 < 10 ms);
 #   - render at scale: the role on a store of --scale files: first render, one new
-#     upload listed after how long, a restart of the renderer (time, CPU, bytes read).
+#     upload listed after how long, a restart of the renderer (time, CPU, bytes read);
+#   - public packages (--upstream N, issue 16): the upstream stand-in (upstream_tree.py, in a
+#     container) serving a public tree (pub-app: 30 projects x 4 versions, as tree-app), and
+#     `uv pip install` / `pip install` of it, N timed runs each: (s) straight from the stand-in;
+#     (b) the role with the upstream on, cold (its upstream cache emptied before each run) and
+#     warm (filled by a first install); (d) devpi-server with a mirror index of the stand-in,
+#     cold (a new mirror index per run) and warm; (c0) nginx with no auth serving the pages (b)
+#     answered and the files (b) stored. These servers run side by side and their runs take
+#     turns (the machine's load moves). The stand-in counts what each run asked of it: a cold
+#     run that asked for no file or a warm one that asked for any fails the run. Then each
+#     path's page latency: every page, one request at a time on one connection.
 # Markdown tables and the ratios to the ceiling are printed at the end.
 #
 # Usage: benchmarks/run.sh [--quick] [--projects 1000] [--duration 10] [--servers a,b,c0,d]
-#                          [--pip-runs 3] [--install-runs 3] [--scale 100000] [--flood 20000] [--keep]
-#   --quick: --projects 100 --duration 5 --pip-runs 1 --install-runs 1 --scale 0
+#                          [--pip-runs 3] [--install-runs 3] [--scale 100000] [--flood 20000]
+#                          [--upstream 3] [--keep]
+#   --quick: --projects 100 --duration 5 --pip-runs 1 --install-runs 1 --scale 0 --upstream 1
+#   --upstream 0 skips the public packages; (b), (c0) and (d) there follow --servers.
 # Needs scripts/setup.sh first (docker, wrk, the image, .venv, .venv-clients). Load
 # goes only to 127.0.0.1 (ports published on loopback). Containers are removed at exit.
 set -euo pipefail
@@ -43,6 +55,7 @@ PIP_RUNS=3
 INSTALL_RUNS=3
 SCALE=100000
 FLOOD=20000
+UPSTREAM_RUNS=3
 CLIENTS_BIN=$ROOT/.venv-clients/bin
 PIP_PACKAGES=20
 KEEP=0
@@ -58,7 +71,8 @@ while (($#)); do
     --install-runs) INSTALL_RUNS=$2; shift 2 ;;
     --scale) SCALE=$2; shift 2 ;;
     --flood) FLOOD=$2; shift 2 ;;
-    --quick) PROJECTS=100; DURATION=5; PIP_RUNS=1; INSTALL_RUNS=1; SCALE=0; shift ;;
+    --upstream) UPSTREAM_RUNS=$2; shift 2 ;;
+    --quick) PROJECTS=100; DURATION=5; PIP_RUNS=1; INSTALL_RUNS=1; SCALE=0; UPSTREAM_RUNS=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage 2 >&2 ;;
@@ -79,6 +93,9 @@ if ! [[ $SCALE =~ ^[0-9]+$ ]] || ((SCALE > 500000)); then
 fi
 if ! [[ $FLOOD =~ ^[0-9]+$ ]] || ((FLOOD > 200000)); then
   echo "run.sh: --flood takes a number of bad credentials, 0..200000 (0: skip)" >&2; exit 2
+fi
+if ! [[ $UPSTREAM_RUNS =~ ^[0-9]+$ ]] || ((UPSTREAM_RUNS > 10)); then
+  echo "run.sh: --upstream takes 0..10 timed installs per client and state (0: skip)" >&2; exit 2
 fi
 for s in ${SERVERS//,/ }; do
   case $s in a|b|c|c0|d) ;; *) echo "run.sh: --servers takes a list of a,b,c,c0,d" >&2; exit 2 ;; esac
@@ -115,7 +132,7 @@ cleanup() {
     echo "run.sh: --keep: containers left running (docker ps --filter label=$LABEL)" >&2
   else
     docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -f >/dev/null 2>&1 || true
-    rm -rf "$RUN"/b-*-pypi "$RUN"/b-*-pages "$RUN/s-pypi"
+    rm -rf "$RUN"/b-*-pypi "$RUN"/b-*-pages "$RUN/s-pypi" "$RUN/up-pages" "$RUN/up-files"
   fi
   rm -f "$RUN/deploy-vars.json"
   exit "$rc"
@@ -246,8 +263,9 @@ installs() {
     --out "$RUN/results/count-$n-$s.json" || step_failed $? "counted installs from $s ($n projects)"
 }
 
-deploy_role() {  # name copy-of-data
-  local ct=$1
+deploy_role() {  # name [extra-vars-file]
+  local ct=$1 extra=()
+  [ -n "${2:-}" ] && extra=(-e "@$2")
   local inv=$RUN/inventory-$ct.yml
   cat >"$inv" <<EOF
 all:
@@ -260,7 +278,7 @@ all:
 EOF
   (cd "$ROOT" && ANSIBLE_COLLECTIONS_PATH="$COLL:$ROOT/.collections" ANSIBLE_FORCE_COLOR=0 \
     ANSIBLE_RETRY_FILES_ENABLED=0 exec timeout "$DEPLOY_TIMEOUT" "$ROOT/.venv/bin/ansible-playbook" \
-    -i "$inv" -e "@$RUN/deploy-vars.json" "$BENCH/deploy.yml")
+    -i "$inv" -e "@$RUN/deploy-vars.json" "${extra[@]}" "$BENCH/deploy.yml")
 }
 
 # What one bcrypt check costs here: (c) pays it on every request, (a) on downloads.
@@ -278,7 +296,7 @@ EOF
 )
 cat >"$RUN/meta.json" <<EOF
 {"run_id": "$RUN_ID", "projects": "$PROJECTS", "duration": $DURATION, "servers": "$SERVERS",
- "pip_runs": $PIP_RUNS, "flood": $FLOOD, "pip_packages": $PIP_PACKAGES, "install_runs": $INSTALL_RUNS, "scale": $SCALE,
+ "pip_runs": $PIP_RUNS, "flood": $FLOOD, "upstream_runs": $UPSTREAM_RUNS, "pip_packages": $PIP_PACKAGES, "install_runs": $INSTALL_RUNS, "scale": $SCALE,
  "uv": "$("$CLIENTS_BIN/uv" --version 2>/dev/null)", "pip": "$("$CLIENTS_BIN/pip" --version 2>/dev/null | cut -d' ' -f1-2)",
  "wrk": "wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')",
  "nproc": $(nproc), "kernel": "$(uname -r)", "bcrypt_ms": $BCRYPT_MS,
@@ -372,6 +390,129 @@ for N in ${PROJECTS//,/ }; do
     stop "$ct"
   fi
 done
+
+# ------------------------------------------------------ public packages (issue 16)
+# Every path of this part runs at once (idle servers cost little), and their timed installs take
+# turns, one round of each path after the other: on a machine shared with other people's jobs, the
+# load moves within minutes, and paths measured one block after another would compare loads.
+# up_installs SERVER INDEX-URL cold|warm|warm-up [RESET-COMMAND]: one round (each client once) added
+# to the path's results; the stand-in's requests are counted per run, and a run that is not what it
+# claims fails the step.
+up_installs() {
+  local s=$1 index=$2 state=$3 reset=${4:-} opts=(--append --runs 1 --expect "$3") err=$RUN/upstream-$1-$3.err
+  local out=$RUN/results/upstream-$s-$state.json
+  if [ "$state" = warm-up ]; then  # fills the server's cache with each client's own install, not timed
+    opts=(--runs 0 --warmup --expect warm) out=$RUN/upstream-warmup-$s.json
+  fi
+  [ -n "$reset" ] && opts+=(--reset "$reset")
+  fg "$PY" "$BENCH/installs.py" time --index-url "$index" --requirement pub-app --expect-installed 30 \
+    --bindir "$CLIENTS_BIN" --label "$s" --tmp "$RUN" --counts-url "$ST_CONTROL" "${opts[@]}" --out "$out" 2>"$err" \
+    || step_failed $? "public tree: $state installs from $s: $(tail -c 600 "$err" | tr '\n' ' ')"
+}
+# up_latency SERVER INDEX-URL [USER:PASSWORD]: ms per page, pages asked one at a time on one connection
+up_latency() {
+  fg python3 "$BENCH/upstream_tree.py" latency --index "$2" --user "${3:-}" --out "$RUN/results/upstream-latency-$1.json" \
+    2>"$RUN/upstream-latency-$1.err" || step_failed $? "public tree: page latency of $1: $(tail -c 300 "$RUN/upstream-latency-$1.err")"
+}
+
+if ((UPSTREAM_RUNS > 0)); then
+  declare -A UP_INDEX=() UP_RESET=()
+  st=ppb-$RUN_ID-upstream
+  log "public tree: the upstream stand-in serving pub-app (30 projects x 4 versions)"
+  # no systemd here: the image's python3 runs the stand-in (standard library only) from the checkout
+  docker run -d --name "$st" --label "$LABEL" -p 127.0.0.1::8080 -p 127.0.0.1::8081 -v "$ROOT":/src:ro \
+    -e PYTHONDONTWRITEBYTECODE=1 "$IMAGE" python3 /src/benchmarks/upstream_tree.py serve >/dev/null
+  ST_CONTROL=http://127.0.0.1:$(host_port "$st" 8081)
+  # (b) and (d) reach it at its address on Docker's bridge (a project container), clients through 127.0.0.1
+  ST_URL=http://$(container_ip "$st"):8080/simple/
+  if python3 "$BENCH/upstream_tree.py" wait --url "$ST_CONTROL/counts" 2>"$RUN/upstream-standin.err"; then
+    UP_INDEX[s]=http://127.0.0.1:$(host_port "$st" 8080)/simple/
+  else
+    step_failed 1 "public tree: the stand-in did not start: $(cat "$RUN/upstream-standin.err"; docker logs --tail 5 "$st" 2>&1)"
+  fi
+
+  if [ -n "${UP_INDEX[s]:-}" ] && want b; then
+    ct_b=ppb-$RUN_ID-up-b
+    log "(b) the role with the upstream on, pointing at the stand-in (log: $RUN/deploy-upstream.log)"
+    rm -rf "$RUN/b-up-pypi"; mkdir -p "$RUN/b-up-pypi"
+    printf '{"pypiserver_upstream_enabled": true, "pypiserver_upstream_url": "%s"}\n' "$ST_URL" >"$RUN/upstream-vars.json"
+    start "$ct_b" "$IMAGE" -p 127.0.0.1::8080 -v "$RUN/b-up-pypi":/var/pypi
+    if booted "$ct_b" && fg deploy_role "$ct_b" "$RUN/upstream-vars.json" >"$RUN/deploy-upstream.log" 2>&1; then
+      port_b=$(host_port "$ct_b" 8080)
+      UP_INDEX[b]="http://$BENCH_USER:$BENCH_PASSWORD@127.0.0.1:$port_b/simple/"
+      # cold: what the upstream service kept (pages, files, their sidecars) removed before each run
+      up_dir=/var/pypi/.privatepypi/upstream
+      UP_RESET[b]="docker exec $ct_b find $up_dir/pages $up_dir/files $up_dir/sidecars -mindepth 1 -delete"
+    else
+      step_failed 1 "public tree: (b) with the upstream on: deployment: $(grep -E 'fatal:|ERROR' "$RUN/deploy-upstream.log" | tail -3 | tr '\n' ' ')"
+    fi
+  fi
+
+  if [ -n "${UP_INDEX[s]:-}" ] && want d; then
+    ct_d=ppb-$RUN_ID-up-d
+    log "(d) devpi-server, a mirror index of the stand-in"
+    start "$ct_d" "$IMG_D" -p 127.0.0.1::3141
+    # A mirror index made anew has nothing cached. No project list (the stand-in has no /simple/
+    # root page); the stand-in's PEP 658 metadata files offered (devpi's best case).
+    printf '%s\n' "docker exec $ct_d sh -ec 'export DEVPI_CLIENTDIR=/tmp/devpi-client; d=/opt/devpi/bin/devpi" \
+      '$d use http://127.0.0.1:3141 >/dev/null; $d login root --password bench-root-password >/dev/null' \
+      '$d index -y --delete root/upstream >/dev/null 2>&1 || true' \
+      "\$d index -c root/upstream type=mirror mirror_url=$ST_URL mirror_no_project_list=true mirror_provides_core_metadata=true >/dev/null'" \
+      >"$RUN/devpi-mirror.sh"
+    base_d="http://127.0.0.1:$(host_port "$ct_d" 3141)"
+    if booted "$ct_d" && python3 "$BENCH/upstream_tree.py" wait --url "$base_d/+api" 2>"$RUN/upstream-d.err" \
+        && sh "$RUN/devpi-mirror.sh" 2>>"$RUN/upstream-d.err"; then
+      UP_INDEX[d]=$base_d/root/upstream/+simple/
+      UP_RESET[d]="sh $RUN/devpi-mirror.sh"
+    else
+      step_failed 1 "public tree: devpi's mirror index: $(tail -3 "$RUN/upstream-d.err" | tr '\n' ' ')"
+    fi
+  fi
+
+  up_paths() { local s; for s in "$@"; do [ -n "${UP_INDEX[$s]:-}" ] && echo "$s"; done; true; }
+  [ -n "$(up_paths s b d)" ] && log "cold: $UPSTREAM_RUNS rounds of $(up_paths s b d | tr '\n' ' ')in turn"
+  for round in $(seq 1 "$UPSTREAM_RUNS"); do
+    for s in $(up_paths s b d); do up_installs "$s" "${UP_INDEX[$s]}" cold "${UP_RESET[$s]:-}"; done
+  done
+  [ -n "${UP_INDEX[s]:-}" ] && up_latency s "${UP_INDEX[s]}"
+
+  for s in $(up_paths b d); do up_installs "$s" "${UP_INDEX[$s]}" warm-up; done
+  if want c0; then
+    # the ceiling's bytes: (b)'s pages as clients get them (JSON and HTML) and the files it stored
+    rm -rf "$RUN/up-pages" "$RUN/up-files"
+    if [ -z "${UP_INDEX[b]:-}" ]; then
+      step_failed 1 "public tree: no ceiling: it serves what (b) answered, and (b) gave nothing (--servers without b, or (b) failed)"
+    elif python3 "$BENCH/upstream_tree.py" pages --index "http://127.0.0.1:$port_b/simple/" \
+        --user "$BENCH_USER:$BENCH_PASSWORD" --out "$RUN/up-pages/simple" >"$RUN/upstream-pages.log" 2>&1 \
+        && cp -a "$RUN/b-up-pypi/.privatepypi/upstream/files" "$RUN/up-files" \
+        && chmod -R a+rX "$RUN/up-pages" "$RUN/up-files"; then
+      echo "(b)'s upstream pages (as its clients got them) and the files it stored" >"$RUN/results/ceiling-source-upstream.txt"
+      ct_c=ppb-$RUN_ID-up-c0
+      log "(c0) ceiling: nginx, no auth, serving (b)'s upstream pages and stored files"
+      start "$ct_c" "$IMG_C" -p 127.0.0.1::8081 \
+        -v "$RUN/up-pages/simple":/srv/bench/simple:ro -v "$RUN/up-files":/srv/bench/upstream-files:ro
+      index="http://127.0.0.1:$(host_port "$ct_c" 8081)/simple/"
+      if booted "$ct_c" && python3 "$BENCH/upstream_tree.py" wait --url "${index}pub-app/" 2>"$RUN/upstream-c0.err"; then
+        UP_INDEX[c0]=$index
+      else
+        step_failed 1 "public tree: the ceiling did not serve pub-app: $(cat "$RUN/upstream-c0.err")"
+      fi
+    else
+      step_failed 1 "public tree: (b)'s pages for the ceiling: $(tail -2 "$RUN/upstream-pages.log" | tr '\n' ' ')"
+    fi
+  fi
+  [ -n "$(up_paths b c0 d)" ] && log "warm: $UPSTREAM_RUNS rounds of $(up_paths b c0 d | tr '\n' ' ')in turn"
+  for round in $(seq 1 "$UPSTREAM_RUNS"); do
+    for s in $(up_paths b c0 d); do up_installs "$s" "${UP_INDEX[$s]}" warm; done
+  done
+  [ -n "${UP_INDEX[b]:-}" ] && up_latency b "http://127.0.0.1:$port_b/simple/" "$BENCH_USER:$BENCH_PASSWORD"
+  [ -n "${UP_INDEX[c0]:-}" ] && up_latency c0 "${UP_INDEX[c0]}"
+  [ -n "${UP_INDEX[d]:-}" ] && up_latency d "${UP_INDEX[d]}"
+  for ct in "$st" "${ct_b:-}" "${ct_c:-}" "${ct_d:-}"; do
+    if [ -n "$ct" ]; then stop "$ct"; fi
+  done
+  ((KEEP)) || rm -rf "$RUN/b-up-pypi" "$RUN/up-pages" "$RUN/up-files"
+fi
 
 if ((SCALE > 0)) && want b; then
   SP=$(((SCALE + 4) / 5))
