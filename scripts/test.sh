@@ -174,16 +174,21 @@ run_stage() {
   return "$rc"
 }
 run_lane() {  # stage...: in order, stops at the first failure
+  local cpu
   for stage in "$@"; do run_stage "$stage" || return 1; done
-  echo "=== lane passed: ${timings[*]}; CPU of its processes: $(lane_cpu)"
+  lane_cpu cpu
+  echo "=== lane passed: ${timings[*]}; CPU of its processes (user, system): $cpu"
 }
 # The user and system CPU the lane's own processes used (bash's `times`, children's line), so the
 # lanes of a CPU-bound run can be compared by what they cost, not only by how long they waited.
 # What runs inside containers is the Docker engine's child and counts in machine_busy_cpu only.
-lane_cpu() {
-  local self children
-  { read -r self; read -r children; } < <(times)
-  echo "$children"
+lane_cpu() {  # variable-name: sets it to "<user> <system>"
+  # `times` in this shell: in a pipe or $(...) it would run in a subshell that has no children
+  local record=$OUT/.lane-cpu.$BASHPID self children
+  times >"$record"
+  { read -r self; read -r children; } <"$record"
+  rm -f "$record"
+  printf -v "$1" '%s' "$children"
 }
 # CPU seconds the whole machine spent busy (every core, every process) since boot, from /proc/stat
 machine_busy_cpu() {

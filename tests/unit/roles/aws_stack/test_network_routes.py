@@ -140,4 +140,3 @@ def test_private_routes_s3_endpoint_and_nat_per_az_switched_on_and_off(endpoint,
     assert nats == [f'{STACK}-nat']
     assert s3 == [[f'{STACK}-private-rt']]
     assert len(stack_addresses(ec2)) == 1
-

@@ -25,7 +25,7 @@ def test_a_kept_alive_connection_gets_each_answer_without_a_stall(handler):
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
         seconds = []
-        for _ in range(12):
+        for _request in range(12):
             began = time.perf_counter()
             connection.request("GET", "/health")
             answer = connection.getresponse()
