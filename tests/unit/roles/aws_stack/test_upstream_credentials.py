@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The upstream's credentials on AWS (issue 16), as ansible-playbook runs the role's credentials concern against
+the emulator, looked at with boto3: an SSM SecureString under the stack's path (which the instance role already
+reads), never printed, unchanged on a re-run, deleted when no upstream user is set and at teardown."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+boto3 = pytest.importorskip('boto3')
+from ansible_collections.privatepypi.aws.tests.support.emulator_process import running_emulator  # noqa: E402
+
+REGION = 'us-east-1'
+STACK = 'upcred-unit'
+PARAMETER = f'/{STACK}/upstream-credentials'
+SECRET = 'upstream-secret-6d2f0a91'
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  module_defaults:
+    group/amazon.aws.aws: {{endpoint_url: '{endpoint}', region: {region}, access_key: testing, secret_key: testing}}
+    group/community.aws.aws: {{endpoint_url: '{endpoint}', region: {region}, access_key: testing, secret_key: testing}}
+  tasks:
+    - ansible.builtin.include_role:
+        name: privatepypi.aws.aws_stack
+        tasks_from: {tasks_from}
+"""
+
+
+@pytest.fixture(scope='module')
+def endpoint():
+    with running_emulator(MOTO_IAM_LOAD_MANAGED_POLICIES='false') as url:
+        yield url
+
+
+@pytest.fixture(scope='module')
+def ssm(endpoint):
+    return boto3.client('ssm', endpoint_url=endpoint, region_name=REGION, aws_access_key_id='testing',
+                        aws_secret_access_key='testing')
+
+
+def run(endpoint, tmp_path, tasks_from, **settings):
+    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, 'ansible_collections', 'privatepypi', 'aws')))
+    play = tmp_path / f'{tasks_from.replace("/", "_")}.yml'
+    play.write_text(PLAY.format(endpoint=endpoint, region=REGION, tasks_from=tasks_from))
+    extra = dict({'aws_stack_name': STACK, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
+                  'aws_stack_access_key': 'testing', 'aws_stack_secret_key': 'testing',
+                  'aws_stack_users': [{'name': 'alice', 'password': 'alice-password-3e1b7c', 'role': 'admin'}],
+                  'aws_stack_upstream_enabled': True, 'aws_stack_upstream_url': 'https://upstream.example/simple/',
+                  'ansible_python_interpreter': sys.executable}, **settings)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
+               ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1', AWS_ACCESS_KEY_ID='testing',
+               AWS_SECRET_ACCESS_KEY='testing')
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-v', str(play),
+                           '-e', json.dumps(extra)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert SECRET not in done.stdout + done.stderr  # -v prints every task's result: no_log hides them
+    return done.stdout
+
+
+def _changed(output):
+    return int(re.search(r'localhost\s*: ok=\d+\s+changed=(\d+)', output).group(1))
+
+
+def _value(ssm):
+    try:
+        found = ssm.get_parameter(Name=PARAMETER, WithDecryption=True)['Parameter']
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    return found['Type'], found['Value']
+
+
+def test_the_upstream_credentials_are_a_secure_string_kept_unchanged_and_removed(endpoint, ssm, tmp_path):
+    with_user = {'aws_stack_upstream_username': 'mirror', 'aws_stack_upstream_password': SECRET}
+    run(endpoint, tmp_path, 'credentials/create.yml', **with_user)
+    assert _value(ssm) == ('SecureString', f'mirror:{SECRET}')
+    # a re-run changes nothing (neither the users nor the upstream's credentials)
+    assert _changed(run(endpoint, tmp_path, 'credentials/create.yml', **with_user)) == 0
+    # a new password replaces the value
+    run(endpoint, tmp_path, 'credentials/create.yml', **dict(with_user, aws_stack_upstream_password=SECRET + '-2'))
+    assert _value(ssm) == ('SecureString', f'mirror:{SECRET}-2')
+    # no upstream user any more: no password stays readable
+    run(endpoint, tmp_path, 'credentials/create.yml')
+    assert _value(ssm) is None
+    # and the teardown deletes it with the users' parameter
+    run(endpoint, tmp_path, 'credentials/create.yml', **with_user)
+    run(endpoint, tmp_path, 'credentials/remove.yml', **with_user)
+    assert _value(ssm) is None
+    assert ssm.describe_parameters(ParameterFilters=[{'Key': 'Path', 'Values': [f'/{STACK}']}])['Parameters'] == []
