@@ -66,7 +66,8 @@ UPSTREAM_ON = {'upstream_enabled': True, 'upstream_url': 'https://upstream.examp
     # the instance metadata service (the instance's credentials) is never an index
     ({'upstream_url': 'http://169.254.169.254/latest/'}, "aws_stack_upstream_url 'http://169.254.169.254/latest/' is a link-local"),
     # one object: the key becomes the instance role's s3:GetObject resource, where '*' and '?' are wildcards
-    ({'upstream_block_list_s3_uri': 's3://acme-security/osv/*.json'}, "aws_stack_upstream_block_list_s3_uri 's3://acme-security/osv/*.json' must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://acme-security/osv/*.json'},
+     "aws_stack_upstream_block_list_s3_uri 's3://acme-security/osv/*.json' must name one S3 object"),
     ({'upstream_block_list_s3_uri': 's3://acme-security/osv/mal?.json'}, "must name one S3 object"),
     ({'upstream_block_list_s3_uri': 's3://acme-security/osv/'}, "must name one S3 object"),
     ({'upstream_block_list_s3_uri': 's3://acme-security'}, "must name one S3 object"),
