@@ -363,7 +363,7 @@ def _upstream_problems(settings, names):
     if not UPSTREAM_URL.match(url):
         problems.append(f"{names['upstream_url']} '{url}' must be the http(s) URL of a PEP 691 index's simple API "
                         "(the upstream is on: name it)")
-    elif (_upstream_host(url)[1] or ipaddress.ip_address('0.0.0.0')).is_link_local:
+    elif getattr(_upstream_host(url)[1], 'is_link_local', False):
         problems.append(f"{names['upstream_url']} '{url}' is a link-local address (on AWS the instance metadata "
                         "service, which holds the instance's credentials): never an index")
     lists = (('upstream_file_hosts', FILE_HOST, 'host or host:port'),
