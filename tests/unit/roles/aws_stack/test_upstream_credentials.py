@@ -88,7 +88,7 @@ def test_the_upstream_credentials_are_a_secure_string_kept_unchanged_and_removed
     # a re-run changes nothing (neither the users nor the upstream's credentials)
     assert _changed(run(endpoint, tmp_path, 'credentials/create.yml', **with_user)) == 0
     # a new password replaces the value
-    run(endpoint, tmp_path, 'credentials/create.yml', **dict(with_user, aws_stack_upstream_password=SECRET + '-2'))
+    run(endpoint, tmp_path, 'credentials/create.yml', **{**with_user, 'aws_stack_upstream_password': SECRET + '-2'})
     assert _value(ssm) == ('SecureString', f'mirror:{SECRET}-2')
     # no upstream user any more: no password stays readable
     run(endpoint, tmp_path, 'credentials/create.yml')
