@@ -14,14 +14,12 @@ leaves the last good file in place, logs why and exits 3, so the unit fails visi
 
 import argparse
 import json
-import os
 import pwd
 import re
 import sys
-import tempfile
 import urllib.parse
 
-from privatepypi_host import fetch_bundle
+from privatepypi_host import fetch_bundle, install
 
 EXIT_REFUSED = 3  # as htpasswd_refresh: a refusal is not retried, a network error (1) is
 # the upstream service reads at most this much of a block list file
@@ -31,28 +29,6 @@ S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\s]{1,1024})$"
 
 class Refused(Exception):
     """The object or parameter holds something the upstream service must not read."""
-
-
-def install(path, content, mode, owner=None):
-    """Writes content (bytes) atomically with mode and owner; False when the file already holds it."""
-    try:
-        with open(path, "rb") as f:
-            if f.read() == content:
-                return False
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix="." + os.path.basename(path) + "-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, mode)
-        if owner is not None and os.geteuid() == 0:
-            os.chown(tmp, owner.pw_uid, owner.pw_gid)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return True
 
 
 def check_block_list(data):

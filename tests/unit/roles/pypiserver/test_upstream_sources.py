@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("moto.server")
 import aws_standins as standins  # noqa: E402
+from privatepypi_host import install, upstream_sources  # noqa: E402
 from privatepypi_host import upstream as up  # noqa: E402
-from privatepypi_host import upstream_sources  # noqa: E402
 
 BUCKET = "acme-security"
 KEY = "osv/malicious.json"
@@ -145,11 +145,11 @@ def test_the_service_sends_a_new_password_without_a_restart(store_root, tmp_path
         service = up.Upstream(store_root, f"http://127.0.0.1:{server.server_port}/simple/", max_age=0,
                               credentials=credentials.value, timeout=3.0)
         service.page("libx")
-        upstream_sources.install(str(path), b"mirror-user:first\n", 0o400)
+        install(str(path), b"mirror-user:first\n", 0o400)
         assert credentials.refresh() is True
         service.credentials = credentials.value  # what the service's watch thread does
         service.page("libx")
-        upstream_sources.install(str(path), b"mirror-user:second\n", 0o400)
+        install(str(path), b"mirror-user:second\n", 0o400)
         assert credentials.refresh() is True and credentials.refresh() is False
         service.credentials = credentials.value
         service.page("libx")
