@@ -9,33 +9,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 boto3 = pytest.importorskip('boto3')
 from ansible_collections.privatepypi.aws.tests.support.emulator_process import running_emulator  # noqa: E402
+from concern_play import run_concern  # noqa: E402
 
 REGION = 'us-east-1'
 STACK = 'upcred-unit'
 PARAMETER = f'/{STACK}/upstream-credentials'
 SECRET = 'upstream-secret-6d2f0a91'
-PLAY = """
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  module_defaults:
-    group/amazon.aws.aws: {{endpoint_url: '{endpoint}', region: {region}, access_key: testing, secret_key: testing}}
-    group/community.aws.aws: {{endpoint_url: '{endpoint}', region: {region}, access_key: testing, secret_key: testing}}
-  tasks:
-    - ansible.builtin.include_role:
-        name: privatepypi.aws.aws_stack
-        tasks_from: {tasks_from}
-"""
 
 
 @pytest.fixture(scope='module')
@@ -51,22 +36,14 @@ def ssm(endpoint):
 
 
 def run(endpoint, tmp_path, tasks_from, **settings):
-    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, 'ansible_collections', 'privatepypi', 'aws')))
-    play = tmp_path / f'{tasks_from.replace("/", "_")}.yml'
-    play.write_text(PLAY.format(endpoint=endpoint, region=REGION, tasks_from=tasks_from))
-    extra = dict({'aws_stack_name': STACK, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
-                  'aws_stack_access_key': 'testing', 'aws_stack_secret_key': 'testing',
-                  'aws_stack_users': [{'name': 'alice', 'password': 'alice-password-3e1b7c', 'role': 'admin'}],
-                  'aws_stack_upstream_enabled': True, 'aws_stack_upstream_url': 'https://upstream.example/simple/',
-                  'ansible_python_interpreter': sys.executable}, **settings)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
-               ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1', AWS_ACCESS_KEY_ID='testing',
-               AWS_SECRET_ACCESS_KEY='testing')
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-v', str(play),
-                           '-e', json.dumps(extra)], env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    assert SECRET not in done.stdout + done.stderr  # -v prints every task's result: no_log hides them
-    return done.stdout
+    output = run_concern(endpoint, REGION, tmp_path, tasks_from, dict({
+        'aws_stack_name': STACK, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
+        'aws_stack_access_key': 'testing', 'aws_stack_secret_key': 'testing',
+        'aws_stack_users': [{'name': 'alice', 'password': 'alice-password-3e1b7c', 'role': 'admin'}],
+        'aws_stack_upstream_enabled': True, 'aws_stack_upstream_url': 'https://upstream.example/simple/'}, **settings),
+        verbose=True)
+    assert SECRET not in output  # -v prints every task's result: no_log hides them
+    return output
 
 
 def _changed(output):
