@@ -341,12 +341,16 @@ ACME_EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
 HOST_SETTINGS = ('health_endpoint', 'htpasswd_refresh_interval', 'port', 'backend_port', 'https_port',
                  'acme_domain', 'acme_email', 'acme_directory_url', 'upstream_enabled', 'upstream_url',
                  'upstream_file_hosts', 'upstream_reserved_patterns', 'upstream_claimed_names',
-                 'upstream_cooldown_days', 'upstream_cooldown_exceptions', 'oidc_publishers', 'oidc_audience',
-                 'oidc_token_minutes', 'oidc_insecure_issuers')
+                 'upstream_cooldown_days', 'upstream_cooldown_exceptions', 'upstream_block_list_s3_uri',
+                 'oidc_publishers', 'oidc_audience', 'oidc_token_minutes', 'oidc_insecure_issuers')
 UPSTREAM_URL = re.compile(r'^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$')
 FILE_HOST = re.compile(r'^[A-Za-z0-9.-]+(:[0-9]{1,5})?$')
 NAME_PATTERN = re.compile(r'^[a-z0-9*?\[\]-]+$')
 PROJECT_NAME = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')
+# One object: a bucket name as S3 allows it, then a key. The key becomes the instance role's
+# s3:GetObject resource, where '*' and '?' are wildcards (they would grant more than the one object);
+# a key ending in '/' names a folder, not an object.
+S3_OBJECT_URI = re.compile(r'^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([A-Za-z0-9!_.()\'/=+,@&:;$-]{1,1024})$')
 
 
 def _upstream_problems(settings, names):
@@ -359,6 +363,9 @@ def _upstream_problems(settings, names):
     if not UPSTREAM_URL.match(url):
         problems.append(f"{names['upstream_url']} '{url}' must be the http(s) URL of a PEP 691 index's simple API "
                         "(the upstream is on: name it)")
+    elif getattr(_upstream_host(url)[1], 'is_link_local', False):
+        problems.append(f"{names['upstream_url']} '{url}' is a link-local address (on AWS the instance metadata "
+                        "service, which holds the instance's credentials): never an index")
     lists = (('upstream_file_hosts', FILE_HOST, 'host or host:port'),
              ('upstream_reserved_patterns', NAME_PATTERN, 'normalized project names or patterns (a-z 0-9 - * ? [])'),
              ('upstream_claimed_names', NAME_PATTERN, 'normalized project names or patterns (a-z 0-9 - * ? [])'),
@@ -370,11 +377,56 @@ def _upstream_problems(settings, names):
         wrong = [str(v) for v in values if not rule.match(str(v))] if _is_list(values) else [str(values)]
         if wrong:
             problems.append(f"{names[key]} must be a list of {shape}: not {', '.join(wrong)}")
+    uri = str(settings.get('upstream_block_list_s3_uri') or '')
+    match = S3_OBJECT_URI.match(uri)
+    if uri and (not match or match.group(2).endswith('/') or '..' in match.group(1)
+                or any(part in ('', '.', '..') for part in match.group(2).split('/'))):
+        problems.append(f"{names['upstream_block_list_s3_uri']} '{uri}' must name one S3 object, s3://bucket/key "
+                        "(a bucket name, then a key without '*', '?', spaces or empty, '.' or '..' segments)")
     if 'upstream_cooldown_days' in settings:
         days = str(settings['upstream_cooldown_days'])
         if not NUMBER.match(days):
             problems.append(f"{names['upstream_cooldown_days']} '{days}' must be 0 (no cooldown) or a positive number of days")
     return problems
+
+
+def _upstream_host(url):
+    """The host of an upstream URL (lower-case), and its address when it is an IP literal (else None)."""
+    host = re.sub(r'^https?://', '', url).split('/')[0].rsplit(':', 1)[0].lower() if '://' in url else ''
+    try:
+        return host, ipaddress.ip_address(host)
+    except ValueError:
+        return host, None
+
+
+def upstream_reach_problems(settings):
+    """Whether the instances of a stack can reach the upstream at all, from the network settings.
+
+    settings: upstream_enabled, upstream_url, instances_in_private_subnets, nat_gateway_enabled, vpc_cidr
+    (the aws_stack_* variables without their prefix). The instances' security group lets every
+    connection out, so only the route decides: instances in public subnets have the internet
+    gateway; in private subnets the NAT gateway (one, or one per zone) or nothing but the VPC itself.
+    An instance's own loopback serves only the index (asking it would ask the index itself)."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('upstream_reach_problems expects a mapping of the upstream and network settings')
+    if not _bool(settings.get('upstream_enabled')):
+        return []
+    url = str(settings.get('upstream_url') or '')
+    host, address = _upstream_host(url)
+    if host == 'localhost' or (address is not None and address.is_loopback):
+        return [f"aws_stack_upstream_url '{url}' names the instance itself: only the index listens there"]
+    inside = False
+    if address is not None:
+        try:
+            inside = address in ipaddress.ip_network(str(settings.get('vpc_cidr')), strict=False)
+        except ValueError:
+            inside = False
+    if (_bool(settings.get('instances_in_private_subnets')) and not _bool(settings.get('nat_gateway_enabled'))
+            and not inside):
+        return [f"aws_stack_upstream_url '{url}' is unreachable: the instances are in private subnets and "
+                "aws_stack_nat_gateway_enabled is false, so nothing routes them out of the VPC (turn the NAT gateway on, "
+                "or name an upstream inside aws_stack_vpc_cidr)"]
+    return []
 
 
 def host_settings_problems(settings, names=None):
@@ -552,5 +604,6 @@ class FilterModule:
             'access_problems': access_problems,
             'plaintext_problems': plaintext_problems,
             'host_settings_problems': host_settings_problems,
+            'upstream_reach_problems': upstream_reach_problems,
             'public_endpoint': public_endpoint,
         }

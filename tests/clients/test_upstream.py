@@ -10,19 +10,21 @@ Upstream corpus (ages by upstream's upload-time, the stand-in's clock):
   evil 1.0, 2.0                    2.0 goes on the block list
   badhash 1.0                      served with bytes that differ from its page's sha256
   crowd 1.0, cached 1.0, uncached 1.0
+  shared 1.0                       fetched through one host, then asked of the peer sharing its store
 Names carry the run's suffix, so a second run against the same server starts clean.
 """
 
 import concurrent.futures
 import hashlib
 import json
+import os
 import re
 import subprocess
 import time
 
 import distbuild
 import pytest
-from conftest import CLIENT_BIN, RUN_ID, clean_env, must, poetry_install, run, twine_upload, wait_listed
+from conftest import CLIENT_BIN, RUN_ID, Server, clean_env, must, poetry_install, run, twine_upload, wait_listed
 
 DAY = 86400
 SUFFIX = "u" + RUN_ID[-6:]
@@ -47,7 +49,7 @@ def corpus(server, upstream, tmp_path_factory):
     upstream.add(n("evil"), "1.0", age=30 * DAY)
     upstream.add(n("evil"), "2.0", age=30 * DAY)
     upstream.add(n("badhash"), "1.0", age=30 * DAY, corrupt=True)
-    for name in ("crowd", "cached", "uncached"):
+    for name in ("crowd", "cached", "uncached", "shared"):
         upstream.add(n(name), "1.0", age=30 * DAY)
     out = tmp_path_factory.mktemp("upstream-private")
     private = [distbuild.Release(n("mx-app"), "1.0", requires=(n("up-dep") + ">=1.0",)),
@@ -201,6 +203,31 @@ def test_concurrent_first_requests_fetch_the_file_once(server, corpus):
         answers = list(pool.map(lambda count: server.request(path), range(20)))
     assert [status for status, _, _ in answers] == [200] * 20
     assert {hashlib.sha256(body).hexdigest() for _, _, body in answers} == {sha}
+    assert corpus.file_counts[filename] == 1
+
+
+def test_a_file_fetched_through_one_host_is_served_by_the_other_without_asking_upstream(ws, server, corpus):
+    """Two hosts sharing one store (molecule/clients: pypi-clients and pypi-clients-peer on one volume, as
+    instances on EFS): the file the first host fetched is the peer's too; the stand-in sees one file request."""
+    peer_url = os.environ.get("CLIENTS_PEER_INDEX_URL")
+    if not peer_url:
+        pytest.skip("CLIENTS_PEER_INDEX_URL is not set: no second host shares the store")
+    peer = Server(peer_url, server.user, server.password, os.environ.get("CLIENTS_PEER_CONTAINER", ""), server.inventory)
+    filename = distbuild.dist_name(n("shared")) + "-1.0-py3-none-any.whl"
+    path, sha = file_path(corpus, filename)
+    stored = f"/var/pypi/.privatepypi/upstream/files/{sha}/{filename}"
+    status, _, body = server.request(path)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == sha
+    assert corpus.file_counts[filename] == 1
+    # the peer sees the stored file on the store it mounts, lists the project, and serves the file
+    if peer.container:
+        assert container(peer, "test", "-e", stored, check=False).returncode == 0
+    assert listed_versions(peer, n("shared")) == ["1.0"]
+    status, _, body = peer.request(path)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == sha
+    # and a real client installs it through the peer: still the one upstream file request
+    ws.server = peer
+    assert install(ws, "pip", n("shared")) == {n("shared"): "1.0"}
     assert corpus.file_counts[filename] == 1
 
 

@@ -9,31 +9,16 @@ to the audit log, which the CloudWatch agent ships) and exits 3, so the unit fai
 import argparse
 import os
 import sys
-import tempfile
 
+import privatepypi_host
 from privatepypi_host import access
 
 EXIT_REFUSED = 3  # not 1: an uncaught error (network) exits 1 and is retried, a refusal is not
 
 
 def install(path, content, mode=0o640):
-    """Writes content atomically; False when the file already holds it."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == content:
-                return False
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix="." + os.path.basename(path) + "-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return True
+    """Writes content (text) atomically; False when the file already holds it."""
+    return privatepypi_host.install(path, content.encode("utf-8"), mode)
 
 
 def apply(bundle, htpasswd_path, roles_path, tokens_path, min_cost):

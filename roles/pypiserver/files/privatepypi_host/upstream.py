@@ -668,15 +668,34 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def read_credentials(path):
-    """The Authorization header for the upstream from a file holding user:password (or nothing)."""
-    if not path:
-        return None
-    with open(path, encoding="utf-8") as f:
-        value = f.read().strip()
-    if not value:
-        return None
-    return "Basic " + base64.b64encode(value.encode()).decode()
+class CredentialsFile:
+    """The Authorization header for the upstream from a file holding user:password (or nothing), read
+    again when the file changes: on AWS a timer installs a new password from SSM while the service runs."""
+
+    def __init__(self, path):
+        self.path = path
+        self.signature = None
+        self.value = None
+
+    def refresh(self):
+        """True when the file changed (and the header with it). A missing or empty file: no credentials."""
+        if not self.path:
+            return False
+        try:
+            info = os.stat(self.path)
+            signature = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except FileNotFoundError:
+            signature = None
+        if signature == self.signature:
+            return False
+        value = None
+        if signature is not None:
+            with open(self.path, encoding="utf-8") as f:
+                text = f.read().strip()
+            value = "Basic " + base64.b64encode(text.encode()).decode() if text else None
+        self.signature, self.value = signature, value
+        LOG.info("upstream credentials %s", "read" if value else "absent")
+        return True
 
 
 def main():
@@ -697,29 +716,33 @@ def main():
     parser.add_argument("--max-file-bytes", type=int, default=1 << 30)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    credentials = CredentialsFile(args.credentials_file)
+    credentials.refresh()
     upstream = Upstream(args.packages, args.upstream, reserved=args.reserved, cooldown=args.cooldown_seconds,
                         exempt=args.exempt, block_list=args.block_list, max_age=args.max_age, timeout=args.timeout,
                         file_timeout=args.file_timeout, file_hosts=args.file_host,
-                        credentials=read_credentials(args.credentials_file), max_page=args.max_page_bytes,
+                        credentials=credentials.value, max_page=args.max_page_bytes,
                         max_file=args.max_file_bytes)
     Handler.upstream = upstream
     server = Server(("127.0.0.1", args.port), Handler)
     notify("READY=1")
     LOG.info("serving upstream projects from %s on 127.0.0.1:%d", upstream.origin[1], args.port)
 
-    def watch_block_list():
+    def watch_sources():
         swept = time.monotonic()
         while True:
             time.sleep(BLOCK_LIST_CHECK_SECONDS)
             try:
                 upstream.refresh_block_list()
+                if credentials.refresh():  # a new password from SSM (upstream_sources.py): no restart
+                    upstream.credentials = credentials.value
                 if time.monotonic() - swept > SWEEP_SECONDS:  # names taken privately meanwhile
                     upstream.sweep()
                     swept = time.monotonic()
             except Exception:  # noqa: BLE001 (logged; the next round tries again)
-                LOG.exception("block list or sweep failed")
+                LOG.exception("block list, credentials or sweep failed")
 
-    threading.Thread(target=watch_block_list, daemon=True).start()
+    threading.Thread(target=watch_sources, daemon=True).start()
     server.serve_forever()
 
 

@@ -63,6 +63,18 @@ UPSTREAM_ON = {'upstream_enabled': True, 'upstream_url': 'https://upstream.examp
     ({'upstream_claimed_names': 'acme-*'}, "aws_stack_upstream_claimed_names must be a list"),
     ({'upstream_cooldown_days': 'a week'}, "aws_stack_upstream_cooldown_days 'a week' must be 0"),
     ({'upstream_cooldown_exceptions': ['libx*']}, "aws_stack_upstream_cooldown_exceptions must be a list of normalized"),
+    # the instance metadata service (the instance's credentials) is never an index
+    ({'upstream_url': 'http://169.254.169.254/latest/'}, "aws_stack_upstream_url 'http://169.254.169.254/latest/' is a link-local"),
+    # one object: the key becomes the instance role's s3:GetObject resource, where '*' and '?' are wildcards
+    ({'upstream_block_list_s3_uri': 's3://acme-security/osv/*.json'},
+     "aws_stack_upstream_block_list_s3_uri 's3://acme-security/osv/*.json' must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://acme-security/osv/mal?.json'}, "must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://acme-security/osv/'}, "must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://acme-security'}, "must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 'https://acme-security.s3.amazonaws.com/osv.json'}, "must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://Acme_Security/osv.json'}, "must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://acme-security/osv/../other.json'}, "must name one S3 object"),
+    ({'upstream_block_list_s3_uri': 's3://acme-security/osv list.json'}, "must name one S3 object"),
 ])
 def test_the_upstream_rules_name_the_variable_the_user_set(changes, wanted):
     assert checks.host_settings_problems(dict(GOOD, **UPSTREAM_ON), AWS_NAMES) == []
@@ -71,6 +83,11 @@ def test_the_upstream_rules_name_the_variable_the_user_set(changes, wanted):
     assert 'pypiserver_upstream_' in checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, **changes)))[0]
     # off, nothing of it is asked for
     assert checks.host_settings_problems(dict(GOOD, **dict(UPSTREAM_ON, upstream_enabled=False, **changes))) == []
+
+
+def test_a_block_list_object_passes():
+    for uri in ('', 's3://acme-security/osv/malicious.json', 's3://a.b-c/MAL-2026-1.json', 's3://abc/x'):
+        assert checks.host_settings_problems(dict(GOOD, **UPSTREAM_ON, upstream_block_list_s3_uri=uri), AWS_NAMES) == [], uri
 
 
 GITHUB = {'issuer': 'github', 'projects': ['acme-tools'], 'repository': 'acme/tools', 'workflow': 'release.yml'}

@@ -238,3 +238,35 @@ def test_malformed_cidrs_are_left_to_the_network_check():
 def test_plaintext_problems_wants_a_dict():
     with pytest.raises(AnsibleFilterError):
         checks.plaintext_problems(['0.0.0.0/0'])
+
+
+REACH = {'upstream_enabled': True, 'upstream_url': 'https://upstream.example/simple/',
+         'instances_in_private_subnets': True, 'nat_gateway_enabled': True, 'vpc_cidr': '10.42.0.0/16'}
+
+
+@pytest.mark.parametrize('changes', [
+    {},  # professional: private subnets through the NAT gateway
+    {'instances_in_private_subnets': False, 'nat_gateway_enabled': False},  # budget: the internet gateway
+    {'nat_gateway_enabled': False, 'upstream_url': 'http://10.42.7.9:3141/root/pypi/+simple/'},  # a mirror in the VPC
+    {'upstream_enabled': False, 'nat_gateway_enabled': False, 'upstream_url': 'http://127.0.0.1/'},  # off: not asked
+])
+def test_an_upstream_the_instances_can_reach_passes(changes):
+    assert checks.upstream_reach_problems(with_(REACH, **changes)) == []
+
+
+@pytest.mark.parametrize('changes, wanted', [
+    ({'nat_gateway_enabled': False},
+     "aws_stack_upstream_url 'https://upstream.example/simple/' is unreachable: the instances are in private subnets and "
+     "aws_stack_nat_gateway_enabled is false"),
+    ({'nat_gateway_enabled': 'false', 'upstream_url': 'http://192.168.5.5/simple/'}, "is unreachable"),
+    ({'upstream_url': 'http://127.0.0.1:8080/simple/'}, "aws_stack_upstream_url 'http://127.0.0.1:8080/simple/' names the instance itself"),
+    ({'upstream_url': 'http://localhost:3141/simple/'}, "names the instance itself"),
+])
+def test_an_upstream_the_instances_cannot_reach_is_named(changes, wanted):
+    problems = checks.upstream_reach_problems(with_(REACH, **changes))
+    assert len(problems) == 1 and wanted in problems[0], problems
+
+
+def test_upstream_reach_wants_a_mapping():
+    with pytest.raises(AnsibleFilterError):
+        checks.upstream_reach_problems(['not', 'a', 'mapping'])

@@ -27,11 +27,12 @@ BOUNDARY_TEMPLATE = ROLE / 'templates' / 'deployer' / 'boundary.json.j2'
 DEPLOYER_STACK = 'pypi-prod'  # any name a user picks; the README's example
 
 
-def render_deployer(template, stack=DEPLOYER_STACK, shared_prefix=None):
+def render_deployer(template, stack=DEPLOYER_STACK, shared_prefix=None, block_list=''):
     """One template of templates/deployer/ as text, rendered as tasks/deployer_policy.yml renders it."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
-    variables = {'_deployer_stack': stack, '_deployer_shared_prefix': shared_prefix or stack}
+    variables = {'_deployer_stack': stack, '_deployer_shared_prefix': shared_prefix or stack,
+                 '_deployer_upstream_block_list': block_list}
     text = template.read_text()
     return Templar(loader=DataLoader(), variables=variables).template(_trusted(text))
 
@@ -52,8 +53,8 @@ def deployer_policy(stack=DEPLOYER_STACK):
     return {'Version': parts[0]['Version'], 'Statement': [s for part in parts for s in part['Statement']]}
 
 
-def boundary_policy(stack=DEPLOYER_STACK):
-    return json.loads(render_deployer(BOUNDARY_TEMPLATE, stack))
+def boundary_policy(stack=DEPLOYER_STACK, block_list=''):
+    return json.loads(render_deployer(BOUNDARY_TEMPLATE, stack, block_list=block_list))
 
 
 # module argument -> the kind of document it carries (identity: whom it grants; resource: with a Principal)
@@ -81,9 +82,12 @@ SCENARIOS = {
     'budget': {'aws_stack_elastic_ip_enabled': True, 'aws_stack_load_balancer_enabled': False,
                'aws_stack_alerting_enabled': True, 'aws_stack_instance_agents_enabled': True,
                'aws_stack_backup_enabled': True},
+    # with the upstream's block list from the user's S3 object
     'professional': {'aws_stack_elastic_ip_enabled': False, 'aws_stack_load_balancer_enabled': True,
                      'aws_stack_alerting_enabled': True, 'aws_stack_instance_agents_enabled': True,
-                     'aws_stack_backup_enabled': True},
+                     'aws_stack_backup_enabled': True, 'aws_stack_upstream_enabled': True,
+                     'aws_stack_upstream_url': 'https://upstream.example/simple/',
+                     'aws_stack_upstream_block_list_s3_uri': 's3://acme-security/osv/malicious.json'},
     # without a load balancer, a domain: the instance's own certificate (certbot, DNS-01 on Route53)
     'budget_domain': {'aws_stack_elastic_ip_enabled': True, 'aws_stack_load_balancer_enabled': False,
                       'aws_stack_alerting_enabled': True, 'aws_stack_instance_agents_enabled': True,
@@ -157,7 +161,9 @@ def rendered_policies():
             document = Templar(loader=DataLoader(), variables=variables).template(raw)
             found[(path, name, argument, scenario)] = json.loads(document) if isinstance(document, str) else document
     found[('templates/deployer/deployer-policy', 'the deploying user', 'policy', 'any')] = deployer_policy()
-    found[('templates/deployer/boundary', 'the stack\'s permissions boundary', 'policy', 'any')] = boundary_policy()
+    # written with the block list object the scenarios name (deployer_policy.yml -e aws_stack_upstream_block_list_s3_uri=)
+    found[('templates/deployer/boundary', 'the stack\'s permissions boundary', 'policy', 'any')] = boundary_policy(
+        block_list=SCENARIOS['professional']['aws_stack_upstream_block_list_s3_uri'])
     return found
 
 

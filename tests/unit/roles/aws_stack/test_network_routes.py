@@ -17,10 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,22 +24,12 @@ import pytest
 boto3 = pytest.importorskip('boto3')
 from ansible_collections.privatepypi.aws.tests.integration.checks_network import check_private_routes  # noqa: E402
 from ansible_collections.privatepypi.aws.tests.support.emulator_process import running_emulator  # noqa: E402
+from concern_play import run_concern  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[4]
 REGION = 'us-east-1'
 STACK = 'routes-unit'
 AZS = ['us-east-1a', 'us-east-1b']
-PLAY = """
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  module_defaults:
-    group/amazon.aws.aws: {{endpoint_url: '{endpoint}', region: {region}, access_key: testing, secret_key: testing}}
-  tasks:
-    - ansible.builtin.include_role:
-        name: privatepypi.aws.aws_stack
-        tasks_from: {tasks_from}
-"""
 
 
 @pytest.fixture(scope='module')
@@ -64,20 +50,10 @@ def ec2(aws):
 
 
 def run(endpoint, tmp_path, tasks_from, **settings):
-    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, 'ansible_collections', 'privatepypi', 'aws')))
-    play = tmp_path / f'{tasks_from.replace("/", "_")}.yml'
-    play.write_text(PLAY.format(endpoint=endpoint, region=REGION, tasks_from=tasks_from))
-    extra = dict({'aws_stack_name': STACK, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
-                  'aws_stack_az_count': 2, '_aws_stack_azs': AZS, 'aws_stack_private_subnets': True,
-                  'aws_stack_nat_gateway_enabled': True, 'aws_stack_instances_in_private_subnets': True,
-                  'ansible_python_interpreter': sys.executable}, **settings)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
-               ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1', AWS_ACCESS_KEY_ID='testing',
-               AWS_SECRET_ACCESS_KEY='testing')
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(play),
-                           '-e', json.dumps(extra)], env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    return done.stdout
+    return run_concern(endpoint, REGION, tmp_path, tasks_from, dict({
+        'aws_stack_name': STACK, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint, 'aws_stack_az_count': 2,
+        '_aws_stack_azs': AZS, 'aws_stack_private_subnets': True, 'aws_stack_nat_gateway_enabled': True,
+        'aws_stack_instances_in_private_subnets': True}, **settings))
 
 
 def _vpc(ec2):

@@ -172,8 +172,14 @@ def test_instance_policy_is_scoped_to_this_stack(rendered, scenario):
     assert not {a for a in actions if a.endswith('*') or a.startswith(('iam:', 's3:', 'ssm:Put', 'ssm:Delete', 'ec2:Describe'))} - {
         'ec2:DescribeTags',  # the agent's AutoScalingGroupName dimension (AgentReadsInstanceTags)
         'ec2:DescribeAddresses',  # where the stack's Elastic IP is: the claim and the self-check (ReadWhereTheAddressIs)
-        's3:GetObject'}  # the boot reads its bundle: only from the stack's own bucket and prefix (below)
+        's3:GetObject'}  # the boot reads its bundle (the stack's own bucket and prefix) and the block list object (below)
     assert _resources(by_sid['ReadThisStacksBootstrapBundles']) == [f'arn:aws:s3:::{stack}-boot-123456789012-eu-central-1/bootstrap/*']
+    # the upstream's block list: the one object the user named, never its bucket, and only when named
+    block_list = settings.get('aws_stack_upstream_block_list_s3_uri', '')
+    assert ('ReadTheUpstreamBlockListOnly' in by_sid) == bool(block_list)
+    if block_list:
+        assert by_sid['ReadTheUpstreamBlockListOnly']['Action'] == 's3:GetObject'
+        assert _resources(by_sid['ReadTheUpstreamBlockListOnly']) == ['arn:aws:s3:::acme-security/osv/malicious.json']
 
 
 def test_certificate_statements_only_with_the_instances_own_tls(rendered):
@@ -307,6 +313,16 @@ def test_the_boundary_lets_the_instances_do_what_their_policy_allows(rendered, s
                 resource = arn.replace('privatepypi-dev', 'pypi-prod')
                 assert any(fnmatch.fnmatchcase(action, a) for s in boundary['Statement'] for a in _actions(s)
                            if any(_covers(r, resource) for r in _resources(s))), (statement['Sid'], action, resource)
+
+
+def test_the_boundary_names_the_upstreams_block_list_only_when_asked():
+    """Written without -e aws_stack_upstream_block_list_s3_uri the boundary lets the instances read no object
+    outside the stack's boot bucket; with it, that one object and nothing else of its bucket."""
+    def reads(document):
+        return sorted(r for s in document['Statement'] if 's3:GetObject' in _actions(s) for r in _resources(s))
+    assert reads(policies.boundary_policy()) == ['arn:aws:s3:::pypi-prod-boot-*/*']
+    assert reads(policies.boundary_policy(block_list='s3://acme-security/osv/malicious.json')) == [
+        'arn:aws:s3:::acme-security/osv/malicious.json', 'arn:aws:s3:::pypi-prod-boot-*/*']
 
 
 def test_the_boundary_lets_aws_backup_work_on_the_file_system(rendered):

@@ -72,6 +72,9 @@ AWS_VARS = {
     "pypiserver_autoscaling_group": "prod-asg",
     "pypiserver_upstream_enabled": True,
     "pypiserver_upstream_url": "https://upstream.example.com/simple/",
+    # the aws_stack role's hand-over: the block list as an S3 object, the credentials by parameter name only
+    "pypiserver_upstream_block_list_s3_uri": "s3://acme-security/osv/malicious.json",
+    "pypiserver_upstream_credentials_ssm_parameter": "/privatepypi/prod/upstream-credentials",
     "pypiserver_oidc_publishers": [{"issuer": "github", "projects": ["acme-tools"], "repository": "acme/tools",
                                     "workflow": "release.yml"}],
 }
@@ -320,6 +323,45 @@ def test_trusted_publishing_is_in_the_bundle_as_over_ssh(rendered):
     assert "server 127.0.0.1:8084;" in site
     boot = members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
     assert "'cryptography>=41'" in boot and "pypiserver-oidc.service" in boot
+
+
+def test_the_upstreams_block_list_and_credentials_are_fetched_by_the_instance(rendered):
+    """On AWS the block list is an S3 object and the credentials an SSM SecureString: the bundle names both and
+    carries neither; a timer fetches them (boot and every refresh interval), and the upstream service reads the
+    files they are installed as."""
+    members = rendered["members"]
+    sources = members["/etc/systemd/system/pypiserver-upstream-sources.service"][1].decode()
+    command = " ".join(sources.replace("\\\n", " ").split("ExecStart=")[1].split("\n")[0].split())
+    assert "-m privatepypi_host.upstream_sources --region eu-west-1" in command
+    assert "--block-list-s3 s3://acme-security/osv/malicious.json --block-list-path /etc/pypiserver/upstream-block-list.json" in command
+    assert ("--credentials-parameter /privatepypi/prod/upstream-credentials --credentials-path /etc/pypiserver/upstream-credentials"
+            " --owner pypiserver") in command
+    timer = members["/etc/systemd/system/pypiserver-upstream-sources.timer"][1].decode()
+    assert "OnBootSec=0" in timer and "OnUnitActiveSec=2min" in timer
+    service = " ".join(members["/etc/systemd/system/pypiserver-upstream.service"][1].decode().replace("\\\n", " ").split())
+    assert "--block-list /etc/pypiserver/upstream-block-list.json" in service
+    assert "--credentials-file /etc/pypiserver/upstream-credentials" in service
+    # the stdlib client it signs with is in the bundle; the credentials file is not (the instance writes it)
+    assert "/opt/pypiserver/privatepypi_host/fetch_bundle.py" in members
+    assert "/etc/pypiserver/upstream-credentials" not in members
+    boot = members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+    enable = next(line for line in boot.splitlines() if line.startswith("systemctl enable "))
+    assert "pypiserver-upstream-sources.timer" in enable.split()
+
+
+def test_no_upstream_password_reaches_the_user_data_or_the_bundle(tmp_path):
+    """A password given to the role on the AWS path (it belongs in SSM there) is refused before anything is
+    rendered; with the parameter alone, nothing secret is rendered at all."""
+    marker = "upstream-password-0f3b9c"
+    work = tmp_path / "refused"
+    work.mkdir()
+    (work / "play.yml").write_text(PLAYBOOK)
+    result = run_play(work / "play.yml", dict(AWS_VARS, out=str(work), role=ROLE, ssh=False,
+                                              pypiserver_upstream_username="mirror", pypiserver_upstream_password=marker))
+    assert result.returncode == 2
+    assert "the credentials from the inventory or from SSM, not both" in " ".join(result.stdout.split())
+    assert marker not in result.stdout + result.stderr
+    assert not (work / "user-data").exists()
 
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
