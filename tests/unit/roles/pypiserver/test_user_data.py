@@ -311,7 +311,9 @@ def test_trusted_publishing_is_in_the_bundle_as_over_ssh(rendered):
     assert "location ^~ /_/oidc/ {" in site
     assert "server 127.0.0.1:8084;" in site
     boot = members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
-    assert "'cryptography>=41'" in boot and "pypiserver-oidc.service" in boot
+    # the signature checks' library is in the one lock every host installs
+    assert "pypiserver-oidc.service" in boot
+    assert re.search(rb"^cryptography==", members["/opt/pypiserver/requirements.lock"][1], re.M)
 
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -338,3 +340,34 @@ def test_every_unit_the_role_runs_is_rated_at_most_3(rendered, tmp_path):
         ratings[unit.name] = float(found.group(1))
     print(ratings)
     assert {name: level for name, level in ratings.items() if level > EXPOSURE_LIMIT} == {}
+
+
+def test_the_boot_installs_the_roles_lock_with_hashes_and_wheels_only(rendered):
+    """One package set: the lock the SSH path installs is in the bundle byte for byte, and the boot's
+    only pip install is that lock, hash-checked (pip refuses any file whose sha256 it does not name),
+    from wheels (no sdist build fetching unpinned build tools), without resolving anything further."""
+    with open(os.path.join(ROLE, "files", "requirements-host.lock"), "rb") as f:
+        assert rendered["members"]["/opt/pypiserver/requirements.lock"][1] == f.read()
+    boot = rendered["members"]["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+    installs = re.findall(r"pip install[^|]*", boot.replace("\\\n", " "))
+    assert len(installs) == 1, installs
+    words = installs[0].split()
+    assert {"--require-hashes", "--only-binary=:all:", "--no-deps"} <= set(words)
+    assert words[words.index("-r") + 1] == "/opt/pypiserver/requirements.lock"
+    assert [w for w in words if "==" in w or w.startswith(("boto3", "pypiserver"))] == []
+
+
+def test_a_lock_of_ones_own_goes_to_the_host_and_a_loose_one_is_refused(tmp_path):
+    own = tmp_path / "mine.lock"
+    own.write_text("pypiserver==2.4.2 --hash=sha256:" + "1" * 64 + "\n")
+    _, bundle = render(tmp_path / "own", {"pypiserver_pip_lock": str(own)}, ssh=False)
+    assert members_of(bundle)["/opt/pypiserver/requirements.lock"][1] == own.read_bytes()
+    loose = tmp_path / "loose.lock"
+    loose.write_text("pypiserver>=2\nboto3\n")
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "play.yml").write_text(PLAYBOOK)
+    result = run_play(tmp_path / "loose" / "play.yml", dict(AWS_VARS, out=str(tmp_path / "loose"), role=ROLE, ssh=False,
+                                                             pypiserver_pip_lock=str(loose)))
+    assert result.returncode != 0
+    assert "is not a hash-pinned lock" in result.stdout and "'boto3' is not pinned with ==" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
