@@ -555,23 +555,22 @@ def pip_lock_problems(text):
     problems, requirements = [], 0
     # pip's own line joining: a trailing backslash continues the line; a comment ends it
     logical = re.sub(r'\\\n', ' ', text)
-    for number, line in enumerate(logical.splitlines(), start=1):
-        line = re.sub(r'(^|\s)#.*$', '', line).strip()
+    for number, raw in enumerate(logical.splitlines(), start=1):
+        line = re.sub(r'(^|\s)#.*$', '', raw).strip()
         if not line:
             continue
         words = line.split()
         hashes = [w for w in words if w.startswith('--hash')]
         rest = ' '.join(w for w in words if not w.startswith('--hash'))
         if rest.startswith('-'):
-            problems.append('line {0}: the option {1} is not allowed in a lock (only requirements with --hash)'.format(
-                number, rest.split()[0]))
+            problems.append(f'line {number}: the option {rest.split()[0]} is not allowed in a lock (only requirements with --hash)')
             continue
         requirements += 1
         if not PINNED.match(rest):
-            problems.append('line {0}: {1!r} is not pinned with == to one version'.format(number, rest[:80]))
+            problems.append(f'line {number}: {rest[:80]!r} is not pinned with == to one version')
         if not hashes:
-            problems.append('line {0}: {1!r} has no --hash=sha256:...'.format(number, rest[:80]))
-        problems.extend('line {0}: {1!r} is not a sha256 hash'.format(number, h[:80]) for h in hashes if not SHA256.match(h))
+            problems.append(f'line {number}: {rest[:80]!r} has no --hash=sha256:...')
+        problems.extend(f'line {number}: {h[:80]!r} is not a sha256 hash' for h in hashes if not SHA256.match(h))
     if not requirements:
         problems.append('the lock lists no requirement')
     return problems
