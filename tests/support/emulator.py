@@ -1122,9 +1122,6 @@ FakeAutoScalingGroup.traffic_sources = property(
 FakeAutoScalingGroup.availability_zone_distribution = property(
     lambda self: {"CapacityDistributionStrategy": "balanced-best-effort"})
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # --------------------------------------------------------------------------- a stack image's builder
 # AWS: a builder instance runs its user data (the pypiserver bootstrap's image mode), which powers it
@@ -1147,3 +1144,7 @@ def _all_reservations_with_builders_done(self, filters=None):
 
 
 InstanceBackend.all_reservations = _all_reservations_with_builders_done
+
+
+if __name__ == "__main__":
+    sys.exit(main())
