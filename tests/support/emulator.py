@@ -1146,5 +1146,27 @@ def _all_reservations_with_builders_done(self, filters=None):
 InstanceBackend.all_reservations = _all_reservations_with_builders_done
 
 
+# --------------------------------------------------------------------------- CreateImage tagging its snapshot
+# AWS: CreateImage with TagSpecifications for "image" and "snapshot" (what amazon.aws.ec2_ami sends with
+# tags) tags the new image and its snapshots. moto raises NotImplementedError for the snapshot's: the
+# image is created without them, then its snapshot gets the tags.
+from moto.ec2.models.amis import AmiBackend  # noqa: E402
+
+_orig_create_image = AmiBackend.create_image
+
+
+def _create_image_tagging_snapshots(self, instance_id, name, description, tag_specifications):
+    snapshot_tags = [tag for spec in tag_specifications if spec["ResourceType"] == "snapshot" for tag in spec["Tags"]]
+    image = _orig_create_image(self, instance_id, name, description,
+                               [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"])
+    snapshot = getattr(image, "ebs_snapshot", None)
+    if snapshot is not None and snapshot_tags:
+        self.create_tags([snapshot.id], {tag["Key"]: tag["Value"] for tag in snapshot_tags})
+    return image
+
+
+AmiBackend.create_image = _create_image_tagging_snapshots
+
+
 if __name__ == "__main__":
     sys.exit(main())

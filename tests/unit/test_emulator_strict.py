@@ -373,5 +373,11 @@ def test_an_image_builder_powers_itself_off_unless_the_rehearsal_plays_it(endpoi
     time.sleep(1.5)
     assert (state(builder), state(other)) == ('stopped', 'running')
     assert state(played) == 'stopped'  # launched long enough ago, once the stand-in runs again
-    image = ec2.create_image(InstanceId=builder, Name='stack-image')['ImageId']
-    assert ec2.describe_images(ImageIds=[image])['Images'][0]['State'] == 'available'
+    # captured as amazon.aws.ec2_ami does, its tags on the image and on its snapshot
+    tags = [{'Key': 'Stack', 'Value': 's'}]
+    image = ec2.create_image(InstanceId=builder, Name='stack-image', TagSpecifications=[
+        {'ResourceType': 'image', 'Tags': tags}, {'ResourceType': 'snapshot', 'Tags': tags}])['ImageId']
+    found = ec2.describe_images(ImageIds=[image])['Images'][0]
+    assert found['State'] == 'available' and found['Tags'] == tags
+    snapshot = found['BlockDeviceMappings'][0]['Ebs']['SnapshotId']
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])['Snapshots'][0]['Tags'] == tags
