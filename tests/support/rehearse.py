@@ -534,7 +534,8 @@ def install(name, version):
     venv = STATE / f"venv-{name}"
     shutil.rmtree(venv, ignore_errors=True)
     run(PYTHON, "-m", "venv", venv)
-    trust = ["--cert", trusted_root()] if index_host() else []
+    # the plain index port on the internal network is not loopback, which pip trusts over HTTP by itself
+    trust = ["--cert", trusted_root()] if index_host() else ["--trusted-host", INSTANCES[name][0]] if OFFLINE else []
     run(*client(name, venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check", *trust,
                 "--index-url", index_url(name, users()[0]) + "simple/", f"privatepypi-demo=={version}"),
         env=dict(CLEAN, PIP_CONFIG_FILE=os.devnull))
