@@ -12,6 +12,9 @@
 #   requirements.txt                the project venv .venv: Ansible, linters, pytest, the emulator
 #   tests/clients/requirements.txt  the package clients the client suite drives (.venv-clients)
 #   benchmarks/*/requirements.txt   the peers' venvs inside the benchmark's images (Debian 12)
+#   roles/pypiserver/files/requirements-host.txt
+#                                   every host's and instance's venv (the pypiserver role installs it
+#                                   with --require-hashes, wheels only; Debian 12 and 13, amd64 and arm64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV=${UV:-.venv/bin/uv}
@@ -25,10 +28,12 @@ case "${1:-}" in
   *) echo "usage: scripts/lock.sh [--upgrade|--check]" >&2; exit 2 ;;
 esac
 
-# Every environment runs CPython 3.11 (Debian 12's, this machine's); --universal keeps the
-# markers of other platforms, so a lock made here installs on arm64 too.
+# Every environment runs CPython 3.11 (Debian 12's, this machine's) or newer (a host's venv: Debian
+# 13's 3.13); --universal keeps the markers of other platforms and Python versions, so a lock made
+# here installs on arm64 and on 3.13 too.
 inputs=(requirements-uv.txt requirements.txt tests/clients/requirements.txt
-        benchmarks/devpi/requirements.txt benchmarks/baseline/requirements.txt)
+        benchmarks/devpi/requirements.txt benchmarks/baseline/requirements.txt
+        roles/pypiserver/files/requirements-host.txt)
 stale=()
 for input in "${inputs[@]}"; do
   lock=${input%.txt}.lock

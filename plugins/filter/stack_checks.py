@@ -593,6 +593,41 @@ def public_endpoint(settings):
             'simple_url': url + 'simple/' if url else '', 'health': health}
 
 
+# one requirement of a lock: name==version, optional extras and environment marker
+PINNED = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+\s*(;.*)?$')
+SHA256 = re.compile(r'^--hash=sha256:[0-9a-f]{64}$')
+
+
+def pip_lock_problems(text):
+    """Problems with a hash-pinned requirements file (the pypiserver role's pypiserver_pip_lock):
+    every requirement pinned with == and given at least one sha256, nothing pip would fetch from
+    elsewhere (a URL, a path, an index or find-links option, an editable or included file)."""
+    if not isinstance(text, str):
+        raise AnsibleFilterError('pip_lock_problems expects the text of a requirements file')
+    problems, requirements = [], 0
+    # pip's own line joining: a trailing backslash continues the line; a comment ends it
+    logical = re.sub(r'\\\n', ' ', text)
+    for number, raw in enumerate(logical.splitlines(), start=1):
+        line = re.sub(r'(^|\s)#.*$', '', raw).strip()
+        if not line:
+            continue
+        words = line.split()
+        hashes = [w for w in words if w.startswith('--hash')]
+        rest = ' '.join(w for w in words if not w.startswith('--hash'))
+        if rest.startswith('-'):
+            problems.append(f'line {number}: the option {rest.split()[0]} is not allowed in a lock (only requirements with --hash)')
+            continue
+        requirements += 1
+        if not PINNED.match(rest):
+            problems.append(f'line {number}: {rest[:80]!r} is not pinned with == to one version')
+        if not hashes:
+            problems.append(f'line {number}: {rest[:80]!r} has no --hash=sha256:...')
+        problems.extend(f'line {number}: {h[:80]!r} is not a sha256 hash' for h in hashes if not SHA256.match(h))
+    if not requirements:
+        problems.append('the lock lists no requirement')
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -606,4 +641,5 @@ class FilterModule:
             'host_settings_problems': host_settings_problems,
             'upstream_reach_problems': upstream_reach_problems,
             'public_endpoint': public_endpoint,
+            'pip_lock_problems': pip_lock_problems,
         }

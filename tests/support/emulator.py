@@ -564,6 +564,10 @@ def _strict_defaults():
         "certificate_release_seconds": float(env("EMULATOR_CERTIFICATE_RELEASE_SECONDS", "30")),
         # network interfaces of a deleted load balancer or mount target linger in their subnets
         "eni_linger_seconds": float(env("EMULATOR_ENI_LINGER_SECONDS", "20")),
+        # a stack image's builder (tag Role=image-builder) runs its user data and powers off this many
+        # seconds after its launch; below 0, never by itself (the rehearsal boots it in a container
+        # and stops it once the container powered off)
+        "image_builder_seconds": float(env("EMULATOR_IMAGE_BUILDER_SECONDS", "0")),
         # {"us-east-1a": ["t4g.small"]}: instance types a zone does not offer (besides moto's own data)
         "missing_offerings": json.loads(env("EMULATOR_MISSING_OFFERINGS", "{}")),
     }
@@ -1117,6 +1121,52 @@ FakeAutoScalingGroup.traffic_sources = property(
     lambda self: [{"Identifier": arn, "Type": "elbv2"} for arn in self.target_group_arns or []])
 FakeAutoScalingGroup.availability_zone_distribution = property(
     lambda self: {"CapacityDistributionStrategy": "balanced-best-effort"})
+
+
+# --------------------------------------------------------------------------- a stack image's builder
+# AWS: a builder instance runs its user data (the pypiserver bootstrap's image mode), which powers it
+# off; its shutdown behaviour "stop" leaves it stopped, ready to be captured. The emulator runs no user
+# data: a builder tagged Role=image-builder reads as stopped once STRICT["image_builder_seconds"] have
+# passed since its launch (never while that is below 0: the rehearsal's container does the work).
+_orig_all_reservations = InstanceBackend.all_reservations
+
+
+def _all_reservations_with_builders_done(self, filters=None):
+    wait = STRICT["image_builder_seconds"]
+    if wait >= 0:
+        for reservation in self.reservations.values():
+            for instance in reservation.instances:
+                tags = {t["key"]: t["value"] for t in instance.get_tags()}
+                if (tags.get("Role") == "image-builder" and instance.state == "running"
+                        and _age_seconds(instance.launch_time) >= wait):
+                    instance.stop()
+    return _orig_all_reservations(self, filters)
+
+
+InstanceBackend.all_reservations = _all_reservations_with_builders_done
+
+
+# --------------------------------------------------------------------------- CreateImage tagging its snapshot
+# AWS: CreateImage with TagSpecifications for "image" and "snapshot" (what amazon.aws.ec2_ami sends with
+# tags) tags the new image and its snapshots. moto raises NotImplementedError for the snapshot's: the
+# image is created without them, then its snapshot gets the tags.
+from moto.ec2.models.amis import AmiBackend  # noqa: E402
+
+_orig_create_image = AmiBackend.create_image
+
+
+def _create_image_tagging_snapshots(self, instance_id, name, description, tag_specifications):
+    snapshot_tags = [tag for spec in tag_specifications if spec["ResourceType"] == "snapshot" for tag in spec["Tags"]]
+    image = _orig_create_image(self, instance_id, name, description,
+                               [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"])
+    snapshot = getattr(image, "ebs_snapshot", None)
+    if snapshot is not None and snapshot_tags:
+        self.create_tags([snapshot.id], {tag["Key"]: tag["Value"] for tag in snapshot_tags})
+    return image
+
+
+AmiBackend.create_image = _create_image_tagging_snapshots
+
 
 if __name__ == "__main__":
     sys.exit(main())

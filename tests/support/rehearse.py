@@ -33,6 +33,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,7 +42,13 @@ import boto3
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STATE = ROOT / ".cache" / "rehearsal"
-GATEWAY = "172.28.0.1"  # the project's Docker network (scripts/start-dockerd.sh)
+NETWORK = "privatepypi"  # the project's Docker network (scripts/start-dockerd.sh)
+GATEWAY = "172.28.0.1"
+# A network without a way out (docker network create --internal): an instance on it reaches this
+# machine's address on it (its gateway: the emulator, the metadata stand-in, the agents' packages)
+# and nothing else, no package registry, no name outside (use_network("offline")).
+OFFLINE_NETWORK, OFFLINE_SUBNET = "privatepypi-offline", "172.29.0"
+OFFLINE = False
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "5000"))
 IMDS_PORT = EMULATOR_PORT + 1
 EMULATOR_URL = f"http://{GATEWAY}:{EMULATOR_PORT}"
@@ -70,6 +77,33 @@ PEBBLE = STATE / "pebble"
 # plain index port is published on.
 INSTANCES = {f"privatepypi-instance-{n}": (f"172.28.0.{10 + n}", 8079 + n) for n in range(1, 6)}
 INSTANCE_NAMES = list(INSTANCES)
+BUILDER = "privatepypi-image-builder"
+# A stack image's builder (aws_stack_image_enabled), captured: docker commit of the builder container
+# under its instance id, then tagged with the id of the AMI the emulator's CreateImage returned.
+BUILT_IMAGE, AMI_IMAGE = "privatepypi/stack-image", "privatepypi/ami"
+
+
+def use_network(kind):
+    """Moves the rehearsal (emulator, metadata stand-in, agents' packages, instances) onto the
+    project's network ("online") or onto the internal one ("offline", created here once). The
+    module's addresses are rebound: everything reads them when called."""
+    prefix = OFFLINE_SUBNET if kind == "offline" else "172.28.0"
+    if kind == "offline" and subprocess.run(["docker", "network", "inspect", OFFLINE_NETWORK],
+                                            capture_output=True).returncode:
+        run("docker", "network", "create", "--internal", "--subnet", f"{prefix}.0/24", "--gateway", f"{prefix}.1",
+            OFFLINE_NETWORK, stdout=subprocess.DEVNULL)
+    gateway = f"{prefix}.1"
+    globals().update(
+        OFFLINE=kind == "offline", NETWORK=OFFLINE_NETWORK if kind == "offline" else "privatepypi", GATEWAY=gateway,
+        EMULATOR_URL=f"http://{gateway}:{EMULATOR_PORT}", IMDS_URL=f"http://{gateway}:{IMDS_PORT}",
+        AGENTS_URL=f"http://{gateway}:{AGENTS_PORT}", PEBBLE_URL=f"https://{gateway}:{PEBBLE_PORT}/dir",
+        INSTANCES={name: (f"{prefix}.{10 + n}", port) for n, (name, (_ip, port)) in enumerate(INSTANCES.items(), start=1)})
+
+
+def index_address(name):
+    """(host, port) of the instance's plain index port as this machine reaches it: its published port
+    on loopback, or on the internal network (where Docker publishes no port) its own address."""
+    return (INSTANCES[name][0], 8080) if OFFLINE else ("127.0.0.1", INSTANCES[name][1])
 # nothing of this machine's own trust or client configuration may reach the clients
 CLEAN = {k: v for k, v in os.environ.items()
          if not k.startswith(("PIP_", "UV_", "REQUESTS_", "SSL_CERT", "CURL_", "TWINE_"))}
@@ -129,7 +163,7 @@ def write_vars(user_names, domain=None):
         "aws_stack_alb_drop_invalid_header_fields": False,
         "aws_access_key": "testing", "aws_secret_key": "testing",
         "aws_stack_name": STACK, "aws_stack_contact_email": "ops@example.com",
-        "aws_stack_index_cidrs": ["127.0.0.0/8", "172.28.0.0/24"],
+        "aws_stack_index_cidrs": ["127.0.0.0/8", "172.28.0.0/24", f"{OFFLINE_SUBNET}.0/24"],
         "pypi_users": users(user_names),
         # The instances ask the metadata stand-in instead of 169.254.169.254.
         "pypiserver_imds_endpoint": IMDS_URL,
@@ -160,7 +194,7 @@ def playbook(playbook_path, profile, extra=(), user_names=("demo",), full_output
 def emulator_running():
     """True while the emulator answers: the process is alive and its cheap probe replies."""
     return subprocess.run(["scripts/emulator.sh", "status", str(EMULATOR_PORT)], cwd=ROOT,
-                          capture_output=True).returncode == 0
+                          env=dict(os.environ, EMULATOR_HOST=GATEWAY), capture_output=True).returncode == 0
 
 
 def removed_by(output):
@@ -186,7 +220,7 @@ STRICT_DELAYS = ("EMULATOR_IAM_PROPAGATION_SECONDS", "EMULATOR_CERTIFICATE_RELEA
 
 
 def start_emulator():
-    env = dict(os.environ)
+    env = dict(os.environ, EMULATOR_HOST=GATEWAY)
     for knob in STRICT_DELAYS:
         env.setdefault(knob, "0")
     run("scripts/emulator.sh", "start", EMULATOR_PORT, stdout=subprocess.DEVNULL, env=env)
@@ -284,11 +318,11 @@ def register_instance(ip, instance_id):
     path.write_text(json.dumps(mapping))
 
 
-def start(name, instance_id, efs=None, store_appears=True):
+def start(name, instance_id, efs=None, store_appears=True, image=None, network=None, ip=None):
     """Starts a container from the launch template's user data, with the folder efs (default: the
     stack's EFS stand-in) as its package file system. The store answers from the start
     (store_appears=True), or only once open_store(name) is called."""
-    ip, port = INSTANCES[name]
+    ip, port = ip or INSTANCES[name][0], INSTANCES[name][1]
     user_data, _ = launch_template_user_data()
     seed = STATE / name / "seed"
     seed.mkdir(parents=True, exist_ok=True)
@@ -303,11 +337,11 @@ def start(name, instance_id, efs=None, store_appears=True):
     efs.mkdir(exist_ok=True)
     register_instance(ip, instance_id)
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-    run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", "privatepypi", "--ip", ip,
+    run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", network or NETWORK, "--ip", ip,
         "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
         "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
         "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
-        "-v", f"{efs}:/srv/efs-standin", "-v", f"{gate}:/srv/efs-gate:ro", "-p", f"127.0.0.1:{port}:8080", IMAGE,
+        "-v", f"{efs}:/srv/efs-standin", "-v", f"{gate}:/srv/efs-gate:ro", "-p", f"127.0.0.1:{port}:8080", image or IMAGE,
         stdout=subprocess.DEVNULL)
 
 
@@ -321,7 +355,8 @@ def wait_healthy(name, started, limit=600):
     deadline = started + limit
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{INSTANCES[name][1]}/health", timeout=2) as response:
+            host, port = index_address(name)
+            with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=2) as response:
                 if response.status == 200:
                     return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, OSError):
@@ -360,11 +395,11 @@ def grace_period():
     return min((g["HealthCheckGracePeriod"] for g in groups), default=300)
 
 
-def boot(name, instance_id, efs=None):
+def boot(name, instance_id, efs=None, image=None):
     """Boots a container from the launch template's user data; returns seconds to a healthy server,
     which must come within the AutoScalingGroup's grace period, and to HTTPS (wait_serving)."""
     started = time.monotonic()
-    start(name, instance_id, efs)
+    start(name, instance_id, efs, image=image)
     return wait_serving(name, started, limit=grace_period())
 
 
@@ -398,7 +433,7 @@ def index_url(name, user=None):
     instance's plain index port on loopback."""
     credentials = "{name}:{password}@".format(**user) if user else ""
     host = index_host()
-    return f"https://{credentials}{host}/" if host else f"http://{credentials}127.0.0.1:{INSTANCES[name][1]}/"
+    return f"https://{credentials}{host}/" if host else "http://{}{}:{}/".format(credentials, *index_address(name))
 
 
 def trusted_root():
@@ -421,7 +456,7 @@ def connection(name, context=None):
     Pebble's root only)."""
     host = index_host()
     if not host:
-        return http.client.HTTPConnection("127.0.0.1", INSTANCES[name][1], timeout=5)
+        return http.client.HTTPConnection(*index_address(name), timeout=5)
     return _Pinned(host, INSTANCES[name][0], context or ssl.create_default_context(cafile=trusted_root()))
 
 
@@ -499,7 +534,8 @@ def install(name, version):
     venv = STATE / f"venv-{name}"
     shutil.rmtree(venv, ignore_errors=True)
     run(PYTHON, "-m", "venv", venv)
-    trust = ["--cert", trusted_root()] if index_host() else []
+    # the plain index port on the internal network is not loopback, which pip trusts over HTTP by itself
+    trust = ["--cert", trusted_root()] if index_host() else ["--trusted-host", INSTANCES[name][0]] if OFFLINE else []
     run(*client(name, venv / "bin" / "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check", *trust,
                 "--index-url", index_url(name, users()[0]) + "simple/", f"privatepypi-demo=={version}"),
         env=dict(CLEAN, PIP_CONFIG_FILE=os.devnull))
@@ -661,6 +697,112 @@ def replace():
     return {"boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id}
 
 
+def strict(**settings):
+    """Changes the emulator's stand-in settings (tests/support/emulator.py, STRICT)."""
+    request = urllib.request.Request(f"{EMULATOR_URL}/moto-api/privatepypi/strict", data=json.dumps(settings).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def build_image(instance_id, limit=900):
+    """Plays a stack image's builder the role launched (tag Role=image-builder): a container of the
+    base image boots the builder's own user data, read back from the emulator, on the project's
+    network (its way out to Debian's mirror and the package index; the emulator and the metadata
+    stand-in answer on this machine's address). Once it powered itself off, the container is
+    captured (docker commit) and the instance stopped, which the role waits for before CreateImage."""
+    ec2 = aws("ec2")
+    raw = base64.b64decode(ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"])
+    seed = STATE / BUILDER / "seed"
+    seed.mkdir(parents=True, exist_ok=True)
+    (seed / "user-data").write_bytes(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    (seed / "meta-data").write_text(f"instance-id: {instance_id}\nlocal-hostname: {BUILDER}\n")
+    subprocess.run(["docker", "rm", "-f", BUILDER], capture_output=True)
+    started = time.monotonic()
+    run("docker", "create", "--name", BUILDER, "--hostname", BUILDER, "--network", "privatepypi",
+        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
+        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro", IMAGE, stdout=subprocess.DEVNULL)
+    run("docker", "start", BUILDER, stdout=subprocess.DEVNULL)
+    address = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.Networks.privatepypi.IPAddress}}", BUILDER],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    register_instance(address, instance_id)
+    while subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", BUILDER], capture_output=True,
+                         text=True).stdout.strip() == "true":
+        if time.monotonic() - started > limit:
+            subprocess.run(["docker", "exec", BUILDER, "tail", "-40", "/var/log/cloud-init-output.log"])
+            raise SystemExit(f"the image builder {instance_id} did not power off within {limit} s")
+        time.sleep(3)
+    stamp = subprocess.run(["docker", "cp", f"{BUILDER}:/var/lib/privatepypi/package-set", "-"], capture_output=True)
+    if stamp.returncode:
+        raise SystemExit(f"the image builder {instance_id} powered off without its package set's stamp")
+    built = f"{BUILT_IMAGE}:{instance_id}"
+    run("docker", "commit", "-c", 'CMD ["/lib/systemd/systemd"]', BUILDER, built, stdout=subprocess.DEVNULL)
+    run("docker", "rm", BUILDER, stdout=subprocess.DEVNULL)
+    ec2.stop_instances(InstanceIds=[instance_id])
+    seconds = time.monotonic() - started
+    log(f"image builder {instance_id}: installed and powered off after {seconds:.0f} s, captured as {built}")
+    return {"instance_id": instance_id, "image": built, "seconds": seconds}
+
+
+def play_image_builders(stop, built):
+    """While a run goes on: every builder the role launches is played by build_image (into built)."""
+    ec2, seen = aws("ec2"), set()
+    while not stop.is_set():
+        reservations = ec2.describe_instances(Filters=[
+            {"Name": "tag:Stack", "Values": [STACK]}, {"Name": "tag:Role", "Values": ["image-builder"]},
+            {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+        for instance_id in [i["InstanceId"] for r in reservations for i in r["Instances"]]:
+            if instance_id not in seen:
+                seen.add(instance_id)
+                try:
+                    built.append(build_image(instance_id))
+                except SystemExit as error:
+                    built.append({"instance_id": instance_id, "error": str(error)})
+        stop.wait(2)
+
+
+def launch_template_image():
+    """The image id the launch template's latest version boots."""
+    _, template = launch_template_user_data()
+    version = aws("ec2").describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    return version["LaunchTemplateData"]["ImageId"]
+
+
+def provision_with_image(profile, extra=()):
+    """site.yml with the stack image on (aws_stack_image_enabled): the builders it launches are played
+    here (build_image); the captured container is tagged with the AMI id the launch template names.
+    Returns the run's seconds, the builds, and that docker image."""
+    strict(image_builder_seconds=-1)
+    stop, built = threading.Event(), []
+    player = threading.Thread(target=play_image_builders, args=(stop, built), daemon=True)
+    player.start()
+    try:
+        seconds, recap = playbook("site.yml", profile, extra=("-e", "aws_stack_image_enabled=true", *extra))
+    finally:
+        stop.set()
+        player.join()
+    failed = [b["error"] for b in built if "error" in b]
+    if failed:
+        raise SystemExit("; ".join(failed))
+    ami = launch_template_image()
+    if built:
+        run("docker", "tag", built[-1]["image"], f"{AMI_IMAGE}:{ami}")
+    return {"provision_seconds": seconds, "builds": built, "ami": ami, "image": f"{AMI_IMAGE}:{ami}", "recap": recap}
+
+
+def remove_captured_images(keep=()):
+    """Removes the captured builders and AMI images (docker), except the AMI ids in keep."""
+    listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                            text=True).stdout.split()
+    doomed = [i for i in listed if i.startswith((BUILT_IMAGE + ":", AMI_IMAGE + ":"))
+              and i.rpartition(":")[2] not in keep]
+    if doomed:
+        subprocess.run(["docker", "image", "rm", *doomed], capture_output=True)
+    return doomed
+
+
 RESTORE_DIR = "aws-backup-restore_2026-11-25T06-00-00-000Z"
 
 
@@ -679,7 +821,7 @@ def boot_on_restored_copy():
 
 
 def down(profile):
-    for name in INSTANCE_NAMES:
+    for name in [*INSTANCE_NAMES, BUILDER]:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     if emulator_running():
         # teardown asks for the stack's name; nobody is there to type it
@@ -704,6 +846,8 @@ def down(profile):
     shutil.rmtree(PEBBLE, ignore_errors=True)
     (STATE / "domain").unlink(missing_ok=True)
     run("scripts/emulator.sh", "stop", EMULATOR_PORT)
+    # the captured images go with the stack, as teardown deregisters its AMIs
+    remove_captured_images()
     # Containers wrote the EFS stand-in as root-owned service users: remove it as root.
     shutil.rmtree(STATE / "efs", ignore_errors=True)
     shutil.rmtree(STATE / "efs-restored", ignore_errors=True)

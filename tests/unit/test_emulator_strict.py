@@ -348,3 +348,36 @@ def test_delays_counted_as_refusals_refuse_each_resource_that_often_and_never_wa
     ec2.delete_security_group(GroupId=group)
     ec2.delete_subnet(SubnetId=subnets[0])
     assert time.monotonic() - started < 60  # none of the hour-long delays was waited out
+
+
+def test_an_image_builder_powers_itself_off_unless_the_rehearsal_plays_it(endpoint, aws):
+    """A stack image's builder (tag Role=image-builder) reads as stopped once image_builder_seconds
+    passed since its launch, as the bootstrap's image mode powers it off; other instances stay running;
+    below 0 nothing stops by itself (the rehearsal's container does the work, then StopInstances)."""
+    ec2, ssm = aws('ec2'), aws('ssm')
+    ami = ssm.get_parameter(Name='/aws/service/debian/release/13/latest/amd64')['Parameter']['Value']
+
+    def launch(role):
+        return ec2.run_instances(ImageId=ami, InstanceType='t3.small', MinCount=1, MaxCount=1, TagSpecifications=[
+            {'ResourceType': 'instance', 'Tags': [{'Key': 'Role', 'Value': role}]}])['Instances'][0]['InstanceId']
+
+    def state(instance_id):
+        return ec2.describe_instances(InstanceIds=[instance_id])['Reservations'][0]['Instances'][0]['State']['Name']
+
+    _strict(endpoint, image_builder_seconds=-1)
+    played = launch('image-builder')
+    assert state(played) == 'running'
+    _strict(endpoint, image_builder_seconds=1)
+    builder, other = launch('image-builder'), launch('index')
+    assert state(builder) == 'running'
+    time.sleep(1.5)
+    assert (state(builder), state(other)) == ('stopped', 'running')
+    assert state(played) == 'stopped'  # launched long enough ago, once the stand-in runs again
+    # captured as amazon.aws.ec2_ami does, its tags on the image and on its snapshot
+    tags = [{'Key': 'Stack', 'Value': 's'}]
+    image = ec2.create_image(InstanceId=builder, Name='stack-image', TagSpecifications=[
+        {'ResourceType': 'image', 'Tags': tags}, {'ResourceType': 'snapshot', 'Tags': tags}])['ImageId']
+    found = ec2.describe_images(ImageIds=[image])['Images'][0]
+    assert found['State'] == 'available' and found['Tags'] == tags
+    snapshot = found['BlockDeviceMappings'][0]['Ebs']['SnapshotId']
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])['Snapshots'][0]['Tags'] == tags

@@ -4,7 +4,7 @@ Debian's AMI has python3 but neither awscli nor boto3, and the venv may not exis
 when pip keeps failing): this signs its own requests (Signature Version 4) with the instance
 role's credentials from IMDSv2.
 
-  fetch_bundle.py fetch --bucket B --key K --sha256 HEX --region R [--then PROGRAM]
+  fetch_bundle.py fetch --bucket B --key K --sha256 HEX --region R [--then PROGRAM [ARG...]]
       fetches the host files' bundle from S3 (retrying with back-off), refuses it unless its
       sha256 is the one the user data names, unpacks it under / and runs PROGRAM.
   fetch_bundle.py unhealthy --autoscaling-group G --region R --reason TEXT
@@ -231,7 +231,7 @@ def main(argv=None):
             command.add_argument("--sha256", required=True)
             command.add_argument("--root", default="/")
             command.add_argument("--timeout", type=float, default=900, help="seconds of retries before giving up")
-            command.add_argument("--then", default=None, help="program to run once the bundle is unpacked")
+            command.add_argument("--then", nargs="+", default=None, help="program and its arguments, run once unpacked")
         else:
             command.add_argument("--reason", default="the instance cannot serve")
             command.add_argument("--timeout", type=float, default=120, help="seconds of retries before giving up")
@@ -265,7 +265,7 @@ def main(argv=None):
         return 1
     log(f"bundle {args.sha256[:12]} unpacked: {len(files)} files")
     if args.then:
-        os.execv(args.then, [args.then])  # noqa: S606 - the program the verified bundle just installed
+        os.execv(args.then[0], args.then)  # noqa: S606 - the program the verified bundle just installed
     return 0
 
 

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.privatepypi.aws.plugins.filter import stack_checks as checks
@@ -270,3 +272,40 @@ def test_an_upstream_the_instances_cannot_reach_is_named(changes, wanted):
 def test_upstream_reach_wants_a_mapping():
     with pytest.raises(AnsibleFilterError):
         checks.upstream_reach_problems(['not', 'a', 'mapping'])
+
+
+LOCK = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "pypiserver", "files", "requirements-host.lock")
+SHA = "--hash=sha256:" + "0" * 64
+
+
+def test_the_roles_own_lock_is_hash_pinned():
+    with open(LOCK, encoding="utf-8") as f:
+        assert checks.pip_lock_problems(f.read()) == []
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("boto3 " + SHA + "\n", "is not pinned with == to one version"),
+    ("boto3>=1.30 " + SHA + "\n", "is not pinned with == to one version"),
+    ("boto3==1.30.0\n", "has no --hash=sha256"),
+    ("boto3==1.30.0 \\\n    --hash=md5:0123\n", "is not a sha256 hash"),
+    ("--index-url http://elsewhere.example/simple/\nboto3==1.30.0 " + SHA + "\n", "the option --index-url is not allowed"),
+    ("--find-links /tmp/wheels\n", "the option --find-links is not allowed"),
+    ("-e ./src\n", "the option -e is not allowed"),
+    ("-r other.txt\n", "the option -r is not allowed"),
+    ("demo @ https://files.example/demo-1.0-py3-none-any.whl " + SHA + "\n", "is not pinned with == to one version"),
+    ("# nothing but comments\n\n", "the lock lists no requirement"),
+])
+def test_pip_lock_problems_refuse_what_pip_would_not_install_exactly(text, problem):
+    problems = checks.pip_lock_problems(text)
+    assert any(problem in p for p in problems), problems
+
+
+def test_pip_lock_problems_accept_markers_extras_and_continued_lines():
+    text = ("cffi==2.1.1 ; platform_python_implementation != 'PyPy' \\\n    " + SHA + " \\\n    " + SHA + "\n"
+            "    # via cryptography\nuvicorn[standard]==0.30.0 " + SHA + "  # a comment\n")
+    assert checks.pip_lock_problems(text) == []
+
+
+def test_pip_lock_problems_need_text():
+    with pytest.raises(AnsibleFilterError):
+        checks.pip_lock_problems(["boto3==1.0"])

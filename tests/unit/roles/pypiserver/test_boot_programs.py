@@ -133,7 +133,7 @@ def test_fetch_verifies_unpacks_and_runs_the_bootstrap(endpoints, tmp_path):
     s3 = standins.client(endpoints, "s3")
     s3.create_bucket(Bucket="stack-boot", CreateBucketConfiguration={"LocationConstraint": REGION})
     marker = tmp_path / "ran"
-    data = _bundle([("usr/local/sbin/pypiserver-bootstrap", f"#!/bin/sh\ntouch {marker}\n".encode(), tarfile.REGTYPE)])
+    data = _bundle([("usr/local/sbin/pypiserver-bootstrap", f'#!/bin/sh\necho "$#:$*" > {marker}\n'.encode(), tarfile.REGTYPE)])
     digest = hashlib.sha256(data).hexdigest()
     s3.put_object(Bucket="stack-boot", Key=f"bootstrap/{digest}.tar.gz", Body=data)
     root = tmp_path / "root"
@@ -141,15 +141,17 @@ def test_fetch_verifies_unpacks_and_runs_the_bootstrap(endpoints, tmp_path):
             "--region", REGION, "--endpoint-url", endpoints["aws"], "--imds", endpoints["imds"], "--root", str(root)]
     assert fetch_bundle.main(args) == 0
     assert (root / "usr/local/sbin/pypiserver-bootstrap").read_bytes().startswith(b"#!/bin/sh")
-    # --then runs the unpacked program in place of the fetcher (exec): in a child here
-    pid = os.fork()
-    if pid == 0:
-        try:
-            fetch_bundle.main([*args, "--then", str(root / "usr/local/sbin/pypiserver-bootstrap")])
-        finally:
-            os._exit(3)
-    status = os.waitpid(pid, 0)[1]
-    assert os.waitstatus_to_exitcode(status) == 0 and marker.exists()
+    # --then runs the unpacked program in place of the fetcher (exec): in a child here; with its
+    # arguments (an image builder's boot runs the bootstrap's image mode)
+    for then, seen in ([], "0:"), (["image"], "1:image"):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fetch_bundle.main([*args, "--then", str(root / "usr/local/sbin/pypiserver-bootstrap"), *then])
+            finally:
+                os._exit(3)
+        status = os.waitpid(pid, 0)[1]
+        assert os.waitstatus_to_exitcode(status) == 0 and marker.read_text().strip() == seen
 
 
 def test_fetch_refuses_a_bundle_with_another_digest(endpoints, tmp_path, capsys):

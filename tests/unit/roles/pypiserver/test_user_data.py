@@ -36,6 +36,14 @@ PLAYBOOK = role_play("user_data", public=True, more_tasks="""
         content: "{{ pypiserver_bootstrap_bundle | to_json }}"
         dest: "{{ out }}/bundle.json"
         mode: "0600"
+    - ansible.builtin.copy:
+        content: "{{ pypiserver_image_user_data }}"
+        dest: "{{ out }}/image-user-data"
+        mode: "0600"
+    - ansible.builtin.copy:
+        content: "{{ pypiserver_package_set }}"
+        dest: "{{ out }}/package-set"
+        mode: "0600"
     # the SSH path (tasks/configure.yml, and tasks/tls.yml with a domain): the same lists,
     # installed by copy and template
     - when: ssh
@@ -94,7 +102,8 @@ def rendered(tmp_path_factory):
     work = tmp_path_factory.mktemp("user-data")
     user_data, bundle = render(work)
     data = base64.b64decode(bundle["content_base64"])
-    return {"user_data": user_data, "bundle": bundle, "data": data, "members": members_of(bundle), "ssh": work / "ssh"}
+    return {"user_data": user_data, "bundle": bundle, "data": data, "members": members_of(bundle), "ssh": work / "ssh",
+            "image_user_data": (work / "image-user-data").read_bytes(), "package_set": (work / "package-set").read_text()}
 
 
 def test_user_data_is_far_under_the_ec2_limit(rendered):
@@ -322,7 +331,9 @@ def test_trusted_publishing_is_in_the_bundle_as_over_ssh(rendered):
     assert "location ^~ /_/oidc/ {" in site
     assert "server 127.0.0.1:8084;" in site
     boot = members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
-    assert "'cryptography>=41'" in boot and "pypiserver-oidc.service" in boot
+    # the signature checks' library is in the one lock every host installs
+    assert "pypiserver-oidc.service" in boot
+    assert re.search(rb"^cryptography==", members["/opt/pypiserver/requirements.lock"][1], re.M)
 
 
 def test_the_upstreams_block_list_and_credentials_are_fetched_by_the_instance(rendered):
@@ -388,3 +399,81 @@ def test_every_unit_the_role_runs_is_rated_at_most_3(rendered, tmp_path):
         ratings[unit.name] = float(found.group(1))
     print(ratings)
     assert {name: level for name, level in ratings.items() if level > EXPOSURE_LIMIT} == {}
+
+
+def test_the_boot_installs_the_roles_lock_with_hashes_and_wheels_only(rendered):
+    """One package set: the lock the SSH path installs is in the bundle byte for byte, and the boot's
+    only pip install is that lock, hash-checked (pip refuses any file whose sha256 it does not name),
+    from wheels (no sdist build fetching unpinned build tools), without resolving anything further."""
+    with open(os.path.join(ROLE, "files", "requirements-host.lock"), "rb") as f:
+        assert rendered["members"]["/opt/pypiserver/requirements.lock"][1] == f.read()
+    boot = rendered["members"]["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+    installs = re.findall(r"pip install[^|]*", boot.replace("\\\n", " "))
+    assert len(installs) == 1, installs
+    words = installs[0].split()
+    assert {"--require-hashes", "--only-binary=:all:", "--no-deps"} <= set(words)
+    assert words[words.index("-r") + 1] == "/opt/pypiserver/requirements.lock"
+    assert [w for w in words if "==" in w or w.startswith(("boto3", "pypiserver"))] == []
+
+
+def test_a_lock_of_ones_own_goes_to_the_host_and_a_loose_one_is_refused(tmp_path):
+    own = tmp_path / "mine.lock"
+    own.write_text("pypiserver==2.4.2 --hash=sha256:" + "1" * 64 + "\n")
+    _user_data, bundle = render(tmp_path / "own", {"pypiserver_pip_lock": str(own)}, ssh=False)
+    assert members_of(bundle)["/opt/pypiserver/requirements.lock"][1] == own.read_bytes()
+    loose = tmp_path / "loose.lock"
+    loose.write_text("pypiserver>=2\nboto3\n")
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "play.yml").write_text(PLAYBOOK)
+    settings = dict(AWS_VARS, out=str(tmp_path / "loose"), role=ROLE, ssh=False, pypiserver_pip_lock=str(loose))
+    result = run_play(tmp_path / "loose" / "play.yml", settings)
+    assert result.returncode != 0
+    assert "is not a hash-pinned lock" in result.stdout and "'boto3' is not pinned with ==" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_image_builder_boots_the_same_bundle_in_image_mode(rendered):
+    """A stack image's builder fetches the very bundle the instances fetch and runs the bootstrap's
+    image mode; it is in no AutoScalingGroup, so it reports to none."""
+    instance = yaml.safe_load(rendered["user_data"])["runcmd"][0]
+    builder = yaml.safe_load(rendered["image_user_data"])["runcmd"][0]
+    assert builder[-3:] == ["--then", "/usr/local/sbin/pypiserver-bootstrap", "image"]
+    assert "--autoscaling-group" not in builder
+    assert builder[:-3] == [w for i, w in enumerate(instance[:-2]) if "--autoscaling-group" not in instance[i - 1:i + 1]]
+    assert yaml.safe_load(rendered["image_user_data"])["write_files"] == yaml.safe_load(rendered["user_data"])["write_files"]
+
+
+def _boot(members):
+    return members["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
+
+
+def test_the_boot_installs_nothing_on_an_image_that_carries_its_package_set(rendered):
+    boot = _boot(rendered["members"])
+    assert re.fullmatch(r"[0-9a-f]{64}", rendered["package_set"])
+    assert f"\nPACKAGE_SET={rendered['package_set']}\n" in boot
+    assert "\nSTAMP=/var/lib/privatepypi/package-set\n" in boot
+    # every install of the boot (apt, pip) sits in the branch an image with the stamp skips
+    boot_path = boot[boot.index("\nif carried; then\n"):]
+    skipped = boot_path[:boot_path.index("\nfi\n")]
+    assert 'retry "apt" apt_install' in skipped and 'retry "pip" pip_install' in skipped
+    rest = boot_path[len(skipped):]
+    assert "apt_install" not in rest and "pip_install" not in rest
+    # the agents' unit downloads only when the image lacks them
+    assert "carried || ssm_agent" in boot and "carried || cloudwatch_agent" in boot
+    # the image mode writes the stamp, removes this host's configuration and powers off
+    image = boot[boot.index('if [ "${1:-}" = image ]; then'):]
+    image = image[:image.index("\nfi\n")]
+    assert 'echo "$PACKAGE_SET" >"$STAMP"' in image and "systemctl poweroff" in image
+    assert "/opt/pypiserver/requirements.lock" in image and "/etc/systemd/system/pypiserver.service" in image
+    subprocess.run(["bash", "-n"], input=boot, text=True, check=True)
+
+
+def test_the_package_set_follows_the_packages_and_nothing_else(rendered, tmp_path):
+    digest = "ab" * 32
+    _user_data, pinned = render(tmp_path / "pinned", {"pypiserver_ssm_agent_package_sha256": digest}, ssh=False)
+    assert (tmp_path / "pinned" / "package-set").read_text() != rendered["package_set"]
+    boot = _boot(members_of(pinned))
+    assert re.search(rf"install_agent amazon-ssm-agent \S+/amazon-ssm-agent\.deb '?{digest}'?\n", boot), boot
+    assert "sha256sum --check" in boot
+    render(tmp_path / "interval", {"pypiserver_htpasswd_refresh_interval": "7min"}, ssh=False)
+    assert (tmp_path / "interval" / "package-set").read_text() == rendered["package_set"]
