@@ -72,7 +72,8 @@ def test_only_the_alarm_that_differs_is_written(cloudwatch):
     changed = run(alarms=[cpu(threshold=90), in_service()], diff=True)
     assert (changed['changed'], changed['created'], changed['updated']) == (True, [], ['pypi-unit-cpu'])
     assert set(changed['diff']['after']) == {'pypi-unit-cpu'}
-    assert changed['diff']['before']['pypi-unit-cpu']['Threshold'] == 80.0 and changed['diff']['after']['pypi-unit-cpu']['Threshold'] == 90.0
+    before, after = changed['diff']['before']['pypi-unit-cpu'], changed['diff']['after']['pypi-unit-cpu']
+    assert (before['Threshold'], after['Threshold']) == (80.0, 90.0)
     assert stored(cloudwatch)['pypi-unit-cpu'][0] == 90.0
     # an action, a dimension, the description and missing data each count as a change
     for different in (cpu(threshold=90, ok_actions=[]), cpu(threshold=90, dimensions={'AutoScalingGroupName': 'other'}),
