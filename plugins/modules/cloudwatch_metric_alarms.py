@@ -17,7 +17,7 @@ version_added: 0.2.0
 description:
   - Creates or updates every alarm of O(alarms) and deletes every alarm named in O(absent), reading
     them all with one C(DescribeAlarms) and writing only those that differ.
-  - One task instead of a loop of M(amazon.aws.cloudwatch_metric_alarm) calls: a stack's dozen
+  - One task instead of a loop of M(amazon.aws.cloudwatch_metric_alarm) calls, so a stack's dozen
     alarms cost one module run (and one read) rather than twelve, on every run.
   - An alarm is written again only when a setting this module manages differs from what is stored,
     so a second run with the same settings reports no change.
