@@ -56,6 +56,13 @@ def test_a_reachable_upstream_passes_with_one_head_request(probe, upstream):
     assert "probe-secret-51aa" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("status", [405, 501])
+def test_a_server_that_does_not_do_head_was_still_reached(probe, upstream, status):
+    Answer.status = status
+    result = probe(pypiserver_upstream_url=upstream)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 def test_an_unreachable_upstream_stops_the_run_naming_the_url_and_the_error(probe):
     url = f"http://127.0.0.1:{_closed_port()}/simple/"
     result = probe(pypiserver_upstream_url=url)
