@@ -15,21 +15,35 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
 import json
 import os
+import stat
 
 
 def open_log(path):
     """The audit log opened for appending; a log this (root) call creates is 0640 and owned like its
     directory, so the services, which run as pypiserver, can still append to it."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
     except FileExistsError:
-        return os.open(path, os.O_WRONLY | os.O_APPEND)
+        return _existing_log(path)
     os.fchmod(fd, 0o640)
     directory = os.stat(os.path.dirname(path) or '.')
     if os.geteuid() == 0:
         os.fchown(fd, directory.st_uid, directory.st_gid)
+    return fd
+
+
+def _existing_log(path):
+    """The log that is there, opened without following a link: the directory belongs to the services'
+    user, which could put a symbolic link (to /etc/passwd), a FIFO (a root writer would block on it) or a
+    hard link to another file in the log's place. Anything but a regular file with one name is refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise OSError(errno.EPERM, 'not a regular file with one name, refused', path)
     return fd
 
 

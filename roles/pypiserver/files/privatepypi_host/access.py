@@ -13,6 +13,7 @@ cannot import this file; tests/unit/plugins/modules/test_pypi_token.py checks bo
 """
 
 import datetime
+import errno
 import fnmatch
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import stat
 
 ROLES = ("reader", "uploader", "admin")
 # A trusted publisher's minted token (oidc.py): uploads within its grant and nothing else, not even a read.
@@ -242,13 +244,25 @@ def open_log(path):
     """The audit log opened for appending; made 0640 and owned like its directory when this call creates it
     (a service's UMask=0077 or a root caller must not leave a file the others cannot read or write)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
     except FileExistsError:
-        return os.open(path, os.O_WRONLY | os.O_APPEND)
+        return _existing_log(path)
     os.fchmod(fd, 0o640)
     directory = os.stat(os.path.dirname(path) or ".")
     if os.geteuid() == 0:
         os.fchown(fd, directory.st_uid, directory.st_gid)
+    return fd
+
+
+def _existing_log(path):
+    """The log that is there, opened without following a link: the directory belongs to the services'
+    user, which could put a symbolic link (to /etc/passwd), a FIFO (a root writer would block on it) or a
+    hard link to another file in the log's place. Anything but a regular file with one name is refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise OSError(errno.EPERM, "not a regular file with one name, refused", path)
     return fd
 
 

@@ -101,3 +101,34 @@ def test_a_log_that_cannot_be_opened(tmp_path):
     assert access.audit(missing, 'yank') is False
     with pytest.raises(OSError):
         audit.append(missing, 'yank')
+
+
+@pytest.mark.parametrize('planted', ['symlink', 'dangling symlink', 'fifo', 'hard link'])
+def test_a_link_or_fifo_in_the_logs_place_is_refused_never_followed(tmp_path, writer, planted):
+    """Issue 17: root writes the log (the release and token modules, the credentials' refresh) in a directory
+    the services' user owns, which can put anything in the log's place: a link to a file of root's must not
+    get a line appended, a FIFO must not hang the writer. Before, both writers followed the link."""
+    victim = tmp_path / 'passwd'
+    victim.write_bytes(b'root:x:0:0::/root:/bin/sh\n')
+    log = tmp_path / 'audit.log'
+    if planted == 'symlink':
+        log.symlink_to(victim)
+    elif planted == 'dangling symlink':
+        log.symlink_to(tmp_path / 'created-by-root')
+    elif planted == 'fifo':
+        os.mkfifo(log)
+    else:
+        os.link(victim, log)
+    try:
+        refused = writer(str(log), 'yank', **FIELDS) is False  # the host's writer says False, never raises
+    except OSError:
+        refused = True
+    assert refused
+    assert victim.read_bytes() == b'root:x:0:0::/root:/bin/sh\n'
+    assert not (tmp_path / 'created-by-root').exists()
+
+
+def test_the_log_itself_is_still_appended_to(tmp_path, writer):
+    path, first = written(tmp_path, 'audit.log', writer, **FIELDS)
+    writer(str(path), 'yank', **FIELDS)
+    assert path.read_bytes().count(b'\n') == 2 and path.read_bytes().startswith(first)
