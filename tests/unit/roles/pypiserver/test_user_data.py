@@ -477,3 +477,50 @@ def test_the_package_set_follows_the_packages_and_nothing_else(rendered, tmp_pat
     assert "sha256sum --check" in boot
     render(tmp_path / "interval", {"pypiserver_htpasswd_refresh_interval": "7min"}, ssh=False)
     assert (tmp_path / "interval" / "package-set").read_text() == rendered["package_set"]
+
+
+# The units whose programs use the instance role's credentials (SSM, S3, EC2, Auto Scaling) or read the
+# instance's identity: every other unit is denied the metadata service. certbot needs it for DNS-01 only.
+METADATA_USERS = {"pypiserver-htpasswd.service", "pypiserver-eip.service", "pypiserver-selfcheck.service",
+                  "pypiserver-upstream-sources.service", "certbot.service"}
+METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
+
+
+def _unit_of(path):
+    """The unit a file configures: its own name, or a drop-in's unit (certbot.service.d/x.conf)."""
+    parent = os.path.basename(os.path.dirname(path))
+    return parent[:-2] if parent.endswith(".d") else os.path.basename(path)
+
+
+def _denies_the_metadata_service(text):
+    """True when every metadata address is denied (IPAddressDeny= any or the address) and none allowed again."""
+    deny, allow = [], []
+    for line in text.splitlines():
+        key, _sep, value = line.partition("=")
+        if key.strip() == "IPAddressDeny":
+            deny = [] if not value.split() else deny + value.split()
+        elif key.strip() == "IPAddressAllow":
+            allow = [] if not value.split() else allow + value.split()
+    return (all("any" in deny or address in deny for address in METADATA_ADDRESSES)
+            and not {"any", "link-local", "169.254.0.0/16", *METADATA_ADDRESSES} & set(allow))
+
+
+def test_every_unit_that_needs_no_metadata_service_is_denied_it(rendered, rendered_with_domain):
+    """Issue 17: gunicorn, the upstream and trusted publishing services, the EFS tunnel and nginx could reach the
+    instance metadata service, whose role may write the domain's _acme-challenge records (a certificate for the
+    index's name). Every unit and drop-in of the bundle (every feature on, and with a domain) that is not one of
+    METADATA_USERS denies it; those that are do not (they would fail)."""
+    _user_data, bundle, _ssh = rendered_with_domain
+    units = {}
+    for members in (rendered["members"], members_of(bundle)):
+        for path, (_mode, content) in members.items():
+            if path.startswith("/etc/systemd/system/") and path.endswith((".service", ".conf")):
+                units.setdefault(_unit_of(path), []).append(content.decode())
+    assert {"pypiserver.service", "nginx.service", "pypiserver-efs-tunnel.service", "pypiserver-oidc.service",
+            "pypiserver-upstream.service", "certbot.service"} <= set(units), sorted(units)
+    exposed = sorted(name for name, texts in units.items()
+                     if name not in METADATA_USERS and not any(_denies_the_metadata_service(t) for t in texts))
+    assert exposed == []
+    denied = sorted(name for name, texts in units.items()
+                    if name in METADATA_USERS and any(_denies_the_metadata_service(t) for t in texts))
+    assert denied == []
