@@ -100,3 +100,36 @@ def test_instances_booting_together_move_it_once(script, tmp_path):
     assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
     assert sum("moved the restored copy" in r.stdout for r in results) == 1
     assert len(tree(tmp_path)) == len(PACKAGES) + 198 and not (tmp_path / NEWER).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning files of other users takes root")
+def test_a_restore_never_widens_ownership(script, tmp_path):
+    root = tmp_path / "store"
+    root.mkdir()
+    """Issue 17: the move re-owned the whole copy (chown -R), so the service user got the TLS private key
+    that certbot keeps root's on the store. Files of another host's service user become this one's; what
+    root owned stays root's, mode and all; a link is re-owned itself, not its target."""
+    service = script.replace(f" {pwd.getpwuid(os.getuid()).pw_name}:{grp.getgrgid(os.getgid()).gr_name} ",
+                             " nobody:nogroup ")
+    nobody, nogroup = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    restored(root)
+    for path in (root / NEWER).rglob("*"):
+        os.chown(path, 4242, 4242, follow_symlinks=False)
+    live = root / NEWER / ".privatepypi-acme" / "live" / "pypi.example.com"
+    live.mkdir(parents=True)
+    (live / "privkey.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    for path in (root / NEWER / ".privatepypi-acme", live):
+        path.chmod(0o700)
+    (live / "privkey.pem").chmod(0o600)
+    outside = tmp_path / "outside"
+    outside.write_text("root's")
+    (root / NEWER / "link").symlink_to(outside)
+    os.chown(root / NEWER / "link", 4242, 4242, follow_symlinks=False)
+    adopt(service, root)
+    key = root / ".privatepypi-acme" / "live" / "pypi.example.com" / "privkey.pem"
+    for path in (root / ".privatepypi-acme", key.parent, key):
+        assert (path.stat().st_uid, path.stat().st_gid) == (0, 0), path
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    for name in PACKAGES:
+        assert ((root / name).stat().st_uid, (root / name).stat().st_gid) == (nobody, nogroup), name
+    assert (root / "link").lstat().st_uid == nobody and outside.stat().st_uid == 0
