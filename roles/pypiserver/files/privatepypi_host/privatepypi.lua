@@ -174,11 +174,11 @@ function M.authorize(write, proxied)
                 return refuse(503, "2")
             end
             -- Kept only when the service answered for the generation the key names, and no longer
-            -- than it says (a token ends at its expiry).
-            local keep = tonumber(single(h["X-Privatepypi-Expires"], "")) or 0
+            -- than it says (a token ends at its expiry) nor than this host's lifetime. Never for
+            -- less than a second: a shared dict keeps an entry set with 0 for ever.
+            local keep = math.min(settings.verdict_ttl, tonumber(single(h["X-Privatepypi-Expires"], "")) or 0)
             if key and single(h["X-Privatepypi-Generation"], "") == generation and keep >= 1 then
-                verdicts:set(key, table.concat({user, role, projects, token}, "\n"),
-                             math.min(settings.verdict_ttl, keep))
+                verdicts:set(key, table.concat({user, role, projects, token}, "\n"), keep)
             end
         elseif status == 401 then
             failures:incr(address, 1, 0, settings.failure_window)

@@ -74,3 +74,14 @@ def test_an_uploader_without_project_patterns_is_refused_by_name(preflight):
     for name in ("bob", "cy"):
         assert f"user {name} is an uploader without projects: empty patterns grant no project" in printed
     assert preflight(pypiserver_users=users[:1] + users[3:]).returncode == 0
+
+
+@pytest.mark.parametrize("seconds", [0, -5])
+def test_a_verdict_lifetime_below_a_second_is_refused(preflight, seconds):
+    """Issue 17 (revocation): nginx keeps a verdict min(pypiserver_auth_cache_seconds, refresh interval) seconds,
+    and its shared memory keeps one set with 0 (or less) for ever: a removed user would keep working wherever
+    nothing flushes the verdicts. Refused by name before anything is installed."""
+    result = preflight(pypiserver_auth_cache_seconds=seconds)
+    assert result.returncode == 2
+    assert "Check the verdict cache's lifetime" in result.stdout
+    assert f"pypiserver_auth_cache_seconds ({seconds}) must be at least 1" in result.stdout
