@@ -11,7 +11,9 @@ instance every path must refuse within the refresh interval (its timer) plus a s
 - every path refuses within GAP_SECONDS of the files changing there: nginx's verdicts are keyed to
   the credential service's generation, which it probes every second. A verdict left to its own
   lifetime (which is the refresh interval) would outlive the change by up to that interval: the gap
-  assertion is what tells the two apart;
+  assertion is what tells the two apart. The credentials are warmed a third of the interval apart,
+  and polled from then on, so their lifetimes end at spread moments: without the flush one of them
+  outlives the change by two thirds of the interval or more, whenever the change comes;
 - the expiring token is refused within EXPIRY_SECONDS of its expiry, with no change at all;
 - yank (playbooks/release.yml, which reads the roles file on each host), asked once at that bound
   (FILES_SECONDS + GAP_SECONDS after the change), refuses the removed admin on both instances.
@@ -105,7 +107,12 @@ while not all(marker in read(path) for path, marker in plan["installed"]):
     time.sleep(0.5)
 installed = time.monotonic() - started
 time.sleep(2.5)  # the credential service re-reads within a second, nginx probes its generation every second
-warm = {p["id"]: ask(p) for p in plan["probes"]}
+# One credential after the other, plan["stagger"] seconds apart: their verdicts' lifetimes end at
+# different moments, so one left to its lifetime (no flush) outlives the change by most of it.
+warm, warmed = {}, time.monotonic()
+for number, header in enumerate(dict.fromkeys(p["header"] for p in plan["probes"])):
+    time.sleep(max(0.0, warmed + number * plan["stagger"] - time.monotonic()))
+    warm.update({p["id"]: ask(p) for p in plan["probes"] if p["header"] == header})
 before = {path: stamp(path) for path in plan["watch"]}
 print(json.dumps({"installed": round(installed, 1), "warm": warm}), flush=True)
 go = json.loads(sys.stdin.readline())
@@ -219,6 +226,7 @@ def test_removal_revocation_downgrade_and_expiry_act_within_the_refresh_interval
     plan = {
         "tls": bool(rehearse.stack_domain()), "port": 443 if rehearse.stack_domain() else 8080,
         "host": rehearse.index_host() or "localhost", "upload": UPLOAD, "boundary": BOUNDARY, "install_limit": 60,
+        "stagger": INTERVAL / 3,
         "installed": [["/etc/pypiserver/htpasswd", "rv-gone:"], ["/etc/pypiserver/tokens", "rv-revoked "]],
         "watch": ["/etc/pypiserver/htpasswd", "/etc/pypiserver/roles", "/etc/pypiserver/tokens"],
         "probes": _probes([
