@@ -110,9 +110,9 @@ time.sleep(2.5)  # the credential service re-reads within a second, nginx probes
 # One credential after the other, plan["stagger"] seconds apart: their verdicts' lifetimes end at
 # different moments, so one left to its lifetime (no flush) outlives the change by most of it.
 warm, warmed = {}, time.monotonic()
-for number, header in enumerate(dict.fromkeys(p["header"] for p in plan["probes"])):
-    time.sleep(max(0.0, warmed + number * plan["stagger"] - time.monotonic()))
-    warm.update({p["id"]: ask(p) for p in plan["probes"] if p["header"] == header})
+for slot in sorted({p["slot"] for p in plan["probes"]}):
+    time.sleep(max(0.0, warmed + slot * plan["stagger"] - time.monotonic()))
+    warm.update({p["id"]: ask(p) for p in plan["probes"] if p["slot"] == slot})
 before = {path: stamp(path) for path in plan["watch"]}
 print(json.dumps({"installed": round(installed, 1), "warm": warm}), flush=True)
 go = json.loads(sys.stdin.readline())
@@ -149,15 +149,16 @@ def _token_line(name, secret, expires, patterns):
 
 def _probes(credentials):
     """(credential, path) probes, each from its own loopback address. refused: the answers that count
-    as the path refusing it after the change ([] for a path that must keep answering)."""
+    as the path refusing it after the change ([] for a path that must keep answering); slot: when its
+    credential is warmed, in plan["stagger"] seconds."""
     plan, address = [], 10
-    for who, header, after in credentials:
+    for who, header, after, slot in credentials:
         for path_name, method, path, allowed in (("page", "GET", PAGE, 200), ("file", "GET", WHEEL, 200),
                                                  ("upload", "POST", "/", 400)):
             address += 1
             refused = after.get(path_name, [])
             plan.append({"id": f"{who} {path_name}", "method": method, "path": path, "header": header,
-                         "allowed": allowed, "refused": refused, "address": f"127.0.0.{address}"})
+                         "allowed": allowed, "refused": refused, "address": f"127.0.0.{address}", "slot": slot})
     return plan
 
 
@@ -230,10 +231,11 @@ def test_removal_revocation_downgrade_and_expiry_act_within_the_refresh_interval
         "installed": [["/etc/pypiserver/htpasswd", "rv-gone:"], ["/etc/pypiserver/tokens", "rv-revoked "]],
         "watch": ["/etc/pypiserver/htpasswd", "/etc/pypiserver/roles", "/etc/pypiserver/tokens"],
         "probes": _probes([
-            ("rv-gone", _basic("rv-gone", passwords["rv-gone"]), gone),
-            ("rv-demoted", _basic("rv-demoted", passwords["rv-demoted"]), {"upload": [403]}),
-            ("rv-revoked", _basic("__token__", tokens["rv-revoked"]), gone),
-            ("rv-expiring", _basic("__token__", tokens["rv-expiring"]), gone),
+            # warmed in slots plan["stagger"] apart (the expiring token acts by its expiry, not by the change)
+            ("rv-gone", _basic("rv-gone", passwords["rv-gone"]), gone, 0),
+            ("rv-demoted", _basic("rv-demoted", passwords["rv-demoted"]), {"upload": [403]}, 1),
+            ("rv-revoked", _basic("__token__", tokens["rv-revoked"]), gone, 2),
+            ("rv-expiring", _basic("__token__", tokens["rv-expiring"]), gone, 0),
         ]),
     }
     probes = {}
