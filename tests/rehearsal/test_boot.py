@@ -1,7 +1,8 @@
 """Boot rehearsal: the launch template's user data boots real systemd containers.
 
-site.yml provisions the budget stack against the emulator; the user data read
-back from the emulator boots an instance container through cloud-init; twine and
+site.yml provisions the budget stack against the emulator, its stack image included; the user data
+read back from the emulator boots an instance container of that image through cloud-init, on the
+internal network (no way out: conftest.py); twine and
 pip go through it; a replacement instance launched from the same template, on
 the same EFS stand-in, serves the same packages and takes the Elastic IP over; the
 instance's own credentials are refused what belongs to another stack. The stack is the one
@@ -24,7 +25,7 @@ from tests.support.secrets_shapes import find_hashes
 # the metadata stand-in (the emulator's STS), and the emulator enforces IAM for them. Its boot already
 # needed the policy (the users' parameter, the Elastic IP claim); the probe, inside the instance with
 # the same credential chain, is refused what belongs to another stack.
-INSTANCE, SECOND, RESTORED, LATE, NEVER = rehearse.INSTANCE_NAMES
+INSTANCE, SECOND, RESTORED, LATE, NEVER = rehearse.INSTANCE_NAMES[:5]
 OTHER = "privatepypi-other"
 # The instance's own Python, with the metadata endpoint its services use (their units set it).
 PROBE = """
@@ -66,7 +67,8 @@ def test_user_data_has_no_secret(stack):
 
 def test_first_instance_serves_and_holds_the_elastic_ip(stack):
     # the boot itself failed the fixture if it outlasted the AutoScalingGroup's grace period (rehearse.boot)
-    print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s".format(stack["boot_seconds"], stack["provision_seconds"]))
+    print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s (its image's build: {})".format(
+        stack["boot_seconds"], stack["provision_seconds"], ", ".join(f"{b['seconds']:.0f} s" for b in stack["builds"])))
     rehearse.install(INSTANCE, "1.0.0")
     addresses = rehearse.aws("ec2").describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [rehearse.STACK]}])["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [stack["instance_id"]]
@@ -203,9 +205,10 @@ def _until(what, check, limit, step=2.0):
     return time.monotonic() - started
 
 
-def test_agents_install_from_their_urls_without_holding_the_index(stack):
-    """The SSM and CloudWatch agents' install lines run (stand-in packages served through the
-    role's URL variables), in their own unit, while the index already serves."""
+def test_agents_the_image_carries_start_in_their_own_unit_without_holding_the_index(stack):
+    """The SSM and CloudWatch agents, installed into the image by its builder from the role's URL
+    variables (stand-in packages served here), start and are configured at boot in their own unit,
+    while the index already serves."""
     name = INSTANCE
     _until("SSM agent active", lambda: _exec(name, "systemctl", "is-active", "amazon-ssm-agent").stdout.strip() == "active", 180)
     _until("CloudWatch agent configured",
