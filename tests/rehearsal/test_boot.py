@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from tests.rehearsal.conftest import boot_log
 from tests.support import rehearse
 from tests.support.cloud_config import bundle_of, everything_an_instance_reads
 from tests.support.secrets_shapes import find_hashes
@@ -192,11 +193,6 @@ def _exec(container, *command):
     return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True)
 
 
-def _boot_log(container):
-    """What the boot wrote (cloud-init's runcmd: the fetcher and the bootstrap)."""
-    return _exec(container, "cat", "/var/log/cloud-init-output.log").stdout
-
-
 def _until(what, check, limit, step=2.0):
     started = time.monotonic()
     while not check():
@@ -231,9 +227,10 @@ def test_store_goes_through_the_tls_tunnel_and_the_selfcheck_runs(stack):
 
 
 @pytest.fixture(scope="module")
-def degraded(stack):
+def degraded(stack, base_image_boots):
     """Two more instances boot at once: one whose store answers only 30 s after the boot began
-    trying to mount it, one whose store never answers (rehearse.BOOT_RETRY_SECONDS of retries)."""
+    trying to mount it, one whose store never answers (rehearse.BOOT_RETRY_SECONDS of retries).
+    The base image's two boots (conftest.py) have just started beside them: all four wait on retries."""
     instance_id = rehearse.asg_instance_ids()[0]
     started = time.monotonic()
     rehearse.start(LATE, instance_id, store_appears=False)
@@ -248,12 +245,12 @@ def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degr
     first = _until("a first mount attempt", lambda: _exec(name, "test", "-s", "/run/efs-standin.log").returncode == 0,
                    600)
     # the evidence of a boot that keeps trying: two failed attempts logged, nothing mounted meanwhile
-    retried = _until("a second failed mount attempt", lambda: _boot_log(name).count("EFS mount: attempt") >= 2, 180,
+    retried = _until("a second failed mount attempt", lambda: boot_log(name).count("EFS mount: attempt") >= 2, 180,
                      step=1.0)
     assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
     rehearse.open_store(name)
     healthy, https = rehearse.wait_serving(name, time.monotonic(), limit=240)
-    attempts = _boot_log(name).count("EFS mount: attempt")
+    attempts = boot_log(name).count("EFS mount: attempt")
     print(f"\nfirst mount attempt after {first:.0f} s; store opened {retried:.0f} s later, after the second failed "
           f"attempt; healthy {healthy:.0f} s after that (HTTPS {https:.0f} s), {attempts} failed mount attempts before")
     assert attempts >= 2
@@ -262,9 +259,9 @@ def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degr
 
 def test_a_store_that_never_appears_reports_unhealthy_and_writes_nothing(degraded):
     name = NEVER
-    _until("the instance reports itself unhealthy", lambda: "reporting this instance unhealthy" in _boot_log(name),
+    _until("the instance reports itself unhealthy", lambda: "reporting this instance unhealthy" in boot_log(name),
            600 + rehearse.BOOT_RETRY_SECONDS, step=5)
-    attempts = _boot_log(name).count("EFS mount: attempt")
+    attempts = boot_log(name).count("EFS mount: attempt")
     print(f"\nstore never appeared: unhealthy reported within {time.monotonic() - degraded['started']:.0f} s of the "
           f"container's start, after {attempts} failed mount attempts over {rehearse.BOOT_RETRY_SECONDS} s")
     assert attempts >= 4
