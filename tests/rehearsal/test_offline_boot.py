@@ -63,11 +63,11 @@ def test_the_internal_network_has_no_way_out(stack):
 
 
 def test_the_image_boots_offline_installs_nothing_and_serves(stack, replacement):
-    """The first instance and every other of the session still running: the stack image, on the internal
-    network, and a boot that installed nothing."""
+    """The first instance and every other of the session still running (but the base image's two boots):
+    the stack image, on the internal network, and a boot that installed nothing."""
     running = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True,
                              check=True).stdout.split()
-    booted = [name for name in rehearse.INSTANCE_NAMES if name in running]
+    booted = [name for name in rehearse.INSTANCE_NAMES if name in running and name not in (TODAY, BEFORE)]
     assert FIRST in booted and SECOND in booted, running
     for name in booted:
         image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", name], capture_output=True, text=True,

@@ -77,7 +77,8 @@ PEBBLE_MANAGEMENT_PORT = 15000
 PEBBLE_URL = f"https://{GATEWAY}:{PEBBLE_PORT}/dir"
 PEBBLE = STATE / "pebble"
 # The instance containers: their address on the project network and the loopback port their
-# plain index port is published on.
+# plain index port is published on. The rehearsal's tests boot five of the stack's image and two of
+# the base image (tests/rehearsal/conftest.py, base_image_boots).
 INSTANCES = {f"privatepypi-instance-{n}": (f"172.28.0.{10 + n}", 8079 + n) for n in range(1, 8)}
 INSTANCE_NAMES = list(INSTANCES)
 BUILDER = "privatepypi-image-builder"
