@@ -9,7 +9,7 @@ on this machine when the rehearsal has it to itself, over 300 s beside the other
 
 The stack is what a stack is by default: site.yml builds its image (the builder played once by a
 container with a way out, rehearse.provision_with_image), and every instance of the session boots that
-image on the internal network (rehearse.usenetwork_of("offline")), which reaches this machine's address on
+image on the internal network (rehearse.use_network("offline")), which reaches this machine's address on
 it (the emulator with the S3 bundle, the metadata stand-in, Pebble, the agents' packages) and no package
 registry. So every boot the rehearsal makes is a boot without the internet.
 """
@@ -28,7 +28,7 @@ DOMAIN = "privatepypi.test"
 @pytest.fixture(scope="session")
 def stack():
     # first: the emulator and the stand-ins listen on the gateway of the network the instances are on
-    rehearse.usenetwork_of("offline")
+    rehearse.use_network("offline")
     rehearse.down("budget")
     started = time.monotonic()
     try:
