@@ -14,6 +14,7 @@ it (the emulator with the S3 bundle, the metadata stand-in, Pebble, the agents' 
 registry. So every boot the rehearsal makes is a boot without the internet.
 """
 
+import shutil
 import subprocess
 import threading
 import time
@@ -89,11 +90,17 @@ def base_image_boots(stack):
     report of itself as unhealthy must not be the stack instance's, which the never-appearing store's test
     asserts), and BEFORE on the project's network with a way out, under the stack instance's id as the degraded
     boots (the Elastic IP it claims stays that instance's). test_boot.py's degraded boots start them beside their
-    own: all of them wait on retries and downloads, not the CPU. A watcher per boot records what it came to."""
+    own: all of them wait on retries and downloads, not the CPU. A watcher per boot records what it came to.
+    Their store is a folder of their own: a base-image boot creates the service user before it installs the
+    packages, an image's boot after the packages' own users, so the two get different uids, and the store is
+    shared by uid (as EFS is): BEFORE on the session's store left it owned by a uid the image's instances do not
+    have (uploads refused: Permission denied on /var/pypi/.privatepypi)."""
     launched = rehearse.aws("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": rehearse.launch_template_user_data()[1]["LaunchTemplateId"], "Version": "$Latest"},
         MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     boots = {TODAY: {"seconds": None}, BEFORE: {"seconds": None}}
+    store = rehearse.STATE / "efs-base-image"
+    shutil.rmtree(store, ignore_errors=True)
     watchers = {}
     for name, instance_id, network, address, limit, came in (
             (TODAY, launched, None, None, 240 + rehearse.BOOT_RETRY_SECONDS,
@@ -102,7 +109,7 @@ def base_image_boots(stack):
              lambda n: sh(n, f"python3 -c \"import urllib.request; urllib.request.urlopen("
                                 f"'http://{BEFORE_ADDRESS}:8080/health', timeout=2)\"").returncode == 0)):
         started = time.monotonic()
-        rehearse.start(name, instance_id, image=rehearse.IMAGE, network=network, ip=address)
+        rehearse.start(name, instance_id, efs=store, image=rehearse.IMAGE, network=network, ip=address)
         watchers[name] = threading.Thread(target=_watch, args=(name, started, limit, came, boots[name]), daemon=True)
         watchers[name].start()
     try:
@@ -110,3 +117,4 @@ def base_image_boots(stack):
     finally:
         for watcher in watchers.values():
             watcher.join()
+        shutil.rmtree(store, ignore_errors=True)
