@@ -91,7 +91,8 @@ def base_image_boots(stack):
     asserts), and BEFORE on the project's network with a way out, under the stack instance's id as the degraded
     boots (the Elastic IP it claims stays that instance's). test_boot.py's degraded boots start them beside their
     own: all of them wait on retries and downloads, not the CPU. A watcher per boot records what it came to.
-    Their store is a folder of their own: a base-image boot creates the service user before it installs the
+    Their store is a copy of the session's (certificate included, so BEFORE asks Pebble for none): a base-image
+    boot creates the service user before it installs the
     packages, an image's boot after the packages' own users, so the two get different uids, and the store is
     shared by uid (as EFS is): BEFORE on the session's store left it owned by a uid the image's instances do not
     have (uploads refused: Permission denied on /var/pypi/.privatepypi)."""
@@ -101,6 +102,7 @@ def base_image_boots(stack):
     boots = {TODAY: {"seconds": None}, BEFORE: {"seconds": None}}
     store = rehearse.STATE / "efs-base-image"
     shutil.rmtree(store, ignore_errors=True)
+    rehearse.run("cp", "-a", rehearse.STATE / "efs", store)
     watchers = {}
     for name, instance_id, network, address, limit, came in (
             (TODAY, launched, None, None, 240 + rehearse.BOOT_RETRY_SECONDS,
