@@ -37,6 +37,7 @@ from passlib.hash import bcrypt
 
 from tests.support.imds_standin import RoleCredentials
 
+from . import checks_image as stack_image
 from . import checks_restore as restore
 from . import checks_users as users
 from .checks_backup import check_backup, check_backup_gone, stack_file_system
@@ -58,6 +59,12 @@ STACK_ARGS = ["-e", f"aws_stack_name={STACK}", "-e", f"aws_stack_permissions_bou
 # all that a changed user data (the refresh interval of the users' timer) changes on a budget stack
 TEMPLATE_CHANGE_TASKS = ["privatepypi.aws.aws_stack : Upload the bootstrap bundle the user data names",
                          "privatepypi.aws.aws_stack : Create the launch template, or a new version of it when its settings changed"]
+# what another package set adds: a new stack image built (before the template that boots it), and after
+# the template's new version, the images no version names pruned
+IMAGE_BUILD_TASKS = ["privatepypi.aws.aws_stack : Launch the image builder",
+                     "privatepypi.aws.aws_stack : Capture the builder as the stack image",
+                     "privatepypi.aws.aws_stack : Terminate the stack's image builders"]
+IMAGE_PRUNE_TASK = "privatepypi.aws.aws_stack : Remove the stack's images no version uses, with their snapshots"
 # the instance role's "other stacks": one of another name, one that shares this one's as a prefix
 OTHER = "pp-iam-other"
 PREFIXED = STACK + "2"
@@ -101,14 +108,16 @@ def _create_and_rerun(stack, operate, aws):
     assert created.rc == 0 and created.failed == 0, created
     assert aws("iam").get_role(RoleName=f"{STACK}-instance")["Role"]["PermissionsBoundary"][
         "PermissionsBoundaryArn"] == BOUNDARY
-    check_arm64_stack(aws, STACK)
+    check_arm64_stack(aws, STACK, created.out)
     check_backup(aws, STACK, "budget")
     # no SSH where nobody asked for it (aws_stack_ssh_cidrs empty, no bastion): the index port only
     vpc_id = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"][0]["VpcId"]
     assert [rule[:2] for rule in _rules(_sg(aws, vpc_id, f"{STACK}-app"))] == [(8080, 8080)]
+    stack_images = set(stack_image.images(aws, STACK))
     rerun = operate("site.yml", *stack["site"], "-e", stack["before"])  # the zone and the image chosen stay chosen
     record_timing("operations", "re-run", rerun.seconds)
     assert rerun.rc == 0 and rerun.changed == 0, rerun
+    assert set(stack_image.images(aws, STACK)) == stack_images and len(stack_image.builders(aws, STACK)) == 1
 
 
 # --- the instance role, enforced ---------------------------------------------------------------------
@@ -356,7 +365,7 @@ def _change_users_and_tokens(stack, operate, playbook, aws, tmp_path):
 
 # --- a recovery point restored ------------------------------------------------------------------------
 
-def _restore_a_recovery_point(stack, operate, aws):
+def _restore_a_recovery_point(stack, operate, aws, folder):
     old = stack_file_system(aws, STACK)
     point = restore.backup_now(aws, STACK, old["FileSystemId"])
     stack["point"] = point
@@ -393,11 +402,19 @@ def _restore_a_recovery_point(stack, operate, aws):
     check_backup(aws, STACK, "budget")  # the selection now picks the restored file system by its tags
     assert set(restore.file_systems(aws, STACK)) == {old["FileSystemId"], new["FileSystemId"]}
 
-    # site.yml with the users users.yml left and a changed user data: the restored file system stays, and
-    # nothing but the new launch template version and the roll it starts changes (a restore leaves nothing
-    # for site.yml to undo)
-    rolled = _template_change_rolls_the_instances(aws, operate, "budget", STACK, [*stack["site"], "-e", stack["after"]])
-    assert rolled.changed_tasks() == TEMPLATE_CHANGE_TASKS, rolled.changed_tasks()
+    # site.yml with the users users.yml left, a changed user data and another package set (a role upgrade
+    # brings both): the restored file system stays, and nothing but a new stack image, the new launch
+    # template version and the roll it starts changes (a restore leaves nothing for site.yml to undo).
+    # The image before stays while a template version names it; an image no version names goes.
+    before_image, _ = stack_image.template_images(aws, STACK)
+    orphan = stack_image.orphan_image(aws, STACK, aws("ssm").get_parameter(
+        Name="/aws/service/debian/release/13/latest/amd64")["Parameter"]["Value"])
+    rolled = _template_change_rolls_the_instances(aws, operate, "budget", STACK, [*stack["site"], "-e", stack["after"]],
+                                                  extra=["-e", f"pypiserver_pip_lock={stack_image.another_package_set(folder)}"])
+    upload, template = TEMPLATE_CHANGE_TASKS
+    assert rolled.changed_tasks() == [upload, *IMAGE_BUILD_TASKS, template, f"{IMAGE_PRUNE_TASK} ({orphan[0]} ({STACK}-orphan))"], \
+        rolled.changed_tasks()
+    stack_image.check_image_replaced(aws, STACK, before_image, orphan)
     assert stack_file_system(aws, STACK)["FileSystemId"] == new["FileSystemId"]
 
 
@@ -495,7 +512,7 @@ def test_a_budget_stack_operated_with_the_deployer_policy_alone(operate, playboo
         _check_credentials_are_renewed_before_they_expire(instance)
 
         _change_users_and_tokens(stack, operate, playbook, aws, tmp_path)
-        _restore_a_recovery_point(stack, operate, aws)
+        _restore_a_recovery_point(stack, operate, aws, tmp_path)
         _admit_health_checkers_only_while_the_cidrs_are_narrowed(stack, operate, aws)
         _tear_down_keeping_then_deleting_the_backups(stack, operate, aws)
         torn_down = True

@@ -1,5 +1,5 @@
 """The fast tier's one deployment (scripts/test.sh smoke, part of scripts/test.sh fast): one whole
-professional site.yml with a domain, the bastion and the instance agents on, against a fresh
+professional site.yml with a domain, the bastion, the instance agents and the stack image on, against a fresh
 emulator, checked as the full suite checks those parts.
 
 The full run leaves it out (-m "not smoke"): test_stacks.py's professional lifecycle, the prod
@@ -8,6 +8,7 @@ environment with the bastion, deploys the same parts and asserts more.
 import pytest
 
 from .checks_environments import assert_bastion
+from .checks_image import check_image
 from .checks_load_balancer import check_hsts
 from .checks_monitoring import check_monitoring
 from .checks_network import check_private_routes
@@ -49,3 +50,6 @@ def test_one_professional_site_with_domain_bastion_and_agents(aws, playbook, res
     groups = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{STACK}-asg"])
     assert [(g["MinSize"], g["HealthCheckType"]) for g in groups["AutoScalingGroups"]] == [(2, "ELB")]
     check_monitoring(aws, STACK, "professional")
+    # the instances boot the stack image built from Debian 13's public image
+    check_image(aws, STACK, aws("ssm").get_parameter(Name="/aws/service/debian/release/13/latest/amd64")["Parameter"]["Value"],
+                created.out)

@@ -13,6 +13,7 @@ from tests.support.secrets_shapes import find_hashes
 
 from .checks_backup import check_backup, check_backup_gone
 from .checks_bootstrap import check_bootstrap, check_bootstrap_gone
+from .checks_image import builders, check_image, check_image_gone, images
 from .checks_load_balancer import check_hsts
 from .checks_monitoring import check_monitoring, check_monitoring_gone
 from .checks_network import check_private_routes, check_private_routes_gone
@@ -103,11 +104,12 @@ def _check_common(aws, stack, run_output, agents=False, elastic_ip=False):
         groups = aws("efs").describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
         assert groups["SecurityGroups"] == [efs_sg["GroupId"]]
 
-    # launch template: Debian 13 (the default) from its public parameter, IMDSv2 only, encrypted gp3 root, no secret
+    # launch template: the stack image, built from Debian 13 (the default) found by its public parameter;
+    # IMDSv2 only, encrypted gp3 root, no secret
     data, user_data = user_data_of(aws, f"{stack}-lt")
-    assert data["ImageId"] == aws("ssm").get_parameter(
-        Name="/aws/service/debian/release/13/latest/amd64")["Parameter"]["Value"]
-    assert aws("ec2").describe_images(ImageIds=[data["ImageId"]])["Images"][0]["Name"].startswith("debian-13-amd64-")
+    base = aws("ssm").get_parameter(Name="/aws/service/debian/release/13/latest/amd64")["Parameter"]["Value"]
+    assert aws("ec2").describe_images(ImageIds=[base])["Images"][0]["Name"].startswith("debian-13-amd64-")
+    assert data["ImageId"] == check_image(aws, stack, base, run_output)
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpEndpoint"] == "enabled"
     profile = data["IamInstanceProfile"]
@@ -289,6 +291,7 @@ def _check_gone(aws, stack, domain_shared=False):
                 continue
         leftovers.append(arn)
     assert leftovers == []
+    check_image_gone(aws, stack)
     ec2 = aws("ec2")
     assert not ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]
     assert not ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Addresses"]
@@ -402,21 +405,25 @@ def _created(aws, playbook, emulator, profile, stack, args):
 
 def _rerun_changes_nothing(aws, playbook, profile, stack, args, versions):
     before = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
+    stack_images, image_builders = set(images(aws, stack)), builders(aws, stack)
     # the emulator's describe answers carry fields AWS adds (not an echo of the request): still no change
     rerun = playbook("site.yml", *args)
     record_timing(profile, "re-run", rerun.seconds)
     assert rerun.rc == 0 and rerun.changed == 0, rerun
+    # the same package set on the same base image: the image is reused, no builder launched
+    assert set(images(aws, stack)) == stack_images and builders(aws, stack) == image_builders
     after = aws("ssm").get_parameter(Name=f"/{stack}/htpasswd", WithDecryption=True)["Parameter"]
     assert (after["Value"], after["Version"]) == (before["Value"], before["Version"])
     assert aws("autoscaling").describe_instance_refreshes(AutoScalingGroupName=f"{stack}-asg")["InstanceRefreshes"] == []
     assert _versions(aws, stack) == versions
 
 
-def _template_change_rolls_the_instances(aws, playbook, profile, stack, args):
+def _template_change_rolls_the_instances(aws, playbook, profile, stack, args, extra=()):
     """A new launch template version rolls the instances, within the profile's healthy bounds: a changed
-    user data (budget) or instance type (professional) makes exactly one. Returns the run."""
+    user data (budget) or instance type (professional), with what extra changes besides, makes exactly
+    one. Returns the run."""
     change = (["-e", "aws_stack_htpasswd_refresh_interval=5min"] if profile == "budget"
-              else ["-e", "aws_stack_instance_type=t3.medium"])
+              else ["-e", "aws_stack_instance_type=t3.medium"]) + list(extra)
     if profile == "professional":
         # someone changed the TLS policy of this stack's load balancer: the next run brings it back
         aws("elbv2").modify_listener(ListenerArn=_https_listener(aws, stack)["ListenerArn"], SslPolicy="ELBSecurityPolicy-2016-08")

@@ -6,6 +6,7 @@ the stack must pick the next zone, the arm64 Debian image (its own public parame
 user data for arm64; the emulator refuses a launch in a zone without the type and an image of
 another architecture, as AWS does.
 """
+from .checks_image import check_image
 from .helpers import REGION, user_data_of
 from .strict import strict
 
@@ -18,8 +19,9 @@ ARM64_ARGS = ["-e", "aws_stack_instance_type=t4g.small"]
 ARM64_MISSING = {f"{REGION}a": ["t4g.small"]}
 
 
-def check_arm64_stack(aws, stack):
-    """The stack went to the zone that offers its type, with the arm64 image and user data."""
+def check_arm64_stack(aws, stack, run_output):
+    """The stack went to the zone that offers its type, with the stack image built from the arm64 Debian
+    image, and the arm64 user data."""
     ec2 = aws("ec2")
     vpc_id = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"][0]["VpcId"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
@@ -28,9 +30,11 @@ def check_arm64_stack(aws, stack):
 
     data, user_data = user_data_of(aws, f"{stack}-lt")
     arm64_ami = aws("ssm").get_parameter(Name=ARM64_PARAMETER)["Parameter"]["Value"]
-    assert data["InstanceType"] == "t4g.small" and data["ImageId"] == arm64_ami
-    image = ec2.describe_images(ImageIds=[arm64_ami])["Images"][0]
-    assert image["Architecture"] == "arm64" and image["Name"].startswith("debian-13-arm64-")
+    stack_image = check_image(aws, stack, arm64_ami, run_output)
+    assert data["InstanceType"] == "t4g.small" and data["ImageId"] == stack_image
+    base = ec2.describe_images(ImageIds=[arm64_ami])["Images"][0]
+    assert base["Architecture"] == "arm64" and base["Name"].startswith("debian-13-arm64-")
+    assert ec2.describe_images(ImageIds=[stack_image])["Images"][0]["Architecture"] == "arm64"
     assert user_data.strip()
 
     # the group launched its instance there, from the arm64 image (the emulator refuses otherwise)
@@ -38,7 +42,7 @@ def check_arm64_stack(aws, stack):
     instances = ec2.describe_instances(InstanceIds=[i["InstanceId"] for i in asg["Instances"]])["Reservations"]
     launched = [i for r in instances for i in r["Instances"]]
     assert len(launched) == 1
-    assert launched[0]["Placement"]["AvailabilityZone"] == f"{REGION}b" and launched[0]["ImageId"] == arm64_ami
+    assert launched[0]["Placement"]["AvailabilityZone"] == f"{REGION}b" and launched[0]["ImageId"] == stack_image
 
 
 def test_an_instance_type_no_zone_offers_enough_is_refused_before_anything_is_created(aws, playbook, emulator):

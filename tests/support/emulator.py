@@ -1003,7 +1003,16 @@ def _run_instances_where_offered(self, image_id, count, user_data, security_grou
     if ebs_optimized and support == "unsupported":
         raise EC2ClientError("InvalidParameterCombination", "EBS-optimized instances are not supported for your "
                              "requested configuration. Please check the documentation for supported configurations.")
-    return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+    reservation = _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+    # AWS: an instance's security groups are its primary network interface's, however the launch named
+    # them. moto keeps the groups given on the interface (NetworkInterfaces[0].Groups, which
+    # amazon.aws.ec2_instance sends for a subnet and groups) off the instance: DescribeInstanceAttribute
+    # groupSet answered [], and the module then called ModifyInstanceAttribute, which AWS never needs.
+    for instance in reservation.instances:
+        primary = instance.nics.get(0)
+        if primary is not None and not instance.security_groups and primary.group_set:
+            instance.security_groups = list(primary.group_set)
+    return reservation
 
 
 InstanceBackend.run_instances = _run_instances_where_offered

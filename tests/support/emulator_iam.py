@@ -290,7 +290,8 @@ EC2_DELETES = {"TerminateInstances": ("InstanceIds", "instance"), "DeleteVpc": (
                "DeleteSubnet": ("SubnetId", "subnet"), "DeleteSecurityGroup": ("GroupId", "security-group"),
                "DeleteInternetGateway": ("InternetGatewayId", "internet-gateway"),
                "DeleteRouteTable": ("RouteTableId", "route-table"), "DeleteNatGateway": ("NatGatewayId", "natgateway"),
-               "DeleteLaunchTemplate": ("LaunchTemplateId", "launch-template")}
+               "DeleteLaunchTemplate": ("LaunchTemplateId", "launch-template"),
+               "DeregisterImage": ("ImageId", "image"), "DeleteSnapshot": ("SnapshotId", "snapshot")}
 
 
 def _ec2_ids(response, name):

@@ -361,3 +361,23 @@ def test_ec2_deletes_are_authorized_on_their_tagged_resource(aws):
          'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}}))
     assert _code(lambda: client('ec2').terminate_instances(InstanceIds=[ids['b']])) == 'UnauthorizedOperation'
     client('ec2').terminate_instances(InstanceIds=[ids['a']])
+
+
+def test_an_image_and_its_snapshot_are_deleted_only_with_their_stacks_tag(aws):
+    """DeregisterImage and DeleteSnapshot are authorized on the image and the snapshot with their tags,
+    as AWS does (a stack image's pruning and teardown under the deployer policy)."""
+    ec2 = aws('ec2')
+    images = {}
+    for stack in ('a', 'b'):
+        instance = ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1)['Instances'][0]['InstanceId']
+        tags = [{'Key': 'Stack', 'Value': stack}]
+        image = ec2.create_image(InstanceId=instance, Name=f'stack-{stack}', TagSpecifications=[
+            {'ResourceType': 'image', 'Tags': tags}, {'ResourceType': 'snapshot', 'Tags': tags}])['ImageId']
+        images[stack] = (image, ec2.describe_images(ImageIds=[image])['Images'][0]['BlockDeviceMappings'][0]['Ebs']['SnapshotId'])
+    client = _role_session(aws, 'deployer', policy(
+        {'Effect': 'Allow', 'Action': ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], 'Resource': '*',
+         'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}}))
+    assert _code(lambda: client('ec2').deregister_image(ImageId=images['b'][0])) == 'UnauthorizedOperation'
+    assert _code(lambda: client('ec2').delete_snapshot(SnapshotId=images['b'][1])) == 'UnauthorizedOperation'
+    client('ec2').deregister_image(ImageId=images['a'][0])
+    client('ec2').delete_snapshot(SnapshotId=images['a'][1])

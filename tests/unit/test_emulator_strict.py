@@ -381,3 +381,20 @@ def test_an_image_builder_powers_itself_off_unless_the_rehearsal_plays_it(endpoi
     assert found['State'] == 'available' and found['Tags'] == tags
     snapshot = found['BlockDeviceMappings'][0]['Ebs']['SnapshotId']
     assert ec2.describe_snapshots(SnapshotIds=[snapshot])['Snapshots'][0]['Tags'] == tags
+
+
+def test_an_instances_groups_are_its_primary_interfaces_however_the_launch_named_them(aws):
+    """AWS answers DescribeInstanceAttribute groupSet with the groups of the primary interface; moto left
+    the groups given on the interface (as amazon.aws.ec2_instance sends them) off the instance."""
+    ec2 = aws('ec2')
+    vpc_id, subnets, _ = _network(aws)
+    group = ec2.create_security_group(GroupName='builder-app', Description='app', VpcId=vpc_id)['GroupId']
+    on_interface = ec2.run_instances(ImageId='ami-0d5eb1a12b0c0ffee', InstanceType='t3.small', MinCount=1, MaxCount=1,
+                                     NetworkInterfaces=[{'DeviceIndex': 0, 'SubnetId': subnets[0], 'Groups': [group]}])
+    by_id = ec2.run_instances(ImageId='ami-0d5eb1a12b0c0ffee', InstanceType='t3.small', MinCount=1, MaxCount=1,
+                              SubnetId=subnets[0], SecurityGroupIds=[group])
+    for launched in (on_interface, by_id):
+        instance_id = launched['Instances'][0]['InstanceId']
+        assert ec2.describe_instance_attribute(InstanceId=instance_id, Attribute='groupSet')['Groups'] == [{'GroupId': group}]
+        described = ec2.describe_instances(InstanceIds=[instance_id])['Reservations'][0]['Instances'][0]
+        assert [g['GroupId'] for g in described['SecurityGroups']] == [group]

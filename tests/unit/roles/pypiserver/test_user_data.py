@@ -44,27 +44,26 @@ PLAYBOOK = role_play("user_data", public=True, more_tasks="""
         content: "{{ pypiserver_package_set }}"
         dest: "{{ out }}/package-set"
         mode: "0600"
-    # the SSH path (tasks/configure.yml, and tasks/tls.yml with a domain): the same lists,
-    # installed by copy and template
+    # the SSH path (tasks/configure.yml, and tasks/tls.yml with a domain): the same lists, written by
+    # privatepypi.aws.host_files, here under a scratch root and owned by whoever runs the test
     - when: ssh
+      privatepypi.aws.host_files:
+        files: >-
+          {%- set ns = namespace(files=[]) -%}
+          {%- for file in _pypiserver_rendered_files -%}
+          {%- set ns.files = ns.files + [file | combine({'path': out ~ '/ssh' ~ file.path, 'owner': me, 'group': me})] -%}
+          {%- endfor -%}
+          {{ ns.files }}
       vars:
-        ssh_files: "{{ _pypiserver_enabled_files + (_pypiserver_tls_files | selectattr('enabled') | list) }}"
-      block:
-        # the scratch tree's folders in one process, not one file module per file (31 of them)
-        - ansible.builtin.command:
-            argv: "{{ ['mkdir', '-p'] + (ssh_files | map(attribute='dest') | map('dirname') | unique
-                      | map('regex_replace', '^', out ~ '/ssh') | list) }}"
-          changed_when: true
-        - ansible.builtin.copy:
-            src: "{{ role }}/files/{{ item.src }}"
-            dest: "{{ out }}/ssh{{ item.dest }}"
-            mode: "{{ item.mode }}"
-          loop: "{{ ssh_files | selectattr('kind', 'defined') | list }}"
-        - ansible.builtin.template:
-            src: "{{ role }}/templates/{{ item.src }}"
-            dest: "{{ out }}/ssh{{ item.dest }}"
-            mode: "{{ item.mode }}"
-          loop: "{{ ssh_files | rejectattr('kind', 'defined') | list }}"
+        # outside the role its lookups search the play's folder: each source by its path in the role
+        _pypiserver_render_entries: >-
+          {%- set ns = namespace(entries=[]) -%}
+          {%- for file in _pypiserver_enabled_files + (_pypiserver_tls_files | selectattr('enabled') | list) -%}
+          {%- set folder = '/files/' if file.kind | default('template') == 'file' else '/templates/' -%}
+          {%- set ns.entries = ns.entries + [file | combine({'src': role ~ folder ~ file.src})] -%}
+          {%- endfor -%}
+          {{ ns.entries }}
+        me: "{{ lookup('ansible.builtin.pipe', 'id -un') }}"
 """)
 
 AWS_VARS = {
@@ -263,17 +262,21 @@ def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(rendered
         assert "PRIVATE KEY" not in content
 
 
-def test_tls_files_have_one_source():
-    """tls.yml installs certbot's files from the list the bundle carries (vars/main.yml), never by a
-    template of its own, so the SSH path and the boot cannot drift apart."""
-    with open(os.path.join(ROLE, "tasks", "tls.yml"), encoding="utf-8") as f:
-        tasks = yaml.safe_load(f)
-    writers = [t for t in tasks if {"ansible.builtin.template", "ansible.builtin.copy"} & set(t)]
-    sources = [(t.get("ansible.builtin.template") or t["ansible.builtin.copy"]).get("src") for t in writers]
-    literal = [src for src in sources if src is not None and "{{" not in src]
-    assert literal == []
-    templates = [t for t in writers if "ansible.builtin.template" in t]
-    assert [t["loop"] for t in templates] == ["{{ _pypiserver_tls_files | selectattr('enabled') | list }}"]
+def test_the_ssh_path_writes_the_role_files_from_the_bundles_rendering_only():
+    """configure.yml and tls.yml write the role's files with privatepypi.aws.host_files from the rendering
+    the bundle uses (_pypiserver_rendered_files, vars/main.yml), never by a template or a copy of a
+    source of their own, so the SSH path and the boot cannot drift apart."""
+    writers = {}
+    for name in ("configure.yml", "tls.yml"):
+        with open(os.path.join(ROLE, "tasks", name), encoding="utf-8") as f:
+            tasks = yaml.safe_load(f)
+        assert not [t["name"] for t in tasks if "ansible.builtin.template" in t
+                    or "src" in (t.get("ansible.builtin.copy") or {})], name
+        writers[name] = [(t["privatepypi.aws.host_files"]["files"], t["vars"]["_pypiserver_render_entries"])
+                         for t in tasks if "privatepypi.aws.host_files" in t]
+    assert writers == {
+        "configure.yml": [("{{ _pypiserver_rendered_files }}", "{{ _pypiserver_enabled_files }}")],
+        "tls.yml": [("{{ _pypiserver_rendered_files }}", "{{ _pypiserver_tls_files | selectattr('enabled') | list }}")]}
     with open(os.path.join(ROLE, "vars", "main.yml"), encoding="utf-8") as f:
         role_vars = yaml.safe_load(f)
     tls_sources = {entry["src"] for entry in role_vars["_pypiserver_tls_files"]}
