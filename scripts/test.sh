@@ -239,8 +239,9 @@ if ((full)); then
   # integration alone in the foreground (the longest). The clients scenario measures a cached reader's
   # latency under a flood: it runs beside integration and the rehearsal only (beside the tls scenario
   # too, its p99 went from under 50 ms to 54 ms), after default, while tls (its own containers, network
-  # and ports) runs first in its lane, beside default. The rehearsal has a lane of its own: with the
-  # offline image boot it takes about as long as integration (1,583-1,759 s against 1,458-1,632 s).
+  # and ports) runs first in its lane, beside default. The rehearsal has a lane of its own: one stack,
+  # built with its image, every instance booting that image (476-622 s alone on this machine; before the
+  # image was the default, with a second stack for the offline boot, 1,583-1,759 s in CI).
   run_lanes "integration" "molecule:default,clients" "rehearsal" "molecule:tls lint sanity unit"
 elif ((fast && ${#stages[@]} == 4)); then
   # three lanes at once: unit (two workers), smoke (one playbook chain), lint then sanity (mostly one

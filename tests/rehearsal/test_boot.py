@@ -1,7 +1,8 @@
 """Boot rehearsal: the launch template's user data boots real systemd containers.
 
-site.yml provisions the budget stack against the emulator; the user data read
-back from the emulator boots an instance container through cloud-init; twine and
+site.yml provisions the budget stack against the emulator, its stack image included; the user data
+read back from the emulator boots an instance container of that image through cloud-init, on the
+internal network (no way out: conftest.py); twine and
 pip go through it; a replacement instance launched from the same template, on
 the same EFS stand-in, serves the same packages and takes the Elastic IP over; the
 instance's own credentials are refused what belongs to another stack. The stack is the one
@@ -16,6 +17,7 @@ import time
 
 import pytest
 
+from tests.rehearsal.conftest import boot_log
 from tests.support import rehearse
 from tests.support.cloud_config import bundle_of, everything_an_instance_reads
 from tests.support.secrets_shapes import find_hashes
@@ -24,7 +26,7 @@ from tests.support.secrets_shapes import find_hashes
 # the metadata stand-in (the emulator's STS), and the emulator enforces IAM for them. Its boot already
 # needed the policy (the users' parameter, the Elastic IP claim); the probe, inside the instance with
 # the same credential chain, is refused what belongs to another stack.
-INSTANCE, SECOND, RESTORED, LATE, NEVER = rehearse.INSTANCE_NAMES
+INSTANCE, SECOND, RESTORED, LATE, NEVER = rehearse.INSTANCE_NAMES[:5]
 OTHER = "privatepypi-other"
 # The instance's own Python, with the metadata endpoint its services use (their units set it).
 PROBE = """
@@ -66,7 +68,8 @@ def test_user_data_has_no_secret(stack):
 
 def test_first_instance_serves_and_holds_the_elastic_ip(stack):
     # the boot itself failed the fixture if it outlasted the AutoScalingGroup's grace period (rehearse.boot)
-    print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s".format(stack["boot_seconds"], stack["provision_seconds"]))
+    print("\nboot to healthy: {:.0f} s, site.yml: {:.0f} s (its image's build: {})".format(
+        stack["boot_seconds"], stack["provision_seconds"], ", ".join(f"{b['seconds']:.0f} s" for b in stack["builds"])))
     rehearse.install(INSTANCE, "1.0.0")
     addresses = rehearse.aws("ec2").describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [rehearse.STACK]}])["Addresses"]
     assert [a.get("InstanceId") for a in addresses] == [stack["instance_id"]]
@@ -190,11 +193,6 @@ def _exec(container, *command):
     return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True)
 
 
-def _boot_log(container):
-    """What the boot wrote (cloud-init's runcmd: the fetcher and the bootstrap)."""
-    return _exec(container, "cat", "/var/log/cloud-init-output.log").stdout
-
-
 def _until(what, check, limit, step=2.0):
     started = time.monotonic()
     while not check():
@@ -203,9 +201,10 @@ def _until(what, check, limit, step=2.0):
     return time.monotonic() - started
 
 
-def test_agents_install_from_their_urls_without_holding_the_index(stack):
-    """The SSM and CloudWatch agents' install lines run (stand-in packages served through the
-    role's URL variables), in their own unit, while the index already serves."""
+def test_agents_the_image_carries_start_in_their_own_unit_without_holding_the_index(stack):
+    """The SSM and CloudWatch agents, installed into the image by its builder from the role's URL
+    variables (stand-in packages served here), start and are configured at boot in their own unit,
+    while the index already serves."""
     name = INSTANCE
     _until("SSM agent active", lambda: _exec(name, "systemctl", "is-active", "amazon-ssm-agent").stdout.strip() == "active", 180)
     _until("CloudWatch agent configured",
@@ -228,9 +227,10 @@ def test_store_goes_through_the_tls_tunnel_and_the_selfcheck_runs(stack):
 
 
 @pytest.fixture(scope="module")
-def degraded(stack):
+def degraded(stack, base_image_boots):
     """Two more instances boot at once: one whose store answers only 30 s after the boot began
-    trying to mount it, one whose store never answers (rehearse.BOOT_RETRY_SECONDS of retries)."""
+    trying to mount it, one whose store never answers (rehearse.BOOT_RETRY_SECONDS of retries).
+    The base image's two boots (conftest.py) have just started beside them: all four wait on retries."""
     instance_id = rehearse.asg_instance_ids()[0]
     started = time.monotonic()
     rehearse.start(LATE, instance_id, store_appears=False)
@@ -245,12 +245,12 @@ def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degr
     first = _until("a first mount attempt", lambda: _exec(name, "test", "-s", "/run/efs-standin.log").returncode == 0,
                    600)
     # the evidence of a boot that keeps trying: two failed attempts logged, nothing mounted meanwhile
-    retried = _until("a second failed mount attempt", lambda: _boot_log(name).count("EFS mount: attempt") >= 2, 180,
+    retried = _until("a second failed mount attempt", lambda: boot_log(name).count("EFS mount: attempt") >= 2, 180,
                      step=1.0)
     assert _exec(name, "mountpoint", "-q", "/var/pypi").returncode != 0
     rehearse.open_store(name)
     healthy, https = rehearse.wait_serving(name, time.monotonic(), limit=240)
-    attempts = _boot_log(name).count("EFS mount: attempt")
+    attempts = boot_log(name).count("EFS mount: attempt")
     print(f"\nfirst mount attempt after {first:.0f} s; store opened {retried:.0f} s later, after the second failed "
           f"attempt; healthy {healthy:.0f} s after that (HTTPS {https:.0f} s), {attempts} failed mount attempts before")
     assert attempts >= 2
@@ -259,9 +259,9 @@ def test_a_store_that_appears_late_is_mounted_and_served_by_the_boot_itself(degr
 
 def test_a_store_that_never_appears_reports_unhealthy_and_writes_nothing(degraded):
     name = NEVER
-    _until("the instance reports itself unhealthy", lambda: "reporting this instance unhealthy" in _boot_log(name),
+    _until("the instance reports itself unhealthy", lambda: "reporting this instance unhealthy" in boot_log(name),
            600 + rehearse.BOOT_RETRY_SECONDS, step=5)
-    attempts = _boot_log(name).count("EFS mount: attempt")
+    attempts = boot_log(name).count("EFS mount: attempt")
     print(f"\nstore never appeared: unhealthy reported within {time.monotonic() - degraded['started']:.0f} s of the "
           f"container's start, after {attempts} failed mount attempts over {rehearse.BOOT_RETRY_SECONDS} s")
     assert attempts >= 4

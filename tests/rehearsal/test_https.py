@@ -4,6 +4,8 @@ site.yml provisions budget with aws_stack_domain against the emulator; the insta
 launch template's user data runs certbot with its Route53 plugin, under its instance role (IAM
 enforced by the emulator), against Pebble (Debian's ACME test CA) on this machine. Pebble validates
 the DNS-01 challenge for real, through the DNS stand-in that answers from the emulator's Route53.
+The instances boot the stack image on the internal network and reach Pebble, the DNS stand-in and the
+emulator on this machine's address there (conftest.py).
 The clients (twine, pip, uv) run on this machine and trust only Pebble's root; the index's name
 resolves to the instance for them alone (rehearse.resolving). A replacement instance on the same
 EFS serves the same certificate and Pebble issues no other. The stack is the one test_boot.py runs
@@ -28,9 +30,15 @@ from tests.rehearsal.conftest import DOMAIN
 from tests.support import rehearse
 
 FQDN = "pypi." + DOMAIN
-FIRST, SECOND = ((name, rehearse.INSTANCES[name][0]) for name in rehearse.INSTANCE_NAMES[:2])
+FIRST, SECOND = rehearse.INSTANCE_NAMES[:2]
 UV = rehearse.ROOT / ".venv-clients" / "bin" / "uv"
 CLEAN = rehearse.CLEAN
+
+
+def _address(name):
+    """The instance's address, read when called: the session's network (conftest.py) is chosen after this
+    module is imported, and use_network rebinds rehearse.INSTANCES."""
+    return rehearse.INSTANCES[name][0]
 
 
 def _exec(container, *command):
@@ -53,18 +61,18 @@ def _certificate(address, cafile):
 
 def test_certificate_from_pebble_is_served_on_443(stack):
     root = rehearse.pebble_root()
-    _, details = _certificate(FIRST[1], root)
+    _, details = _certificate(_address(FIRST), root)
     issuer = dict(pair[0] for pair in details["issuer"])
     assert "Pebble" in issuer["commonName"]
     assert ("DNS", FQDN) in details["subjectAltName"]
     # not trusted by anything else: the system's CAs refuse it
     with pytest.raises(ssl.SSLCertVerificationError):
-        with socket.create_connection((FIRST[1], 443), timeout=5) as raw:
+        with socket.create_connection((_address(FIRST), 443), timeout=5) as raw:
             ssl.create_default_context().wrap_socket(raw, server_hostname=FQDN)
     assert rehearse.pebble_issued() == 1
-    started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", FIRST[0]], capture_output=True,
+    started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", FIRST], capture_output=True,
                              text=True, check=True).stdout.strip()
-    boot_log = _exec(FIRST[0], "cat", "/var/log/cloud-init-output.log").stdout
+    boot_log = _exec(FIRST, "cat", "/var/log/cloud-init-output.log").stdout
     print(f"\nsite.yml {stack['provision_seconds']:.0f} s; boot to /health {stack['boot_seconds']:.0f} s, "
           f"to HTTPS {stack['https_seconds']:.0f} s, "
           f"certificate {_seconds_to_certificate(started):.0f} s after the container started "
@@ -81,11 +89,11 @@ def test_tls_1_2_offers_forward_secret_aead_ciphers_only(stack):
     legacy.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384:AES128-SHA:"
                        "AES128-GCM-SHA256:AES256-SHA256:@SECLEVEL=0")
     with pytest.raises(ssl.SSLError):
-        with socket.create_connection((FIRST[1], 443), timeout=5) as raw:
+        with socket.create_connection((_address(FIRST), 443), timeout=5) as raw:
             legacy.wrap_socket(raw, server_hostname=FQDN)
     modern = _context(root)
     modern.maximum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection((FIRST[1], 443), timeout=5) as raw:
+    with socket.create_connection((_address(FIRST), 443), timeout=5) as raw:
         with modern.wrap_socket(raw, server_hostname=FQDN) as tls:
             name, version, _bits = tls.cipher()
     assert version == "TLSv1.2" and name.startswith("ECDHE-") and ("GCM" in name or "CHACHA20" in name), name
@@ -103,7 +111,7 @@ def test_dns01_went_through_route53_with_the_instance_role(stack):
     """certbot's Route53 plugin took the instance role's credentials from the metadata stand-in (the
     emulator enforces IAM for them: the stack's TXT-only statement allowed the change) and called the
     emulator; it removed the challenge record again."""
-    log = _exec(FIRST[0], "cat", "/var/log/letsencrypt/letsencrypt.log").stdout
+    log = _exec(FIRST, "cat", "/var/log/letsencrypt/letsencrypt.log").stdout
     assert "Found credentials from IAM Role: " + rehearse.STACK + "-instance" in log
     assert f"'Endpoint': '{rehearse.EMULATOR_URL}'" in log
     route53 = rehearse.aws("route53")
@@ -113,12 +121,12 @@ def test_dns01_went_through_route53_with_the_instance_role(stack):
 
 
 def test_http_redirects_to_https_and_https_sends_hsts(stack):
-    plain = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
+    plain = http.client.HTTPConnection(*rehearse.index_address(FIRST), timeout=5)
     plain.request("GET", "/simple/privatepypi-demo/?a=1", headers={"Host": FQDN})
     response = plain.getresponse()
     assert (response.status, response.getheader("Location")) == (301, f"https://{FQDN}/simple/privatepypi-demo/?a=1")
     plain.close()
-    secure = rehearse.connection(FIRST[0], _context(rehearse.pebble_root()))
+    secure = rehearse.connection(FIRST, _context(rehearse.pebble_root()))
     secure.request("GET", "/simple/", headers={"Authorization": rehearse.basic(rehearse.users()[0])})
     response = secure.getresponse()
     response.read()
@@ -139,7 +147,7 @@ def test_twine_pip_and_uv_through_https_trusting_only_pebbles_root(stack, tmp_pa
                         capture_output=True, text=True).stdout.split()
 
     def client(*command, env=None):
-        return subprocess.run(rehearse.resolving(FQDN, FIRST[1], command), cwd=rehearse.ROOT,
+        return subprocess.run(rehearse.resolving(FQDN, _address(FIRST), command), cwd=rehearse.ROOT,
                               env=dict(CLEAN, **(env or {})), capture_output=True, text=True, timeout=300)
 
     upload = client(rehearse.PYTHON, "-m", "twine", "upload", "--non-interactive", "--cert", root,
@@ -152,7 +160,7 @@ def test_twine_pip_and_uv_through_https_trusting_only_pebbles_root(stack, tmp_pa
 
     venv = tmp_path / "pip-venv"
     rehearse.run(rehearse.PYTHON, "-m", "venv", venv)
-    rehearse.wait_listed(FIRST[0], "3.0.0")  # the renderer lists an upload within a second or two
+    rehearse.wait_listed(FIRST, "3.0.0")  # the renderer lists an upload within a second or two
     pip = client(venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--cert", root,
                  "--index-url", index, "privatepypi-demo==3.0.0", env={"PIP_CONFIG_FILE": os.devnull})
     assert pip.returncode == 0, pip.stdout + pip.stderr
@@ -178,13 +186,13 @@ def test_twine_pip_and_uv_through_https_trusting_only_pebbles_root(stack, tmp_pa
 
 def test_replacement_serves_the_same_certificate_without_a_new_issuance(replacement):
     root = rehearse.pebble_root()
-    first, _ = _certificate(FIRST[1], root)
-    second, _ = _certificate(SECOND[1], root)
+    first, _ = _certificate(_address(FIRST), root)
+    second, _ = _certificate(_address(SECOND), root)
     print(f"\nreplacement boot to healthy: {replacement['boot_seconds']:.0f} s; Pebble issued "
           f"{rehearse.pebble_issued()} certificate(s) for both instances")
     assert second == first
     assert rehearse.pebble_issued() == 1
-    assert "Saving debug log" not in _exec(SECOND[0], "cat", "/var/log/cloud-init-output.log").stdout  # certbot never ran
+    assert "Saving debug log" not in _exec(SECOND, "cat", "/var/log/cloud-init-output.log").stdout  # certbot never ran
 
 
 def _private_key_body():
@@ -224,7 +232,7 @@ def test_the_private_key_is_only_on_the_store(replacement):
                 places[f"s3://{bucket['Name']}/{item['Key']}"] = _readable(
                     s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read())
     assert any(k.startswith("s3://") for k in places)
-    for name in (FIRST[0], SECOND[0]):
+    for name in (FIRST, SECOND):
         places[f"{name} boot log"] = _exec(name, "cat", "/var/log/cloud-init-output.log").stdout
         places[f"{name} journal"] = _exec(name, "journalctl", "--no-pager", "-o", "cat").stdout
         # the instances keep no copy of it off the store

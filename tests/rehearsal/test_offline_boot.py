@@ -1,28 +1,27 @@
-"""Boot rehearsal without the internet (issue 19): the stack image.
+"""Boot rehearsal without the internet (issue 19): the stack image, on the rehearsal's one stack.
 
-site.yml runs with aws_stack_image_enabled against the emulator; the image builder it launches is
-played by a container of the base image (Debian 13 with cloud-init) booting the builder's own user
-data, read back from the emulator: the pypiserver bootstrap's image mode installs the package set
-(Debian's packages, the hash-pinned lock, the agents checked against their sha256) and powers off.
-The stopped container is committed and recorded against the AMI id the emulator's CreateImage
-returned, which the launch template names. Instances then boot that image from the launch
-template's user data on an internal Docker network (docker network create --internal): it reaches
-this machine's address on it (the emulator with the S3 bundle, the metadata stand-in) and nothing
-else. The same user data on today's image (the base image, which installs at boot) fails there.
+site.yml built the stack's image (conftest.py, rehearse.provision_with_image): the image builder it
+launched was played by a container of the base image (Debian 13 with cloud-init) booting the builder's
+own user data, read back from the emulator, with a way out: the pypiserver bootstrap's image mode
+installed the package set (Debian's packages, the hash-pinned lock, the agents) and powered off. The
+stopped container was committed and recorded against the AMI id the emulator's CreateImage returned,
+which the launch template names. Every instance of the session boots that image from the launch
+template's user data on an internal Docker network (docker network create --internal): it reaches this
+machine's address on it (the emulator with the S3 bundle, the metadata stand-in, Pebble, the DNS
+stand-in) and nothing else. This module proves what that means, and that the same user data on today's
+image (the base image, which installs at boot) fails there.
 
-Its own stack (budget, no domain): it runs alone, or after the other rehearsal files, whose stack it
-takes down first.
+The two boots of the base image (conftest.py, base_image_boots) start beside test_boot.py's degraded boots,
+which wait on retries as they do.
 """
 
 import hashlib
 import subprocess
-import time
 
-import pytest
-
+from tests.rehearsal.conftest import BEFORE, TODAY, boot_log, network_of, sh
 from tests.support import rehearse
 
-FIRST, SECOND, TODAY, BEFORE = rehearse.INSTANCE_NAMES[:4]
+FIRST, SECOND = rehearse.INSTANCE_NAMES[:2]
 BOOT_TARGET_SECONDS = 20
 # what an instance runs: Debian's packages, the venv's distributions, and every byte of the venv's files
 PACKAGES = "dpkg-query -W -f '${Package} ${Version} ${Architecture}\\n' | sort"
@@ -31,65 +30,21 @@ VENV_BYTES = ("cd /opt/pypiserver/venv && find . -type f ! -name '*.pyc' ! -path
               " | xargs -0 sha256sum")
 
 
-def _exec(container, command):
-    return subprocess.run(["docker", "exec", container, "sh", "-c", command], capture_output=True, text=True)
-
-
-def _boot_log(container):
-    return _exec(container, "cat /var/log/cloud-init-output.log").stdout
-
-
-@pytest.fixture(scope="module")
-def offline():
-    rehearse.down("budget")
-    rehearse.use_network("offline")
-    started = time.monotonic()
-    try:
-        rehearse.start_emulator()
-        rehearse.start_imds()
-        rehearse.agent_debs()
-        (rehearse.STATE / "domain").unlink(missing_ok=True)
-        provisioned = rehearse.provision_with_image("budget")
-        print(f"\nsite.yml with the image build: {provisioned['provision_seconds']:.0f} s; builds: "
-              + ", ".join(f"{b['instance_id']} {b['seconds']:.0f} s" for b in provisioned["builds"]))
-        yield dict(provisioned, instance_id=rehearse.asg_instance_ids()[0])
-    finally:
-        rehearse.down("budget")
-        rehearse.use_network("online")
-        print(f"\noffline rehearsal (stack up and down included): {time.monotonic() - started:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def first(offline):
-    healthy, _ = rehearse.boot(FIRST, offline["instance_id"], image=offline["image"])
-    return {"boot_seconds": healthy}
-
-
-@pytest.fixture(scope="module")
-def replacement(first, offline):
-    """A replacement, launched from the same template as the AutoScalingGroup launches one."""
-    _, template = rehearse.launch_template_user_data()
-    instance_id = rehearse.aws("ec2").run_instances(
-        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
-        MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    healthy, _ = rehearse.boot(SECOND, instance_id, image=offline["image"])
-    return {"boot_seconds": healthy, "instance_id": instance_id}
-
-
-def test_the_role_built_the_image_the_launch_template_boots(offline):
+def test_the_role_built_the_image_the_launch_template_boots(stack):
     """One builder ran (the role's), and the launch template boots the image captured from it."""
-    assert len(offline["builds"]) == 1, offline["builds"]
-    image = rehearse.aws("ec2").describe_images(ImageIds=[offline["ami"]])["Images"][0]
+    assert len(stack["builds"]) == 1, stack["builds"]
+    assert rehearse.launch_template_image() == stack["ami"]
+    image = rehearse.aws("ec2").describe_images(ImageIds=[stack["ami"]])["Images"][0]
     tags = {t["Key"]: t["Value"] for t in image["Tags"]}
     assert tags["Stack"] == rehearse.STACK
-    stamp = subprocess.run(["docker", "run", "--rm", "--entrypoint", "cat", offline["image"], "/var/lib/privatepypi/package-set"],
+    stamp = subprocess.run(["docker", "run", "--rm", "--entrypoint", "cat", stack["image"], "/var/lib/privatepypi/package-set"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert stamp == tags["PackageSet"]
-    builder = rehearse.aws("ec2").describe_instances(InstanceIds=[offline["builds"][0]["instance_id"]])
+    builder = rehearse.aws("ec2").describe_instances(InstanceIds=[stack["builds"][0]["instance_id"]])
     assert builder["Reservations"][0]["Instances"][0]["State"]["Name"] in ("terminated", "shutting-down")
 
 
-def test_the_internal_network_has_no_way_out(first):
+def test_the_internal_network_has_no_way_out(stack):
     """What the instance reaches: the emulator on this machine's address, and nothing beyond."""
     probe = ("import socket, sys, urllib.request\n"
              "urllib.request.urlopen(sys.argv[1] + '/moto-api/config', timeout=5)\n"
@@ -107,12 +62,24 @@ def test_the_internal_network_has_no_way_out(first):
     assert result.stdout.count("no way to") == 3 and "reached 1" not in result.stdout and "reached 9" not in result.stdout
 
 
-def test_the_image_boots_offline_installs_nothing_and_serves(first):
-    log = _boot_log(FIRST)
-    assert "the image carries package set" in log and "nothing to install" in log
-    # no installer ran, so nothing was retried or failed
-    assert "apt:" not in log and "pip:" not in log and "could not" not in log
-    print(f"\nfirst instance on the image, offline: healthy {first['boot_seconds']:.1f} s after its container started")
+def test_the_image_boots_offline_installs_nothing_and_serves(stack, replacement):
+    """The first instance and every other of the session still running (but the base image's two boots):
+    the stack image, on the internal network, and a boot that installed nothing."""
+    running = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    booted = [name for name in rehearse.INSTANCE_NAMES if name in running and name not in (TODAY, BEFORE)]
+    assert FIRST in booted and SECOND in booted, running
+    for name in booted:
+        image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", name], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        assert image == stack["image"], name
+        assert network_of(name) == rehearse.OFFLINE_NETWORK, name
+        log = boot_log(name)
+        assert "the image carries package set" in log and "nothing to install" in log, name
+        # no installer ran, so nothing was retried or failed
+        assert "apt:" not in log and "pip:" not in log and "could not" not in log, name
+    print(f"\nfirst instance on the image, offline: healthy {stack['boot_seconds']:.1f} s after its container started; "
+          f"on the image, offline: {', '.join(booted)}")
     rehearse.upload_and_install(FIRST)
 
 
@@ -126,7 +93,7 @@ def test_two_instances_run_identical_packages(replacement):
     """dpkg's list, pip's freeze, and the sha256 of every file of the venv: the same on both."""
     seen = {}
     for name in (FIRST, SECOND):
-        seen[name] = {what: _exec(name, command).stdout for what, command in
+        seen[name] = {what: sh(name, command).stdout for what, command in
                       (("dpkg", PACKAGES), ("pip", PIP), ("venv", VENV_BYTES))}
         assert all(seen[name].values()), seen[name]
     for what in ("dpkg", "pip", "venv"):
@@ -138,42 +105,27 @@ def test_two_instances_run_identical_packages(replacement):
     assert "pypiserver==2.4.2" in seen[FIRST]["pip"].split()
 
 
-def test_todays_boot_fails_on_the_same_network(offline, first):
-    """The same user data on the base image (today: apt and pip at boot) cannot install offline: it
-    reports itself unhealthy after its retries instead of serving."""
-    instance_id = offline["instance_id"]
-    started = time.monotonic()
-    rehearse.start(TODAY, instance_id)
-    limit = 240 + rehearse.BOOT_RETRY_SECONDS
-    while "reporting this instance unhealthy" not in _boot_log(TODAY):
-        assert time.monotonic() - started < limit, _boot_log(TODAY)[-3000:]
-        time.sleep(5)
-    log = _boot_log(TODAY)
-    print(f"\ntoday's boot on the internal network: unhealthy after {time.monotonic() - started:.0f} s:\n"
-          + "\n".join(line for line in log.splitlines() if line.startswith("privatepypi-boot:"))[-1500:])
-    assert "apt could not install the system packages" in log
-    assert _exec(TODAY, "test -x /opt/pypiserver/venv/bin/pypi-server").returncode != 0
-    subprocess.run(["docker", "rm", "-f", TODAY], capture_output=True)
-
-
-def test_before_today_boot_installs_online(offline):
+def test_before_today_boot_installs_online(base_image_boots):
     """The figure before: the same user data on the base image on the project's network (with a way
     out), which installs Debian's packages and the lock at boot. Its time is printed, not asserted: it
     depends on the mirror and the machine (32 s in one run, 14 s in CI), while the image's boots are
     held to BOOT_TARGET_SECONDS above."""
-    instance_id = rehearse.aws("ec2").run_instances(
-        LaunchTemplate={"LaunchTemplateId": rehearse.launch_template_user_data()[1]["LaunchTemplateId"], "Version": "$Latest"},
-        MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    address = "172.28.0.40"  # outside the addresses the online rehearsal gives its instances
-    started = time.monotonic()
-    rehearse.start(BEFORE, instance_id, network="privatepypi", ip=address)
-    deadline = started + 600
-    while True:
-        assert time.monotonic() < deadline, _boot_log(BEFORE)[-3000:]
-        if _exec(BEFORE, f"python3 -c \"import urllib.request; urllib.request.urlopen('http://{address}:8080/health', "
-                         "timeout=2)\"").returncode == 0:
-            break
-        time.sleep(1)
-    seconds = time.monotonic() - started
-    print(f"\nbefore (base image, installs at boot, with a way out): healthy {seconds:.0f} s after its container started")
-    subprocess.run(["docker", "rm", "-f", BEFORE], capture_output=True)
+    base_image_boots["watchers"][BEFORE].join()
+    before = base_image_boots["boots"][BEFORE]
+    assert before["seconds"] is not None, before["log"][-3000:]
+    print(f"\nbefore (base image, installs at boot, with a way out): healthy {before['seconds']:.0f} s after its container started")
+    assert before["network"] == "privatepypi" and before["installed"]
+    assert "nothing to install" not in before["log"]
+
+
+def test_todays_boot_fails_on_the_same_network(base_image_boots):
+    """The same user data on the base image (today: apt and pip at boot) cannot install offline: it
+    reports itself unhealthy after its retries instead of serving."""
+    base_image_boots["watchers"][TODAY].join()
+    today = base_image_boots["boots"][TODAY]
+    assert today["seconds"] is not None, today["log"][-3000:]
+    print(f"\ntoday's boot on the internal network: unhealthy after {today['seconds']:.0f} s:\n"
+          + "\n".join(line for line in today["log"].splitlines() if line.startswith("privatepypi-boot:"))[-1500:])
+    assert today["network"] == rehearse.OFFLINE_NETWORK
+    assert "apt could not install the system packages" in today["log"]
+    assert not today["installed"]

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Rehearses the AWS stack on this machine, end to end.
 
-site.yml provisions the stack against the local AWS emulator; then the launch
-template's user data, read back from the emulator as AWS would hand it to an
-instance, boots a Debian 13 systemd container through cloud-init. A host folder
+site.yml provisions the stack against the local AWS emulator, its stack image included: the
+image builder the role launches is played by a container of the base image (Debian 13 with
+cloud-init) that runs the builder's own user data and is captured (docker commit) under the
+AMI id the launch template names. Then the launch template's user data, read back from the
+emulator as AWS would hand it to an instance, boots a container of that image through
+cloud-init. A host folder
 stands in for EFS (a stand-in mount helper in the image binds it once its "gate" is
 open, so a store can appear late or never), a metadata stand-in answers IMDSv2, the
 instance fetches its bootstrap bundle from the emulator's S3 and sends its SSM, EC2 and
@@ -74,8 +77,9 @@ PEBBLE_MANAGEMENT_PORT = 15000
 PEBBLE_URL = f"https://{GATEWAY}:{PEBBLE_PORT}/dir"
 PEBBLE = STATE / "pebble"
 # The instance containers: their address on the project network and the loopback port their
-# plain index port is published on.
-INSTANCES = {f"privatepypi-instance-{n}": (f"172.28.0.{10 + n}", 8079 + n) for n in range(1, 6)}
+# plain index port is published on. The rehearsal's tests boot five of the stack's image and two of
+# the base image (tests/rehearsal/conftest.py, base_image_boots).
+INSTANCES = {f"privatepypi-instance-{n}": (f"172.28.0.{10 + n}", 8079 + n) for n in range(1, 8)}
 INSTANCE_NAMES = list(INSTANCES)
 BUILDER = "privatepypi-image-builder"
 # A stack image's builder (aws_stack_image_enabled), captured: docker commit of the builder container
@@ -321,7 +325,8 @@ def register_instance(ip, instance_id):
 def start(name, instance_id, efs=None, store_appears=True, image=None, network=None, ip=None):
     """Starts a container from the launch template's user data, with the folder efs (default: the
     stack's EFS stand-in) as its package file system. The store answers from the start
-    (store_appears=True), or only once open_store(name) is called."""
+    (store_appears=True), or only once open_store(name) is called. Its image: the one the launch
+    template boots (instance_image()) unless image names another (the base image, IMAGE)."""
     ip, port = ip or INSTANCES[name][0], INSTANCES[name][1]
     user_data, _ = launch_template_user_data()
     seed = STATE / name / "seed"
@@ -341,7 +346,8 @@ def start(name, instance_id, efs=None, store_appears=True, image=None, network=N
         "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
         "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
         "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
-        "-v", f"{efs}:/srv/efs-standin", "-v", f"{gate}:/srv/efs-gate:ro", "-p", f"127.0.0.1:{port}:8080", image or IMAGE,
+        "-v", f"{efs}:/srv/efs-standin", "-v", f"{gate}:/srv/efs-gate:ro", "-p", f"127.0.0.1:{port}:8080",
+        image or instance_image(),
         stdout=subprocess.DEVNULL)
 
 
@@ -395,11 +401,11 @@ def grace_period():
     return min((g["HealthCheckGracePeriod"] for g in groups), default=300)
 
 
-def boot(name, instance_id, efs=None, image=None):
-    """Boots a container from the launch template's user data; returns seconds to a healthy server,
-    which must come within the AutoScalingGroup's grace period, and to HTTPS (wait_serving)."""
+def boot(name, instance_id, efs=None):
+    """Boots a container of the launch template's image from its user data; returns seconds to a healthy
+    server, which must come within the AutoScalingGroup's grace period, and to HTTPS (wait_serving)."""
     started = time.monotonic()
-    start(name, instance_id, efs, image=image)
+    start(name, instance_id, efs)
     return wait_serving(name, started, limit=grace_period())
 
 
@@ -666,6 +672,9 @@ def resolving(name, address, command):
 
 
 def up(profile, domain=None):
+    """Provisions the stack with its image (provision_with_image), boots its first instance from that
+    image and puts the demo package through it. On the network use_network chose last: the rehearsal's
+    tests choose "offline", so every boot of theirs happens without a way out."""
     start_emulator()
     start_imds()
     agent_debs()
@@ -674,8 +683,9 @@ def up(profile, domain=None):
         ensure_zone(domain)
         start_acme_ca()
         (STATE / "domain").write_text(domain)
-    seconds, recap = playbook("site.yml", profile)
-    log(f"site.yml -e profile={profile} against the emulator: {seconds:.0f} s")
+    provisioned = provision_with_image(profile)
+    seconds = provisioned["provision_seconds"]
+    log(f"site.yml -e profile={profile} against the emulator, the image's build included: {seconds:.0f} s")
     instance_id = asg_instance_ids()[0]
     name = INSTANCE_NAMES[0]
     healthy, https = boot(name, instance_id)
@@ -689,11 +699,12 @@ def up(profile, domain=None):
               f"(user demo, password in {password_file}); Pebble's root: {trusted_root()}")
         print(f"  curl --cacert {trusted_root()} --resolve {fqdn}:443:{address} -u demo https://{fqdn}/simple/")
     else:
-        print(f"\nThe index runs at http://127.0.0.1:8080/simple/ (user demo, password in {password_file})")
-        print("  pip install --index-url http://demo@127.0.0.1:8080/simple/ privatepypi-demo")
-        print("  twine upload --repository-url http://127.0.0.1:8080/ -u demo dist/*")
+        address = "{}:{}".format(*index_address(name))
+        print(f"\nThe index runs at http://{address}/simple/ (user demo, password in {password_file})")
+        print(f"  pip install --index-url http://demo@{address}/simple/ privatepypi-demo")
+        print(f"  twine upload --repository-url http://{address}/ -u demo dist/*")
     print("Take it down: scripts/demo.sh down")
-    return {"provision_seconds": seconds, "boot_seconds": healthy, "https_seconds": https, "instance_id": instance_id}
+    return dict(provisioned, boot_seconds=healthy, https_seconds=https, instance_id=instance_id)
 
 
 def replace():
@@ -783,16 +794,31 @@ def launch_template_image():
     return version["LaunchTemplateData"]["ImageId"]
 
 
-def provision_with_image(profile, extra=()):
-    """site.yml with the stack image on (aws_stack_image_enabled): the builders it launches are played
-    here (build_image); the captured container is tagged with the AMI id the launch template names.
-    Returns the run's seconds, the builds, and that docker image."""
+def instance_image():
+    """The container image of the AMI the launch template boots: the stack's image, as its builder was
+    captured here (AMI_IMAGE:<ami id>), or the base image (IMAGE) for an AMI that is not the stack's
+    (a stack with aws_stack_image_enabled false boots Debian's)."""
+    ami = launch_template_image()
+    images = aws("ec2").describe_images(ImageIds=[ami])["Images"]
+    if not any(t["Key"] == "Stack" and t["Value"] == STACK for i in images for t in i.get("Tags", [])):
+        return IMAGE
+    captured = f"{AMI_IMAGE}:{ami}"
+    if subprocess.run(["docker", "image", "inspect", captured], capture_output=True).returncode:
+        raise SystemExit(f"the launch template boots the stack image {ami}, whose builder was not captured here "
+                         "(provision_with_image plays the builders)")
+    return captured
+
+
+def provision_with_image(profile):
+    """site.yml, whose stack image is on by default (aws_stack_image_enabled): the builders it launches
+    are played here (build_image); the captured container is tagged with the AMI id the launch template
+    names. Returns the run's seconds, the builds, and that docker image."""
     strict(image_builder_seconds=-1)
     stop, built = threading.Event(), []
     player = threading.Thread(target=play_image_builders, args=(stop, built), daemon=True)
     player.start()
     try:
-        seconds, recap = playbook("site.yml", profile, extra=("-e", "aws_stack_image_enabled=true", *extra))
+        seconds, recap = playbook("site.yml", profile)
     finally:
         stop.set()
         player.join()
@@ -805,12 +831,11 @@ def provision_with_image(profile, extra=()):
     return {"provision_seconds": seconds, "builds": built, "ami": ami, "image": f"{AMI_IMAGE}:{ami}", "recap": recap}
 
 
-def remove_captured_images(keep=()):
-    """Removes the captured builders and AMI images (docker), except the AMI ids in keep."""
+def remove_captured_images():
+    """Removes the captured builders and AMI images (docker)."""
     listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
                             text=True).stdout.split()
-    doomed = [i for i in listed if i.startswith((BUILT_IMAGE + ":", AMI_IMAGE + ":"))
-              and i.rpartition(":")[2] not in keep]
+    doomed = [i for i in listed if i.startswith((BUILT_IMAGE + ":", AMI_IMAGE + ":"))]
     if doomed:
         subprocess.run(["docker", "image", "rm", *doomed], capture_output=True)
     return doomed
