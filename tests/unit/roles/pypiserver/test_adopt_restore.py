@@ -133,3 +133,25 @@ def test_a_restore_never_widens_ownership(script, tmp_path):
     for name in PACKAGES:
         assert ((root / name).stat().st_uid, (root / name).stat().st_gid) == (nobody, nogroup), name
     assert (root / "link").lstat().st_uid == nobody and outside.stat().st_uid == 0
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving files to other owners needs root")
+def test_a_store_of_another_service_user_id_is_re_owned_once_roots_and_others_stay(script, tmp_path):
+    """An instance from before the stack fixed the service user's id wrote the store as 999: this host's
+    service user (here the test's) takes over what 999 owned; root's and a third id's files stay theirs."""
+    old, third = 999, 4242
+    files = {"demo-1.0.0.tar.gz": old, ".privatepypi/meta/demo-1.0.0.tar.gz.json": old, "root-only": 0, "other": third}
+    for name, owner in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+        os.chown(path, owner, owner)
+    os.chown(tmp_path / ".privatepypi", old, old)
+    os.chown(tmp_path, old, old)
+    result = adopt(script, tmp_path)
+    assert f"re-owned what user id {old} owned" in result.stdout
+    owners = {name: os.stat(tmp_path / name).st_uid for name in files}
+    assert owners == {"demo-1.0.0.tar.gz": os.getuid(), ".privatepypi/meta/demo-1.0.0.tar.gz.json": os.getuid(),
+                      "root-only": 0, "other": third}
+    assert os.stat(tmp_path).st_uid == os.getuid()
+    assert adopt(script, tmp_path).stdout == ""  # once: the next boot finds the store its own
