@@ -55,6 +55,8 @@ options:
     type: list
     elements: str
     default: []
+author:
+  - privatepypi developers (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -387,7 +387,7 @@ def test_an_instances_groups_are_its_primary_interfaces_however_the_launch_named
     """AWS answers DescribeInstanceAttribute groupSet with the groups of the primary interface; moto left
     the groups given on the interface (as amazon.aws.ec2_instance sends them) off the instance."""
     ec2 = aws('ec2')
-    vpc_id, subnets, _ = _network(aws)
+    vpc_id, subnets = _network(aws)[:2]
     group = ec2.create_security_group(GroupName='builder-app', Description='app', VpcId=vpc_id)['GroupId']
     on_interface = ec2.run_instances(ImageId='ami-0d5eb1a12b0c0ffee', InstanceType='t3.small', MinCount=1, MaxCount=1,
                                      NetworkInterfaces=[{'DeviceIndex': 0, 'SubnetId': subnets[0], 'Groups': [group]}])
