@@ -185,8 +185,9 @@ def main():
         if current == wanted:
             continue
         written.append(path)
-        diffs.append(dict(before_header=path, after_header=path, before=text_of(current and current[0]),
-                          after=text_of(wanted[0])))
+        if module._diff:
+            diffs.append(dict(before_header=path, after_header=path, before=text_of(current and current[0]),
+                              after=text_of(wanted[0])))
         if not module.check_mode:
             try:
                 write(path, *wanted)
@@ -200,9 +201,10 @@ def main():
         if os.path.isdir(path) and not os.path.islink(path):
             module.fail_json(msg=f"host_files: {path} is a directory; only files and links are removed")
         removed.append(path)
-        current = current_state(path)
-        diffs.append(dict(before_header=path, after_header=f"{path} (absent)", before=text_of(current and current[0]),
-                          after=''))
+        if module._diff:  # the removed file's content is read only to show it
+            current = current_state(path)
+            diffs.append(dict(before_header=path, after_header=f"{path} (absent)", before=text_of(current and current[0]),
+                              after=''))
         if not module.check_mode:
             os.unlink(path)
     result = dict(changed=bool(written or removed), written=written, removed=removed)
