@@ -17,6 +17,9 @@ esac
 BASE_IMAGE=privatepypi/debian$release-systemd:latest
 IMAGE=privatepypi/debian$release-cloud:latest
 recipe=$( (sha256sum "$0"; docker image inspect -f '{{.Id}}' "$BASE_IMAGE") | sha256sum | cut -c1-16)
+# one build at a time (scripts/build-systemd-image.sh says why); a second caller waits, then finds it built
+exec 9>"/var/tmp/privatepypi-cloud-image-$SUITE.lock"
+flock 9
 if [ "$(docker image inspect -f '{{index .Config.Labels "recipe"}}' "$IMAGE" 2>/dev/null)" = "$recipe" ]; then
   exit 0
 fi

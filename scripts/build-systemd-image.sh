@@ -17,6 +17,11 @@ BASE=${IMAGE_BASE:-/var/tmp/privatepypi-image}-$SUITE
 ROOTFS=$BASE/rootfs
 recipe=$( (sha256sum "$0"; echo "$SUITE") | sha256sum | cut -c1-16)
 
+# One build per suite at a time: the full test run's lanes ask for their images at once (the
+# molecule scenarios, the boot rehearsal); a second caller waits for the first one's image.
+mkdir -p "$(dirname "$BASE")"
+exec 9>"$BASE.lock"
+flock 9
 if [ "$(docker image inspect -f '{{index .Config.Labels "recipe"}}' "$IMAGE" 2>/dev/null)" = "$recipe" ]; then
   exit 0
 fi

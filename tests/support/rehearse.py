@@ -85,6 +85,19 @@ BUILDER = "privatepypi-image-builder"
 # A stack image's builder (aws_stack_image_enabled), captured: docker commit of the builder container
 # under its instance id, then tagged with the id of the AMI the emulator's CreateImage returned.
 BUILT_IMAGE, AMI_IMAGE = "privatepypi/stack-image", "privatepypi/ami"
+# The CPU control group the instances run in (docker run --cgroup-parent), when the caller gives one:
+# scripts/test.sh runs the rehearsal beside the other lanes with a larger CPU share, instances included,
+# so that its time bounds measure the boot and not the other lanes' load.
+CGROUP_PARENT = os.environ.get("REHEARSAL_CGROUP_PARENT", "")
+
+
+def container_options():
+    """What every instance container and the image builder are started with: systemd as PID 1 in the
+    host's cgroup namespace, and the caller's CPU group, if any."""
+    options = ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
+               "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+               "--stop-signal", "SIGRTMIN+3"]
+    return options + (["--cgroup-parent", CGROUP_PARENT] if CGROUP_PARENT else [])
 
 
 def use_network(kind):
@@ -343,9 +356,7 @@ def start(name, instance_id, efs=None, store_appears=True, image=None, network=N
     register_instance(ip, instance_id)
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     run("docker", "run", "-d", "--name", name, "--hostname", name, "--network", network or NETWORK, "--ip", ip,
-        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-        "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
+        *container_options(), "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
         "-v", f"{efs}:/srv/efs-standin", "-v", f"{gate}:/srv/efs-gate:ro", "-p", f"127.0.0.1:{port}:8080",
         image or instance_image(),
         stdout=subprocess.DEVNULL)
@@ -744,9 +755,7 @@ def build_image(instance_id, limit=900):
     subprocess.run(["docker", "rm", "-f", BUILDER], capture_output=True)
     started = time.monotonic()
     run("docker", "create", "--name", BUILDER, "--hostname", BUILDER, "--network", "privatepypi",
-        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-        "--stop-signal", "SIGRTMIN+3", "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro", IMAGE, stdout=subprocess.DEVNULL)
+        *container_options(), "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro", IMAGE, stdout=subprocess.DEVNULL)
     run("docker", "start", BUILDER, stdout=subprocess.DEVNULL)
     address = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.Networks.privatepypi.IPAddress}}", BUILDER],
                              capture_output=True, text=True, check=True).stdout.strip()

@@ -54,3 +54,11 @@ def test_clients_reach_an_instance_by_the_index_name_on_a_stack_with_a_domain(tm
     command = rehearse.client('privatepypi-instance-2', 'pip', 'install')
     assert command[:2] == ['unshare', '--mount'] and command[-2:] == ['pip', 'install']
     assert (tmp_path / 'hosts-pypi.example.test-172.28.0.12').read_text().splitlines()[-1] == '172.28.0.12 pypi.example.test'
+
+
+def test_instances_join_the_callers_cpu_group_when_given_one(monkeypatch):
+    monkeypatch.setattr(rehearse, 'CGROUP_PARENT', '')
+    plain = rehearse.container_options()
+    assert '--cgroup-parent' not in plain and '--cgroupns=host' in plain
+    monkeypatch.setattr(rehearse, 'CGROUP_PARENT', '/privatepypi-rehearsal')
+    assert rehearse.container_options() == plain + ['--cgroup-parent', '/privatepypi-rehearsal']
