@@ -28,29 +28,21 @@ EC2_USER_DATA_LIMIT = 16 * 1024
 DOMAIN = "pypi.example.com"
 
 PLAYBOOK = role_play("user_data", public=True, more_tasks="""
-    - ansible.builtin.copy:
-        content: "{{ pypiserver_user_data }}"
-        dest: "{{ out }}/user-data"
-        mode: "0600"
-    - ansible.builtin.copy:
-        content: "{{ pypiserver_bootstrap_bundle | to_json }}"
-        dest: "{{ out }}/bundle.json"
-        mode: "0600"
-    - ansible.builtin.copy:
-        content: "{{ pypiserver_image_user_data }}"
-        dest: "{{ out }}/image-user-data"
-        mode: "0600"
-    - ansible.builtin.copy:
-        content: "{{ pypiserver_package_set }}"
-        dest: "{{ out }}/package-set"
-        mode: "0600"
-    # the SSH path (tasks/configure.yml, and tasks/tls.yml with a domain): the same lists, written by
-    # privatepypi.aws.host_files, here under a scratch root and owned by whoever runs the test
-    - when: ssh
-      privatepypi.aws.host_files:
+    # what the test reads (the user data, the bundle, the image builder's user data, the package set's
+    # digest) and, with ssh, the SSH path's files (tasks/configure.yml, and tasks/tls.yml with a domain):
+    # the same lists, written by privatepypi.aws.host_files, here under a scratch root and owned by whoever
+    # runs the test. One module run: each is a second of CPU.
+    - privatepypi.aws.host_files:
         files: >-
           {%- set ns = namespace(files=[]) -%}
-          {%- for file in _pypiserver_rendered_files -%}
+          {%- for name, content in [('user-data', pypiserver_user_data),
+                                    ('bundle.json', pypiserver_bootstrap_bundle | to_json),
+                                    ('image-user-data', pypiserver_image_user_data),
+                                    ('package-set', pypiserver_package_set)] -%}
+          {%- set ns.files = ns.files + [{'path': out ~ '/' ~ name, 'content': content, 'mode': '0600',
+                                          'owner': me, 'group': me}] -%}
+          {%- endfor -%}
+          {%- for file in (_pypiserver_rendered_files if ssh else []) -%}
           {%- set ns.files = ns.files + [file | combine({'path': out ~ '/ssh' ~ file.path, 'owner': me, 'group': me})] -%}
           {%- endfor -%}
           {{ ns.files }}
