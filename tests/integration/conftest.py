@@ -16,6 +16,8 @@ import urllib.request
 import boto3
 import pytest
 
+from tests.support import fast_ansible
+
 from .helpers import REGION, ROOT, TIMINGS_DIR, VARS_FILE, VENV_BIN, Run
 
 HOST = os.environ.get("EMULATOR_HOST", "172.28.0.1")
@@ -99,8 +101,11 @@ def playbook(emulator, tmp_path_factory):
             home = tmp_path_factory.mktemp("home")
             env.update(HOME=str(home))
         env.update(env_extra or {})
-        cmd = [str(VENV_BIN / "ansible-playbook"), path, "-e", f"@{VARS_FILE}",
-               "-e", f"aws_endpoint_url={emulator}", *args]
+        # the checkout's modules: their payloads built once per worker, boto3 imported once
+        # (tests/support/fast_ansible.py; every module still runs whole, in a process of its own)
+        env.update(fast_ansible.environment())
+        cmd = fast_ansible.command(path, "-e", f"@{VARS_FILE}", "-e", f"aws_endpoint_url={emulator}",
+                                   "-e", f"ansible_python_interpreter={fast_ansible.INTERPRETER}", *args)
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=900)

@@ -16,6 +16,8 @@ import boto3
 import pytest
 import yaml
 
+from tests.support import fast_ansible
+
 from .checks_bootstrap import check_bootstrap_gone
 from .checks_instance_tls import check_instance_tls
 from .helpers import RECAP_RE, ROOT, VARS_FILE, VENV_BIN, Run, record_timing, tags_of
@@ -154,8 +156,13 @@ def _user_inventory(base, emulator):
 
 
 def _playbook(base, name, *args):
+    """ansible-playbook privatepypi.aws.NAME as the user runs it, its modules' payloads built from the installed
+    artifact once for the test's runs and boto3 imported once (tests/support/fast_ansible.py)."""
     start = time.monotonic()
-    proc = _run(base, "ansible-playbook", f"privatepypi.aws.{name}", *args, check=False)
+    proc = subprocess.run(fast_ansible.command(f"privatepypi.aws.{name}", *args, "-e",
+                                               f"ansible_python_interpreter={fast_ansible.INTERPRETER}"),
+                          cwd=base / "user", env=dict(_env(base), **fast_ansible.environment(cache="artifact")),
+                          capture_output=True, text=True, timeout=900)
     run = Run(proc, time.monotonic() - start)
     assert RECAP_RE.search(run.out), run
     return run

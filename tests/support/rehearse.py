@@ -43,6 +43,8 @@ import urllib.request
 
 import boto3
 
+from . import fast_ansible
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STATE = ROOT / ".cache" / "rehearsal"
 NETWORK = "privatepypi"  # the project's Docker network (scripts/start-dockerd.sh)
@@ -199,9 +201,11 @@ def stack_domain():
 
 def playbook(playbook_path, profile, extra=(), user_names=("demo",), full_output=False):
     started = time.monotonic()
-    result = subprocess.run(["ansible-playbook", playbook_path, "-e", "profile=" + profile,
-                             "-e", "@" + str(write_vars(user_names, stack_domain())), *extra],
-                            cwd=ROOT, capture_output=True, text=True)
+    # the modules' payloads built once, boto3 imported once (fast_ansible.py); each module runs whole
+    result = subprocess.run(fast_ansible.command(playbook_path, "-e", "profile=" + profile,
+                                                 "-e", "@" + str(write_vars(user_names, stack_domain())),
+                                                 "-e", f"ansible_python_interpreter={fast_ansible.INTERPRETER}", *extra),
+                            cwd=ROOT, env=dict(os.environ, **fast_ansible.environment()), capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"{playbook_path} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
     recap = result.stdout if full_output else result.stdout[result.stdout.rfind("PLAY RECAP"):]

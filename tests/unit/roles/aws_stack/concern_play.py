@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+from ansible_collections.privatepypi.aws.tests.support import fast_ansible
+
 PLAY = """
 - hosts: localhost
   gather_facts: false
@@ -35,8 +37,8 @@ def run_concern(endpoint, region, tmp_path, tasks_from, extra, verbose=False):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1', AWS_ACCESS_KEY_ID='testing',
                AWS_SECRET_ACCESS_KEY='testing')
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), *(['-v'] if verbose else []),
-                           str(play), '-e', json.dumps(dict(extra, ansible_python_interpreter=sys.executable))],
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(fast_ansible.command(*(['-v'] if verbose else []), str(play),
+                                               '-e', json.dumps(dict(extra, ansible_python_interpreter=fast_ansible.INTERPRETER))),
+                          env=dict(env, **fast_ansible.environment()), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     return done.stdout + done.stderr

@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from ansible_collections.privatepypi.aws.tests.support import fast_ansible
 
 STACK = 'confirm-unit'
 PLAY = """
@@ -37,11 +38,11 @@ def teardown(tmp_path, *extra):
     play.write_text(PLAY)
     settings = {'aws_stack_name': STACK, 'aws_stack_region': 'us-east-1', 'aws_stack_endpoint_url': 'http://127.0.0.1:9',
                 'aws_stack_access_key': 'testing', 'aws_stack_secret_key': 'testing',
-                'ansible_python_interpreter': sys.executable}
+                'ansible_python_interpreter': fast_ansible.INTERPRETER}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1')
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(play),
-                           '-e', json.dumps(settings), *extra], env=env, capture_output=True, text=True, timeout=180,
+    done = subprocess.run(fast_ansible.command(str(play), '-e', json.dumps(settings), *extra),
+                          env=dict(env, **fast_ansible.environment()), capture_output=True, text=True, timeout=180,
                           stdin=subprocess.DEVNULL, check=False)
     return done.returncode, ' '.join((done.stdout + done.stderr).split())
 

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 boto3 = pytest.importorskip('boto3')
+from ansible_collections.privatepypi.aws.tests.support import fast_ansible  # noqa: E402
 from ansible_collections.privatepypi.aws.tests.support.emulator_process import running_emulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -75,14 +76,14 @@ def final(endpoint, tmp_path, stack, *extra):
     # what preflight/connection.yml exports (moto's account)
     settings = {'aws_stack_name': stack, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
                 '_aws_stack_account_id': '123456789012', '_aws_stack_partition': 'aws',
-                'ansible_python_interpreter': sys.executable}
+                'ansible_python_interpreter': fast_ansible.INTERPRETER}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1')
     for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN'):
         env.pop(key, None)
     env.update(AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing')
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(play),
-                           '-e', json.dumps(settings), *extra], env=env, capture_output=True, text=True, timeout=600,
+    done = subprocess.run(fast_ansible.command(str(play), '-e', json.dumps(settings), *extra),
+                          env=dict(env, **fast_ansible.environment()), capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL, check=False)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-6000:]

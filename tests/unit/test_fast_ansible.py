@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, privatepypi developers
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The test playbooks' controller speed-ups (tests/support/warm_python.py, playbook_shared_payloads.py,
+fast_ansible.py): a module run through them behaves as one run by python, and nothing of a run
+reaches the next."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import subprocess
+import sys
+
+import pytest
+from ansible_collections.privatepypi.aws.tests.support import fast_ansible
+from ansible_collections.privatepypi.aws.tests.support.warm_python import SOCKET_ENV
+
+SCRIPT = """
+import os, sys
+import boto3
+print("args", sys.argv[1:], "cwd", os.getcwd(), "env", os.environ.get("PROBE"), "main", __name__)
+print("seen before", getattr(boto3, "probe_mark", None))
+boto3.probe_mark = "set by an earlier run"
+print("stdin", sys.stdin.read().strip())
+sys.exit(int(os.environ.get("EXIT", "0")))
+"""
+
+
+def _warm(args, stdin="", **env):
+    return subprocess.run([fast_ansible.INTERPRETER, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, **fast_ansible.environment(cache=None), **env})
+
+
+@pytest.fixture()
+def script(tmp_path):
+    path = tmp_path / "module.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+def test_a_script_runs_with_the_callers_arguments_streams_directory_and_environment(script, tmp_path):
+    done = _warm([str(script), "a b", "c"], stdin="payload\n", PROBE="seen", EXIT="3")
+    assert done.returncode == 3, done.stderr
+    assert f"args ['a b', 'c'] cwd {os.getcwd()} env seen main __main__" in done.stdout
+    assert "stdin payload" in done.stdout
+
+
+def test_nothing_of_a_run_reaches_the_next(script):
+    first, second = _warm([str(script)]), _warm([str(script)])
+    assert "seen before None" in first.stdout and "seen before None" in second.stdout, (first, second)
+
+
+def test_code_on_standard_input_runs_as_main(tmp_path):
+    """Pipelining: ansible writes the module to python's standard input."""
+    done = _warm([], stdin="import sys\nprint('piped', __name__)\nsys.exit(5)\n")
+    assert done.returncode == 5 and "piped __main__" in done.stdout, done
+
+
+def test_an_uncaught_exception_is_printed_and_exits_1(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("raise ValueError('broken module')\n")
+    done = _warm([str(path)])
+    assert done.returncode == 1 and "ValueError: broken module" in done.stderr and "Traceback" in done.stderr
+
+
+def test_without_a_server_it_is_the_venvs_python(script):
+    """No socket (or options such as -c): the interpreter itself runs the caller's arguments."""
+    done = _warm(["-c", "import sys; print(sys.prefix)"])
+    assert done.returncode == 0 and done.stdout.strip() == sys.prefix, done
+    gone = _warm([str(script)], **{SOCKET_ENV: "/nonexistent/warm-python.sock", "EXIT": "4"})
+    assert gone.returncode == 4 and "seen before None" in gone.stdout, gone
+
+
+def test_a_playbook_run_leaves_its_module_payloads_to_the_next(tmp_path):
+    play = tmp_path / "ping.yml"
+    play.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n")
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), **fast_ansible.environment(cache="unit-test"))
+    cache = env["PRIVATEPYPI_TEST_ANSIBALLZ_CACHE"]
+    for _run in ("builds the payload", "finds it built"):
+        done = subprocess.run(fast_ansible.command(str(play), "-e", f"ansible_python_interpreter={fast_ansible.INTERPRETER}"),
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0 and "ok=1" in done.stdout, done.stdout + done.stderr
+        assert [name for name in os.listdir(cache) if not name.endswith(".lock")] == \
+            ["ansible.modules.ping-ZIP_DEFLATED-none"]
+        # the run's own temporary directory went at exit, its link with it; the cache stayed
+        assert os.listdir(tmp_path / "local") == []
