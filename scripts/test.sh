@@ -178,18 +178,34 @@ run_lane() {  # stage...: in order, stops at the first failure
   local cpu
   for stage in "$@"; do run_stage "$stage" || return 1; done
   lane_cpu cpu
-  echo "=== lane passed: ${timings[*]}; CPU of its processes (user, system): $cpu"
+  echo "=== lane passed: ${timings[*]}; $cpu"
 }
-# The user and system CPU the lane's own processes used (bash's `times`, children's line), so the
-# lanes of a CPU-bound run can be compared by what they cost, not only by how long they waited.
-# What runs inside containers is the Docker engine's child and counts in machine_busy_cpu only.
-lane_cpu() {  # variable-name: sets it to "<user> <system>"
+# The CPU the lane's processes used, so that the lanes of a CPU-bound run can be compared by what they
+# cost, not only by how long they waited: with the cgroup v1 cpuacct controller, every process the lane
+# started (those its test processes' servers fork included; account_cpu_to); without it, bash's
+# `times` (children's line: only the processes the lane waited for). What runs inside the containers
+# of the Docker engine counts apart (docker_cpu), except the rehearsal's instances, which are the lane's.
+lane_cpu() {  # variable-name: sets it to a sentence
+  if [ -n "${LANE_CPU_GROUP:-}" ]; then
+    printf -v "$1" 'CPU of the lane %ss' "$(( $(cat "$LANE_CPU_GROUP/cpuacct.usage") / 1000000000 ))"
+    return
+  fi
   # `times` in this shell: in a pipe or $(...) it would run in a subshell that has no children
   local record=$OUT/.lane-cpu.$BASHPID self children
   times >"$record"
   { read -r self; read -r children; } <"$record"
   rm -f "$record"
-  printf -v "$1" '%s' "$children"
+  printf -v "$1" 'CPU of its processes (user, system): %s' "$children"
+}
+CPUACCT_CGROUPS=/sys/fs/cgroup/cpuacct
+account_cpu_to() {  # name: this shell, and all it starts from now on, counted in group privatepypi-<name>
+  local dir=$CPUACCT_CGROUPS/privatepypi-$1
+  [ -f "$CPUACCT_CGROUPS/cpuacct.usage" ] && [ -w "$CPUACCT_CGROUPS" ] || return 0
+  mkdir -p "$dir" && echo 0 >"$dir/cpuacct.usage" && echo "$BASHPID" >"$dir/cgroup.procs" && LANE_CPU_GROUP=$dir
+}
+docker_cpu() {  # CPU seconds of the Docker engine's containers since they started
+  local usage=$CPUACCT_CGROUPS/docker/cpuacct.usage
+  if [ -r "$usage" ]; then echo $(( $(cat "$usage") / 1000000000 )); else echo 0; fi
 }
 # CPU seconds the whole machine spent busy (every core, every process) since boot, from /proc/stat
 machine_busy_cpu() {
@@ -200,9 +216,9 @@ machine_busy_cpu() {
 # that a failure of the main lane ends them with everything they started; their output goes to
 # tests/output/lane-<first stage>.log and is printed when they end (whole if that lane failed).
 run_lanes() {
-  local main=$1 lane name i lane_rc main_rc=0 failed=0 pids=() names=() busy_before lanes_began
+  local main=$1 lane name i lane_rc main_rc=0 failed=0 pids=() names=() busy_before lanes_began docker_before
   shift
-  busy_before=$(machine_busy_cpu) lanes_began=$(date +%s)
+  busy_before=$(machine_busy_cpu) lanes_began=$(date +%s) docker_before=$(docker_cpu)
   set -m
   for lane in "$@"; do
     name=${lane%% *}
@@ -212,13 +228,17 @@ run_lanes() {
         join_cpu_group rehearsal "$REHEARSAL_CPU_SHARES"
         export REHEARSAL_CGROUP_PARENT=/privatepypi-rehearsal  # its instance containers join it (rehearse.py)
       fi
+      account_cpu_to "$name"
       run_lane $lane ) >"$OUT/lane-$name.log" 2>&1 &
     pids+=("$!")
     names+=("$name")
   done
   set +m
+  name=${main%% *}
+  account_cpu_to "${name//[^A-Za-z0-9_-]/_}"
   # shellcheck disable=SC2086
   run_lane $main || main_rc=$?
+  if [ -n "${LANE_CPU_GROUP:-}" ]; then echo "$BASHPID" >"$CPUACCT_CGROUPS/cgroup.procs"; LANE_CPU_GROUP=; fi
   for i in "${!pids[@]}"; do
     if ((main_rc)); then kill -- "-${pids[i]}" 2>/dev/null || true; fi
     lane_rc=0
@@ -227,7 +247,8 @@ run_lanes() {
     if ((lane_rc && !main_rc)); then cat "$OUT/lane-${names[i]}.log"; else tail -3 "$OUT/lane-${names[i]}.log"; fi
     if ((lane_rc)); then failed=1; fi
   done
-  echo "=== machine CPU busy $(( $(machine_busy_cpu) - busy_before ))s in $(( $(date +%s) - lanes_began ))s on $(nproc) cores"
+  echo "=== machine CPU busy $(( $(machine_busy_cpu) - busy_before ))s in $(( $(date +%s) - lanes_began ))s on $(nproc) cores;" \
+       "the Docker engine's containers $(( $(docker_cpu) - docker_before ))s of it"
   if ((main_rc || failed)); then report_failure; fi
 }
 # CPU groups (the cgroup v1 cpu controller, as on this machine kind): under contention a group gets

@@ -198,7 +198,7 @@ def test_a_token_works_with_twine_pip_and_uv(server, token, ws, tmp_path):
 
 
 LOCKOUT_PROBE = r"""
-import base64, json, socket, sys, threading, time
+import base64, json, multiprocessing, socket, sys, threading, time
 PORT = int(sys.argv[1]); VICTIM, PASSWORD, TOKEN, CACHED = sys.argv[2:6]
 ATTACK, HOME_FROM, HOME_CHECKS = float(sys.argv[6]), float(sys.argv[7]), 3
 HOME, READER = "127.0.0.200", "127.0.0.201"  # the victim's address; a cached colleague's
@@ -263,16 +263,26 @@ def home():
         time.sleep(0.3)
     home_done.set()
 
-def reader():
-    value = basic(*CACHED.split(":", 1))
-    while attacking():
-        status, seconds = ask(READER, value)
-        out["reader"].append((status, seconds))
-        time.sleep(0.02)
+# The cached colleague asks from a process of its own: a thread among the 50 attackers would time its
+# wait for this process's interpreter lock, not nginx's answer.
+forking = multiprocessing.get_context("fork")
+reader_stop = forking.Event()
+reader_results, reader_sends = forking.Pipe(duplex=False)
 
-threads = [threading.Thread(target=attacker, args=(n,)) for n in range(50)]
-threads += [threading.Thread(target=home), threading.Thread(target=reader)]
+def reader():
+    value, found = basic(*CACHED.split(":", 1)), []
+    while not reader_stop.is_set():
+        found.append(ask(READER, value))
+        time.sleep(0.02)
+    reader_sends.send(found)
+
+reading = forking.Process(target=reader)
+reading.start()
+threads = [threading.Thread(target=attacker, args=(n,)) for n in range(50)] + [threading.Thread(target=home)]
 [t.start() for t in threads]; [t.join() for t in threads]
+reader_stop.set()
+out["reader"] = reader_results.recv()
+reading.join()
 print(json.dumps(out))
 """
 
@@ -301,7 +311,7 @@ def test_fifty_addresses_cannot_lock_a_user_out(server, token):
     p99 = times[int(len(times) * 0.99) - 1]
     print(f"lockout: home {out['home']}, attack {out['attack']}, checked guesses {out['guesses_refused_401']}, "
           f"cached reader p50 {times[len(times) // 2] * 1000:.1f} ms p99 {p99 * 1000:.1f} ms ({len(times)} requests)")
-    assert p99 < 0.05, p99  # a new connection per request from a busy Python client; the benchmark measures 10 ms
+    assert p99 < 0.05, p99  # a new connection per request from a Python client beside the attack; the benchmark measures 10 ms
 
 
 def test_a_downgrade_and_a_removal_act_on_cached_verdicts_within_seconds(server, tmp_path):
