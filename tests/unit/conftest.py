@@ -71,3 +71,15 @@ def aws(request, monkeypatch):
     monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent')
     with moto.mock_aws():
         yield lambda service: boto3.client(service, region_name=region)
+
+
+# CPU seconds of the slowest files (2026-12-07, a quiet 2-core machine). pytest-xdist's loadfile hands whole
+# files to whichever worker is free, in collection order: the longest first, so that the run does not end
+# with one worker on a long file while the other has nothing left.
+SLOWEST_FILES = {'test_network_routes.py': 76, 'test_emulator_strict.py': 44, 'test_user_data.py': 42,
+                 'test_upstream_credentials.py': 32, 'test_ssm_run_command.py': 27, 'test_htpasswd.py': 25,
+                 'test_emulator_iam.py': 24, 'test_preflight_limits.py': 23, 'test_oidc.py': 22}
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: -SLOWEST_FILES.get(item.path.name, 0))  # stable: the rest keep their order
