@@ -217,6 +217,10 @@ docker_cpu() {  # CPU seconds of the Docker engine's containers since they start
 machine_busy_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print int(($2+$3+$4+$7+$8)/hz)}' /proc/stat
 }
+lane_name() {  # variable-name lane: sets it to the lane's first stage as a file name (molecule:tls -> molecule_tls)
+  local first=${2%% *}
+  printf -v "$1" '%s' "${first//[^A-Za-z0-9_-]/_}"
+}
 # run_lanes MAIN OTHER...: each argument one lane, its stages separated by spaces, run in order.
 # The other lanes start first, in the background, each in a process group of its own (set -m) so
 # that a failure of the main lane ends them with everything they started; their output goes to
@@ -227,8 +231,7 @@ run_lanes() {
   busy_before=$(machine_busy_cpu) lanes_began=$(date +%s) docker_before=$(docker_cpu)
   set -m
   for lane in "$@"; do
-    name=${lane%% *}
-    name=${name//[^A-Za-z0-9_-]/_}  # its first stage's label: molecule:tls -> molecule_tls
+    lane_name name "$lane"
     # shellcheck disable=SC2086 # a lane is its stages' names, split on purpose
     ( if [ "$name" = rehearsal ]; then
         join_cpu_group rehearsal "$REHEARSAL_CPU_SHARES"
@@ -240,8 +243,8 @@ run_lanes() {
     names+=("$name")
   done
   set +m
-  name=${main%% *}
-  account_cpu_to "${name//[^A-Za-z0-9_-]/_}"
+  lane_name name "$main"
+  account_cpu_to "$name"
   # shellcheck disable=SC2086
   run_lane $main || main_rc=$?
   if [ -n "${LANE_CPU_GROUP:-}" ]; then echo "$BASHPID" >"$CPUACCT_CGROUPS/cgroup.procs"; LANE_CPU_GROUP=; fi

@@ -104,8 +104,7 @@ def playbook(emulator, tmp_path_factory):
         # the checkout's modules: their payloads built once per worker, boto3 imported once
         # (tests/support/fast_ansible.py; every module still runs whole, in a process of its own)
         env.update(fast_ansible.environment())
-        cmd = fast_ansible.command(path, "-e", f"@{VARS_FILE}", "-e", f"aws_endpoint_url={emulator}",
-                                   "-e", f"ansible_python_interpreter={fast_ansible.INTERPRETER}", *args)
+        cmd = fast_ansible.command(path, "-e", f"@{VARS_FILE}", "-e", f"aws_endpoint_url={emulator}", *args)
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=900)

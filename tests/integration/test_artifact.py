@@ -159,8 +159,7 @@ def _playbook(base, name, *args):
     """ansible-playbook privatepypi.aws.NAME as the user runs it, its modules' payloads built from the installed
     artifact once for the test's runs and boto3 imported once (tests/support/fast_ansible.py)."""
     start = time.monotonic()
-    proc = subprocess.run(fast_ansible.command(f"privatepypi.aws.{name}", *args, "-e",
-                                               f"ansible_python_interpreter={fast_ansible.INTERPRETER}"),
+    proc = subprocess.run(fast_ansible.command(f"privatepypi.aws.{name}", *args),
                           cwd=base / "user", env=dict(_env(base), **fast_ansible.environment(cache="artifact")),
                           capture_output=True, text=True, timeout=900)
     run = Run(proc, time.monotonic() - start)

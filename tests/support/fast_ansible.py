@@ -63,5 +63,6 @@ def environment(cache="checkout"):
 
 
 def command(*args):
-    """ansible-playbook ARGS, with the shared payload cache that environment() names."""
-    return [sys.executable, str(HERE / "playbook_shared_payloads.py"), *args]
+    """ansible-playbook ARGS, with the shared payload cache that environment() names and the warm
+    interpreter for the controller's modules (the plays of the tests that use it run on localhost only)."""
+    return [sys.executable, str(HERE / "playbook_shared_payloads.py"), *args, "-e", f"ansible_python_interpreter={INTERPRETER}"]

@@ -203,8 +203,7 @@ def playbook(playbook_path, profile, extra=(), user_names=("demo",), full_output
     started = time.monotonic()
     # the modules' payloads built once, boto3 imported once (fast_ansible.py); each module runs whole
     result = subprocess.run(fast_ansible.command(playbook_path, "-e", "profile=" + profile,
-                                                 "-e", "@" + str(write_vars(user_names, stack_domain())),
-                                                 "-e", f"ansible_python_interpreter={fast_ansible.INTERPRETER}", *extra),
+                                                 "-e", "@" + str(write_vars(user_names, stack_domain())), *extra),
                             cwd=ROOT, env=dict(os.environ, **fast_ansible.environment()), capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"{playbook_path} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")

@@ -41,15 +41,42 @@ def script(tmp_path):
 
 
 def test_a_script_runs_with_the_callers_arguments_streams_directory_and_environment(script, tmp_path):
-    done = _warm([str(script), "a b", "c"], stdin="payload\n", PROBE="seen", EXIT="3")
+    # separators of any kind inside an argument or a value arrive as sent
+    done = _warm([str(script), "a b", "c\x01=d"], stdin="payload\n", PROBE="seen\x01x=y", EXIT="3")
     assert done.returncode == 3, done.stderr
-    assert f"args ['a b', 'c'] cwd {os.getcwd()} env seen main __main__" in done.stdout
+    assert f"args ['a b', 'c\\x01=d'] cwd {os.getcwd()} env seen\x01x=y main __main__" in done.stdout
     assert "stdin payload" in done.stdout
 
 
 def test_nothing_of_a_run_reaches_the_next(script):
     first, second = _warm([str(script)]), _warm([str(script)])
     assert "seen before None" in first.stdout and "seen before None" in second.stdout, (first, second)
+
+
+MODEL_PROBE = """
+import boto3, botocore.loaders
+read = []
+load_file = botocore.loaders.JSONFileLoader.load_file
+def counted(self, path):
+    found = load_file(self, path)
+    if found is not None:  # a file that exists (the probes for optional ones find none)
+        read.append(path)
+    return found
+botocore.loaders.JSONFileLoader.load_file = counted
+client = boto3.session.Session().client("ec2", region_name="us-east-1")
+print("files read", len(read), "seen before", "probe_mark" in client.meta.service_model._service_description)
+client.meta.service_model._service_description["probe_mark"] = True
+"""
+
+
+def test_a_client_is_made_from_models_parsed_once_and_a_change_to_them_stays_in_its_run(tmp_path):
+    path = tmp_path / "model_probe.py"
+    path.write_text(MODEL_PROBE)
+    first, second = _warm([str(path)]), _warm([str(path)])
+    assert "files read 0 seen before False" in first.stdout and "files read 0 seen before False" in second.stdout, (first, second)
+    # the venv's Python itself reads them
+    cold = _warm([str(path)], **{SOCKET_ENV: "/nonexistent/warm-python.sock"})
+    assert "files read 0" not in cold.stdout and "seen before False" in cold.stdout, cold
 
 
 def test_code_on_standard_input_runs_as_main(tmp_path):
@@ -80,7 +107,7 @@ def test_a_playbook_run_leaves_its_module_payloads_to_the_next(tmp_path):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), **fast_ansible.environment(cache="unit-test"))
     cache = env["PRIVATEPYPI_TEST_ANSIBALLZ_CACHE"]
     for _run in ("builds the payload", "finds it built"):
-        done = subprocess.run(fast_ansible.command(str(play), "-e", f"ansible_python_interpreter={fast_ansible.INTERPRETER}"),
+        done = subprocess.run(fast_ansible.command(str(play)),
                               env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0 and "ok=1" in done.stdout, done.stdout + done.stderr
         assert [name for name in os.listdir(cache) if not name.endswith(".lock")] == \

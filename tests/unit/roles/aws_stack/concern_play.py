@@ -38,7 +38,7 @@ def run_concern(endpoint, region, tmp_path, tasks_from, extra, verbose=False):
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1', AWS_ACCESS_KEY_ID='testing',
                AWS_SECRET_ACCESS_KEY='testing')
     done = subprocess.run(fast_ansible.command(*(['-v'] if verbose else []), str(play),
-                                               '-e', json.dumps(dict(extra, ansible_python_interpreter=fast_ansible.INTERPRETER))),
+                                               '-e', json.dumps(extra)),
                           env=dict(env, **fast_ansible.environment()), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     return done.stdout + done.stderr

@@ -37,8 +37,7 @@ def teardown(tmp_path, *extra):
     play = tmp_path / 'teardown.yml'
     play.write_text(PLAY)
     settings = {'aws_stack_name': STACK, 'aws_stack_region': 'us-east-1', 'aws_stack_endpoint_url': 'http://127.0.0.1:9',
-                'aws_stack_access_key': 'testing', 'aws_stack_secret_key': 'testing',
-                'ansible_python_interpreter': fast_ansible.INTERPRETER}
+                'aws_stack_access_key': 'testing', 'aws_stack_secret_key': 'testing'}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1')
     done = subprocess.run(fast_ansible.command(str(play), '-e', json.dumps(settings), *extra),

@@ -75,8 +75,7 @@ def final(endpoint, tmp_path, stack, *extra):
     play.write_text(PLAY.format(endpoint=endpoint))
     # what preflight/connection.yml exports (moto's account)
     settings = {'aws_stack_name': stack, 'aws_stack_region': REGION, 'aws_stack_endpoint_url': endpoint,
-                '_aws_stack_account_id': '123456789012', '_aws_stack_partition': 'aws',
-                'ansible_python_interpreter': fast_ansible.INTERPRETER}
+                '_aws_stack_account_id': '123456789012', '_aws_stack_partition': 'aws'}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1')
     for key in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN'):

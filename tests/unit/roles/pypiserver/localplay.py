@@ -30,6 +30,5 @@ def run_play(path, extra, timeout=180):
     collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "privatepypi", "aws")))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING="false",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(fast_ansible.command(str(path), "-e", json.dumps(dict({"ansible_python_interpreter": fast_ansible.INTERPRETER},
-                                                                                **extra))),
+    return subprocess.run(fast_ansible.command(str(path), "-e", json.dumps(extra)),
                           env=dict(env, **fast_ansible.environment()), capture_output=True, text=True, timeout=timeout, check=False)
