@@ -162,8 +162,8 @@ def _share_botocore_data():
 
 
 def serve(path):
-    """Imports PRELOADED and parses the services' models (_share_botocore_data), then forks a child for each caller, until killed or its parent (the test
-    process that started it) is gone."""
+    """Imports PRELOADED and parses the services' models (_share_botocore_data), then forks a child for
+    each caller, until killed or its parent (the test process that started it) is gone."""
     import importlib
     import signal
 
