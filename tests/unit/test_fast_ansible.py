@@ -79,6 +79,36 @@ def test_a_client_is_made_from_models_parsed_once_and_a_change_to_them_stays_in_
     assert "files read 0" not in cold.stdout and "seen before False" in cold.stdout, cold
 
 
+ZIP_PROBE = """
+import builtins, sys, zipfile
+import ansible.module_utils.common.text.converters as on_disk
+compiled = []
+compile_ = builtins.compile
+builtins.compile = lambda *args, **kwargs: compiled.append(args[1]) or compile_(*args, **kwargs)
+source = open(on_disk.__file__, "rb").read()
+with zipfile.ZipFile(sys.argv[1], "w") as payload:
+    payload.writestr("probe_same.py", source)
+    payload.writestr("probe_changed.py", source + b"\\nCHANGED = True\\n")
+sys.path.insert(0, sys.argv[1])
+import probe_same, probe_changed
+print("compiled", sorted({name.rsplit("/", 1)[-1] for name in compiled}))
+print("same code", probe_same.to_text.__code__.co_filename == probe_same.__file__ == sys.argv[1] + "/probe_same.py")
+print("works", probe_same.to_text(b"x") == "x", probe_changed.CHANGED)
+"""
+
+
+def test_a_payload_file_like_its_source_is_compiled_once_and_named_as_imported(tmp_path):
+    """A module's payload imports module_utils from a zip: a file whose bytes are those of its source in the
+    venv or a collection takes the server's code, named as the import names it; any other is compiled."""
+    path = tmp_path / "zip_probe.py"
+    path.write_text(ZIP_PROBE)
+    warm = _warm([str(path), str(tmp_path / "payload.zip")])
+    assert "compiled ['probe_changed.py']" in warm.stdout and "same code True" in warm.stdout \
+        and "works True True" in warm.stdout, warm
+    cold = _warm([str(path), str(tmp_path / "cold.zip")], **{SOCKET_ENV: "/nonexistent/warm-python.sock"})
+    assert "compiled ['probe_changed.py', 'probe_same.py']" in cold.stdout and "same code True" in cold.stdout, cold
+
+
 def test_code_on_standard_input_runs_as_main(tmp_path):
     """Pipelining: ansible writes the module to python's standard input."""
     done = _warm([], stdin="import sys\nprint('piped', __name__)\nsys.exit(5)\n")
