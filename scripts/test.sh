@@ -132,17 +132,14 @@ stage_molecule() {
                    done | sort -u); do
     scripts/build-systemd-image.sh "$release" || return 1
   done
-  local began payloads
+  local began
   for scenario in "${scenarios[@]}"; do
     echo "--- molecule scenario $scenario"
     began=$(date +%s)
-    # the scenario's playbook runs build each module's payload once (tests/support/molecule-bin), into a
-    # directory of this scenario's run alone: a later run may test changed modules
-    payloads=$OUT/ansiballz-molecule-$scenario
-    rm -rf "$payloads"
-    PATH=$PWD/tests/support/molecule-bin:$PATH PRIVATEPYPI_TEST_ANSIBALLZ_CACHE=$payloads molecule test -s "$scenario" ||
+    # the scenarios' playbook runs take each module's payload from the cache the other stages' runs
+    # share, built once from the same sources (tests/support/molecule-bin, playbook_shared_payloads.py)
+    PATH=$PWD/tests/support/molecule-bin:$PATH PRIVATEPYPI_TEST_ANSIBALLZ_CACHE=$OUT/ansiballz molecule test -s "$scenario" ||
       { echo "molecule scenario $scenario" >"$failure_file"; return 1; }
-    rm -rf "$payloads"
     echo "--- molecule scenario $scenario passed in $(( $(date +%s) - began ))s"
   done
 }

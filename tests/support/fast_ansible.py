@@ -3,8 +3,8 @@
 1. Each playbook run builds each module's payload (AnsiballZ: the module and the module_utils it
    imports, found by parsing them) once, in a cache directory of its own that it deletes at exit: a
    budget site.yml spends about 18 of its 80 CPU seconds on that (py-spy, 2026-12-07).
-   playbook_shared_payloads.py is ansible-playbook with that directory linked to one the test
-   process keeps for all its runs.
+   playbook_shared_payloads.py is ansible-playbook with that directory linked to one that the test
+   processes keep for all their runs, named by the sources the payloads are built from.
 2. Each AWS module task starts a Python that imports boto3 first (tests/support/warm_python.py):
    `INTERPRETER` is the ansible_python_interpreter that takes it from a server which imported it once.
 
@@ -23,6 +23,8 @@ from .warm_python import SOCKET_ENV
 
 HERE = Path(__file__).resolve().parent
 INTERPRETER = str(HERE / "warm-python")
+# the payloads of the checkout's modules, for every test process and stage (tests/output: not committed)
+SHARED_PAYLOADS = HERE.parent / "output" / "ansiballz"
 _state = {}
 
 
@@ -53,12 +55,13 @@ def _stop(server):
 
 
 def environment(cache="checkout"):
-    """What a playbook run's environment needs for both: the warm interpreter's socket and the shared
-    payload cache named cache (one per collection the runs load: an installed artifact's modules are
-    not the checkout's), or none with cache=None."""
+    """What a playbook run's environment needs for both: the warm interpreter's socket and a payload cache,
+    or none with cache=None. The checkout's runs share one (SHARED_PAYLOADS, kept between test runs: its
+    entries are named by their sources); another collection's (an installed artifact's) get one of this
+    test process's, built from that collection's own files."""
     env = {SOCKET_ENV: _warm_socket()}
     if cache:
-        env[CACHE_ENV] = str(_workdir() / f"ansiballz-{cache}")
+        env[CACHE_ENV] = str(SHARED_PAYLOADS if cache == "checkout" else _workdir() / f"ansiballz-{cache}")
     return env
 
 

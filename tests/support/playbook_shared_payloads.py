@@ -1,25 +1,55 @@
 """ansible-playbook whose module payloads outlive the run: tests/support/fast_ansible.py says why.
 
 Run as a script with the arguments of ansible-playbook. With CACHE_ENV naming a directory, the run's
-payload cache (ansiballz_cache in its local temporary directory) is a link to it: the run uses the
-payloads an earlier run of the same test process built and builds the others. Ansible's own lock guards
-the directory, and an entry is the bytes a new run would build, as the collection does not change under
-a test process. At exit ansible removes its temporary directory: shutil.rmtree unlinks the link and
-leaves the cache.
+payload cache (ansiballz_cache in its local temporary directory) is a link to a subdirectory of it
+named by what the payloads are built from (sources_digest: ansible-core, the collections installed
+with it, this checkout's plugins): the run uses the payloads any earlier run built from the same
+sources (another test process's, another stage's, an earlier test run's) and builds the others. A
+changed plugin, or another ansible, gives another subdirectory: a payload is never older than its
+sources. Ansible locks each entry with a file of its own and writes it whole (a rename), so runs may
+share the directory at once. At exit ansible removes its temporary directory: shutil.rmtree unlinks
+the link and leaves the cache.
 """
+import hashlib
 import os
+import shutil
 import sys
+import time
+from pathlib import Path
 
 CACHE_ENV = "PRIVATEPYPI_TEST_ANSIBALLZ_CACHE"
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+STALE_SECONDS = 24 * 3600  # subdirectories of other sources no run has written to for a day are removed
+
+
+def sources_digest():
+    """What a payload is made of: ansible-core's modules and module_utils (its version), the installed
+    collections' (the bundle's version), and this checkout's plugins (their bytes)."""
+    from ansible import release
+    from ansible_collections import ansible_release as bundle
+
+    digest = hashlib.sha256(f"{release.__version__} {bundle.ansible_version}".encode())
+    for path in sorted(PLUGINS.rglob("*.py")):
+        digest.update(b"\0%s\0%s" % (str(path.relative_to(PLUGINS)).encode(), path.read_bytes()))
+    return digest.hexdigest()[:16]
+
+
+def payload_cache(root):
+    """The cache directory under root for this checkout's sources; others no run used for a day go."""
+    cache = Path(root) / sources_digest()
+    cache.mkdir(parents=True, exist_ok=True)
+    for other in Path(root).iterdir():
+        if other != cache and other.is_dir() and time.time() - other.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(other, ignore_errors=True)
+    return cache
 
 
 def main():
-    cache = os.environ.get(CACHE_ENV)
+    root = os.environ.get(CACHE_ENV)
     from ansible import constants  # makes this run's local temporary directory (ansible-local-*)
 
-    if cache:
-        os.makedirs(cache, exist_ok=True)
-        os.symlink(cache, os.path.join(constants.DEFAULT_LOCAL_TMP, "ansiballz_cache"))
+    if root:
+        os.symlink(payload_cache(root), os.path.join(constants.DEFAULT_LOCAL_TMP, "ansiballz_cache"))
     from ansible.cli.playbook import main as playbook
 
     sys.argv[0] = "ansible-playbook"

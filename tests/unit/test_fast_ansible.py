@@ -12,9 +12,10 @@ __metaclass__ = type
 import os
 import subprocess
 import sys
+import time
 
 import pytest
-from ansible_collections.privatepypi.aws.tests.support import fast_ansible
+from ansible_collections.privatepypi.aws.tests.support import fast_ansible, playbook_shared_payloads
 from ansible_collections.privatepypi.aws.tests.support.warm_python import SOCKET_ENV
 
 SCRIPT = """
@@ -135,7 +136,7 @@ def test_a_playbook_run_leaves_its_module_payloads_to_the_next(tmp_path):
     play.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n")
     env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), **fast_ansible.environment(cache="unit-test"))
-    cache = env["PRIVATEPYPI_TEST_ANSIBALLZ_CACHE"]
+    cache = os.path.join(env["PRIVATEPYPI_TEST_ANSIBALLZ_CACHE"], playbook_shared_payloads.sources_digest())
     for _run in ("builds the payload", "finds it built"):
         done = subprocess.run(fast_ansible.command(str(play)),
                               env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -144,3 +145,23 @@ def test_a_playbook_run_leaves_its_module_payloads_to_the_next(tmp_path):
             ["ansible.modules.ping-ZIP_DEFLATED-none"]
         # the run's own temporary directory went at exit, its link with it; the cache stayed
         assert os.listdir(tmp_path / "local") == []
+
+
+def test_payloads_of_other_sources_are_never_taken_and_go_after_a_day(tmp_path, monkeypatch):
+    plugins = tmp_path / "plugins"
+    (plugins / "modules").mkdir(parents=True)
+    module = plugins / "modules" / "probe.py"
+    module.write_text("VERSION = 1\n")
+    monkeypatch.setattr(playbook_shared_payloads, "PLUGINS", plugins)
+    root = tmp_path / "ansiballz"
+    first = playbook_shared_payloads.payload_cache(root)
+    assert playbook_shared_payloads.payload_cache(root) == first  # the same sources: the same payloads
+    module.write_text("VERSION = 2\n")
+    second = playbook_shared_payloads.payload_cache(root)
+    assert second != first and sorted(root.iterdir()) == sorted([first, second])
+    day_ago = time.time() - playbook_shared_payloads.STALE_SECONDS - 60
+    os.utime(first, (day_ago, day_ago))
+    module.write_text("VERSION = 1\n")  # back to the first sources: their directory is taken up again, not removed
+    assert playbook_shared_payloads.payload_cache(root) == first and first.is_dir()
+    os.utime(second, (day_ago, day_ago))
+    assert playbook_shared_payloads.payload_cache(root) == first and list(root.iterdir()) == [first]
