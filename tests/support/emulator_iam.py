@@ -291,7 +291,8 @@ EC2_DELETES = {"TerminateInstances": ("InstanceIds", "instance"), "DeleteVpc": (
                "DeleteInternetGateway": ("InternetGatewayId", "internet-gateway"),
                "DeleteRouteTable": ("RouteTableId", "route-table"), "DeleteNatGateway": ("NatGatewayId", "natgateway"),
                "DeleteLaunchTemplate": ("LaunchTemplateId", "launch-template"),
-               "DeregisterImage": ("ImageId", "image"), "DeleteSnapshot": ("SnapshotId", "snapshot")}
+               "DeregisterImage": ("ImageId", "image"), "DeleteSnapshot": ("SnapshotId", "snapshot"),
+               "DeleteVpcEndpoints": ("VpcEndpointIds", "vpc-endpoint")}
 
 
 def _ec2_ids(response, name):

@@ -363,6 +363,24 @@ def test_ec2_deletes_are_authorized_on_their_tagged_resource(aws):
     client('ec2').terminate_instances(InstanceIds=[ids['a']])
 
 
+def test_a_vpc_endpoint_is_deleted_only_with_its_stacks_tag(aws):
+    """DeleteVpcEndpoints is authorized on the endpoint with its tags, as AWS does (a professional stack's S3
+    gateway endpoint, deleted by its teardown under the deployer policy)."""
+    ec2 = aws('ec2')
+    vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+    table = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
+    endpoints = {stack: ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType='Gateway', ServiceName='com.amazonaws.us-east-1.s3',
+                                                RouteTableIds=[table],
+                                                TagSpecifications=[{'ResourceType': 'vpc-endpoint', 'Tags': [{'Key': 'Stack', 'Value': stack}]}]
+                                                )['VpcEndpoint']['VpcEndpointId'] for stack in ('a', 'b')}
+    client = _role_session(aws, 'deployer', policy(
+        {'Effect': 'Allow', 'Action': 'ec2:DeleteVpcEndpoints', 'Resource': '*',
+         'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}}))
+    assert _code(lambda: client('ec2').delete_vpc_endpoints(VpcEndpointIds=[endpoints['b']])) == 'UnauthorizedOperation'
+    client('ec2').delete_vpc_endpoints(VpcEndpointIds=[endpoints['a']])
+    assert [e['VpcEndpointId'] for e in ec2.describe_vpc_endpoints()['VpcEndpoints'] if e['State'].lower() != 'deleted'] == [endpoints['b']]
+
+
 def test_an_image_and_its_snapshot_are_deleted_only_with_their_stacks_tag(aws):
     """DeregisterImage and DeleteSnapshot are authorized on the image and the snapshot with their tags,
     as AWS does (a stack image's pruning and teardown under the deployer policy)."""
