@@ -43,9 +43,21 @@ class Run:
                 found.append(task + (f" ({item})" if item else ""))
         return found
 
+    def failures(self):
+        """Each failed task's name and ansible's message for it (the first lines), in order."""
+        found, task, lines = [], None, self.out.splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("TASK ["):
+                task = line[len("TASK ["):line.rfind("]")]
+            elif line.startswith("fatal:") or line.startswith("failed:"):
+                found.append(f"{task}: " + " ".join(x.strip() for x in lines[number:number + 8]))
+        return found
+
     def __repr__(self):
+        # what failed first: pytest shortens a long message, and the end of the output is the recap
+        failed = "".join(f"\n  FAILED: {failure[:1500]}" for failure in self.failures())
         changed = "".join(f"\n  changed: {task}" for task in self.changed_tasks()) if self.changed else ""
-        return (f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>{changed}\n"
+        return (f"<Run rc={self.rc} changed={self.changed} failed={self.failed}>{failed}{changed}\n"
                 f"{self.out[-6000:]}{self.err[-2000:]}")
 
 
