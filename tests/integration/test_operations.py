@@ -41,6 +41,7 @@ from . import checks_image as stack_image
 from . import checks_restore as restore
 from . import checks_users as users
 from .checks_backup import check_backup, check_backup_gone, stack_file_system
+from .deployer import ACCOUNT, boundary_arn, deployer_credentials
 from .helpers import REGION, record_timing, tags_of
 from .strict import strict
 from .test_stacks import _check_gone, _rerun_changes_nothing, _rules, _sg, _template_change_rolls_the_instances, _versions
@@ -50,8 +51,7 @@ pytestmark = pytest.mark.xdist_group("operations")
 
 # any name a user picks: nothing of the policy is tied to the collection's default prefix
 STACK = "pypi-itd"
-ACCOUNT = "123456789012"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{STACK}-boundary"
+BOUNDARY = boundary_arn(STACK)
 EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 ADMIN = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -71,27 +71,9 @@ PREFIXED = STACK + "2"
 
 
 @pytest.fixture(scope="module")
-def deployer(emulator, aws, playbook, tmp_path_factory):
+def deployer(aws, playbook, tmp_path_factory):
     """Credentials of a role that has the stack's deployer policy and nothing else, made as README says."""
-    folder = tmp_path_factory.mktemp("deployer-policy")
-    rendered = playbook("playbooks/deployer_policy.yml", "-e", f"aws_stack_name={STACK}",
-                        "-e", f"aws_stack_deployer_policy_dir={folder}")
-    assert rendered.rc == 0, rendered
-    iam = aws("iam")
-    iam.create_role(RoleName="ci-deployer-it", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                                                "Action": "sts:AssumeRole"}]}),
-                    Tags=[{"Key": "EmulatorIamResources", "Value": "actions-only"}])
-    for part in sorted(folder.glob("*.json")):
-        arn = iam.create_policy(PolicyName=part.stem, PolicyDocument=part.read_text())["Policy"]["Arn"]
-        if "deployer-policy" in part.stem:
-            iam.attach_role_policy(RoleName="ci-deployer-it", PolicyArn=arn)
-    assert {p.stem for p in folder.glob("*.json")} == {f"{STACK}-deployer-policy-1", f"{STACK}-deployer-policy-2",
-                                                        f"{STACK}-boundary"}
-    issued = aws("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ci-deployer-it",
-                                    RoleSessionName="ci", DurationSeconds=3600)["Credentials"]
-    return {"AWS_ACCESS_KEY_ID": issued["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": issued["SessionToken"]}
+    return deployer_credentials(aws, playbook, STACK, tmp_path_factory.mktemp("deployer-policy"), "ci-deployer-it")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from .checks_image import builders, check_image, check_image_gone, images
 from .checks_load_balancer import check_hsts
 from .checks_monitoring import check_monitoring, check_monitoring_gone
 from .checks_network import check_private_routes, check_private_routes_gone
+from .deployer import boundary_arn, deployer_credentials
 from .helpers import REGION, cloud_config_of, passwords_in_vars, record_timing, tags_of, user_data_of
 from .strict import strict
 
@@ -457,9 +458,11 @@ def _gone(aws, stack, teardown, domain_shared=False):
     check_bootstrap_gone(aws, stack)
 
 
-def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
+def test_two_environments_from_creation_to_teardown(aws, playbook, emulator, tmp_path):
     """prod (professional, inventories/prod, with the bastion) and dev (budget, inventories/dev) side by
-    side in one account, as copies of an inventory folder make them: each created and checked, re-run
+    side in one account, as copies of an inventory folder make them; every run on prod with the credentials
+    of a role that has prod's deployer policy alone (deployer.py; test_operations.py does the same for a
+    budget stack), dev's with an administrator's. Each created and checked, re-run
     without change; prod rolled by a template change (a budget stack's is made by test_operations.py, after
     its restore); dev torn down alone leaves prod whole and as it was (prod's re-run comes after it); prod's
     teardown is refused while another application uses its load balancer, then takes everything."""
@@ -467,7 +470,12 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
 
     prod, dev = environments.ENVIRONMENTS["prod"][0], environments.ENVIRONMENTS["dev"][0]
     aws("route53").create_hosted_zone(Name=DOMAIN, CallerReference=f"{prod}-zone")
-    prod_td = [*environments.inventory("prod"), "-e", f"aws_stack_domain={DOMAIN}"]
+    prod_deployer = deployer_credentials(aws, playbook, prod, tmp_path, "prod-deployer-it")
+
+    def deploy_prod(path, *args):
+        return playbook(path, *args, env_extra=prod_deployer)
+    prod_td = [*environments.inventory("prod"), "-e", f"aws_stack_domain={DOMAIN}",
+               "-e", f"aws_stack_permissions_boundary={boundary_arn(prod)}"]
     prod_args = [*prod_td, "-e", "profile=professional", *environments.PROD_EXTRA,
                  "-e", f"aws_stack_load_balancer_rule_priority={RULE_PRIORITY}",
                  # the agents are off in the other tests (nothing boots here to download them); with them
@@ -481,13 +489,13 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
     dev_td = [*dev_td, "-e", f"confirm={dev}", "-e", "final_backup=false"]
     other, dev_up = None, True
     try:
-        prod_versions = _created(aws, playbook, emulator, "professional", prod, prod_args)
+        prod_versions = _created(aws, deploy_prod, emulator, "professional", prod, prod_args)
         vpc_id = aws("elbv2").describe_load_balancers(Names=[f"{prod}-shared-alb"])["LoadBalancers"][0]["VpcId"]
         other = _add_other_application(aws, prod, vpc_id)
         rules, cert_on_listener = _other_application(aws, other)
         assert [r[0] for r in rules] == ["100"] and cert_on_listener
         # the re-run changes nothing, and leaves the other application its rule and its certificate
-        _rerun_changes_nothing(aws, playbook, "professional", prod, prod_args, prod_versions)
+        _rerun_changes_nothing(aws, deploy_prod, "professional", prod, prod_args, prod_versions)
         rules, cert_on_listener = _other_application(aws, other)
         assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
 
@@ -509,14 +517,14 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
         dev_up = False
         environments.assert_whole(aws, "prod")
         environments.assert_bastion(aws, prod_vpc, prod)
-        rolled = _template_change_rolls_the_instances(aws, playbook, "professional", prod, prod_args)
+        rolled = _template_change_rolls_the_instances(aws, deploy_prod, "professional", prod, prod_args)
         assert rolled.changed_tasks() == PROFESSIONAL_TEMPLATE_CHANGE_TASKS, rolled.changed_tasks()
         # the other application keeps its rule and its certificate (SNI)
         rules, cert_on_listener = _other_application(aws, other)
         assert [r[0] for r in rules] == ["100"] and OTHER_HOST in rules[0][1] and cert_on_listener
 
         # the load balancer is prod's, and another application still uses it: nothing is deleted
-        refused = playbook("playbooks/teardown.yml", *prod_td)
+        refused = deploy_prod("playbooks/teardown.yml", *prod_td)
         assert refused.rc != 0 and OTHER_HOST in refused.out and "nothing has been deleted" in refused.out, refused
         assert aws("elbv2").describe_load_balancers(Names=[f"{prod}-shared-alb"])["LoadBalancers"]
         assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prod}-asg"])["AutoScalingGroups"]
@@ -531,7 +539,7 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
         # refusals, off unless a test turns them on)
         try:
             strict(emulator, certificate_release_refusals=2, eni_linger_refusals=1)
-            teardown = playbook("playbooks/teardown.yml", *prod_td)
+            teardown = deploy_prod("playbooks/teardown.yml", *prod_td)
         finally:
             strict(emulator, certificate_release_refusals=0, eni_linger_refusals=0)
         record_timing("professional", "teardown", teardown.seconds)
@@ -540,6 +548,6 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator):
     assert _retried(teardown, "Delete the requested certificate") == 2, teardown
     _gone(aws, prod, teardown)
     check_private_routes_gone(aws, prod_vpc)
-    again = playbook("playbooks/teardown.yml", *prod_td)
+    again = deploy_prod("playbooks/teardown.yml", *prod_td)
     record_timing("professional", "teardown-again", again.seconds)
     assert again.rc == 0 and again.changed == 0, again
