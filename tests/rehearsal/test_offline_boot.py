@@ -42,6 +42,11 @@ def test_the_role_built_the_image_the_launch_template_boots(stack):
     assert stamp == tags["PackageSet"]
     builder = rehearse.aws("ec2").describe_instances(InstanceIds=[stack["builds"][0]["instance_id"]])
     assert builder["Reservations"][0]["Instances"][0]["State"]["Name"] in ("terminated", "shutting-down")
+    # nothing of the builder's life: no journal of it, and no machine id every instance would share
+    leftovers = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", stack["image"], "-c",
+                                "cat /etc/machine-id; [ ! -d /var/log/journal ] || find /var/log/journal -mindepth 1"],
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert leftovers == ["uninitialized"], leftovers
 
 
 def test_the_internal_network_has_no_way_out(stack):
