@@ -539,8 +539,8 @@ def main():
     r.add_argument("--spec", required=True, help='JSON: {"servers": [{"label", "urls": {endpoint: url}, "auth", '
                                                   '"container" (full id), "proxy_port"}]}')
     r.add_argument("--endpoints", default="simple,project,file")
-    r.add_argument("--rounds", type=int, default=5)
-    r.add_argument("--round-seconds", type=int, default=2)
+    r.add_argument("--rounds", type=int, default=10)
+    r.add_argument("--round-seconds", type=int, default=1)
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--connections", type=int, default=8)
     r.add_argument("--timeout", type=int, default=60)
