@@ -341,6 +341,18 @@ def _print_round(label, result):
           f"  other-load={cpu.get('foreign', 0) / max(result.get('wall_s', 0), 1e-9):.2f} cores", flush=True)
 
 
+def idle_cores(containers, seconds):
+    """label -> CPU cores each container used with no request at all (its timers and background
+    services), over the same seconds: counted in its CPU per answer, as a fixed rate."""
+    before = {label: _container_cpu_ns(cid) for label, cid in containers.items()}
+    began = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - began
+    after = {label: _container_cpu_ns(cid) for label, cid in containers.items()}
+    return {label: (after[label] - before[label]) / 1e9 / wall if before[label] is not None and after[label] is not None else None
+            for label in containers}
+
+
 def run_rounds(args):
     """Every server of the spec on every endpoint, --rounds short wrk runs each, taking turns: on a
     shared machine the load moves within minutes, and a server measured minutes after another would be
@@ -350,6 +362,11 @@ def run_rounds(args):
         servers = json.load(fh)["servers"]
     labels = [s["label"] for s in servers]
     by_label = {s["label"]: s for s in servers}
+    if args.idle_seconds > 0:
+        idle = idle_cores({s["label"]: s.get("container", "") for s in servers}, args.idle_seconds)
+        with open(f"{args.out_prefix}-idle.json", "w") as fh:
+            json.dump({"seconds": args.idle_seconds, "cores": idle}, fh, indent=1)
+        print("  idle: " + ", ".join(f"{label} {cores:.3f} cores" for label, cores in idle.items() if cores is not None), flush=True)
     for endpoint in args.endpoints.split(","):
         rounds = {label: [] for label in labels}
         for index in range(args.rounds):
@@ -544,7 +561,8 @@ def main():
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--connections", type=int, default=8)
     r.add_argument("--timeout", type=int, default=60)
-    r.add_argument("--out-prefix", required=True, help="writes PREFIX-<label>-<endpoint>.json")
+    r.add_argument("--idle-seconds", type=int, default=5, help="first, each container's CPU with no request (0: skip)")
+    r.add_argument("--out-prefix", required=True, help="writes PREFIX-<label>-<endpoint>.json and PREFIX-idle.json")
 
     f = sub.add_parser("flood")
     f.add_argument("--url", required=True, help="a URL the cached user reads; the flood goes there too")

@@ -125,6 +125,22 @@ def wrk_stats(res):
     }
 
 
+def idle_line(w, res, n, stats):
+    """What each server's container used with no request, and what that is of (b)'s CPU per answer."""
+    idle = load(os.path.join(res, f"wrk-{n}-idle.json"))
+    if not idle or not idle.get("cores"):
+        return
+    parts = [f"{SERVERS.get(s, s)} {c:.3f}" for s, c in idle["cores"].items() if c is not None]
+    b_idle, b_file = idle["cores"].get("b"), stats.get(("file", "b"))
+    share = ""
+    if b_idle is not None and b_file and b_file["rps"]:
+        share = (f"; at (b)'s file download rate ({fmt_rate(b_file['rps'])}/s) (b)'s idle rate is "
+                 f"{b_idle / b_file['rps'] * 1e6:.1f} µs of its CPU per answer")
+    w("")
+    w(f"Idle, {idle.get('seconds', '?')} s before the rounds with no request, the containers used (cores): "
+      + ", ".join(parts) + share + ".")
+
+
 def rounds_table(w, res, n, others):
     """(b)'s rounds beside the ceilings', one line per URL and round: what each ratio is made of, and
     the other load during each side of it."""
@@ -523,6 +539,7 @@ def main(run):
               "this measurement" + (": the servers' rounds took turns under it (the rounds below)."
                                     if any(st and st["rounds"] for st in stats.values())
                                     else ": rerun on a quiet machine before comparing."))
+        idle_line(w, res, n, stats)
         if "b" in servers:
             rounds_table(w, res, n, [s for s in PAIRED if s in servers])
 

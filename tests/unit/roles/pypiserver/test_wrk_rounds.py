@@ -103,6 +103,24 @@ def test_the_report_shows_each_round_its_other_load_and_the_paired_median(tmp_pa
     assert "| 50.0 | 0.30 / 0.90 ⚠ |" in text  # (b)'s mean and worst round's other load, µs per answer beside
 
 
+def test_the_report_says_what_each_container_used_idle_and_what_that_is_per_answer(tmp_path, capsys):
+    run = _run_dir(tmp_path, [_round(10000)] * 2, [_round(12000)] * 2)
+    (tmp_path / "results" / "wrk-100-idle.json").write_text(json.dumps({"seconds": 5, "cores": {"b": 0.02, "c0": 0.0}}))
+    report.main(run)
+    text = capsys.readouterr().out
+    assert "the containers used (cores): (b) role 0.020, (c0) ceiling: static, no auth 0.000" in text
+    assert "(b)'s idle rate is 2.0 µs of its CPU per answer" in text
+
+
+def test_idle_cores_is_each_containers_own_rate(monkeypatch):
+    used = {"busy": iter([1_000_000_000, 1_100_000_000]), "still": iter([5, 5])}
+    monkeypatch.setattr(measure, "_container_cpu_ns", lambda cid: next(used[cid]) if cid in used else None)
+    monkeypatch.setattr(measure.time, "sleep", lambda seconds: None)
+    ticks = iter([100.0, 102.0])
+    monkeypatch.setattr(measure.time, "monotonic", lambda: next(ticks))
+    assert measure.idle_cores({"b": "busy", "c0": "still", "x": ""}, 2) == {"b": pytest.approx(0.05), "c0": 0.0, "x": None}
+
+
 class _Answer(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     status = 200
@@ -138,6 +156,7 @@ def test_rounds_against_real_servers_alternate_and_a_failing_one_fails_the_step(
         (tmp_path / "spec.json").write_text(json.dumps(spec))
         done = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "measure.py"), "rounds", "--spec", str(tmp_path / "spec.json"),
                                "--endpoints", "file", "--rounds", "2", "--round-seconds", "1", "--threads", "1", "--connections", "2",
+                               "--idle-seconds", "0",
                                "--out-prefix", str(tmp_path / "wrk")], capture_output=True, text=True, timeout=60, check=False)
     finally:
         for s in servers:
