@@ -149,7 +149,7 @@ cleanup() {
     docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -f >/dev/null 2>&1 || true
     rm -rf "$RUN"/b-*-pypi "$RUN"/b-*-pages "$RUN"/b-*-cache "$RUN/s-pypi" "$RUN/up-pages" "$RUN/up-files"
   fi
-  rm -f "$RUN/deploy-vars.json"
+  rm -f "$RUN/deploy-vars.json" "$RUN"/wrk-spec-*.json  # they hold the run's password
   exit "$rc"
 }
 # Long steps run through `fg`, so a signal is handled at once (bash defers traps
