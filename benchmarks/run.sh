@@ -439,6 +439,7 @@ for N in ${PROJECTS//,/ }; do
   for ct in "$ct_b" "$ct_c"; do
     if [ -n "$ct" ]; then stop "$ct"; fi
   done
+  ct_b= ct_c=  # the public-packages part names its own
   ((KEEP)) || rm -rf "$RUN/b-$N-pypi" "$RUN/b-$N-pages" "$RUN/b-$N-cache"
 
   if want d; then
