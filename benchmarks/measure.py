@@ -9,6 +9,10 @@
          the CPU used during the run by the server's container, by wrk, by the
          docker-proxy of the published port, and by everything else on the
          machine ("foreign": other people's jobs on a shared machine).
+  rounds the servers of a spec (all up at once) on each endpoint in short wrk
+         rounds that take turns, the order reversed every other round; one
+         JSON per server and endpoint with every round kept (report.py pairs
+         them round by round). A round with failed requests fails the step.
   devpi-load  wait until devpi-server answers, then upload the data set's files
          whose names start with --prefix to its index root/bench with twine.
   flood  send --total distinct bad credentials with wrk (flood.lua) to --flood-url
@@ -182,10 +186,10 @@ def _proc_ticks(pids):
     return total
 
 
-def _other_processes(skip_pids, container):
+def _other_processes(skip_pids, containers):
     """pid -> (starttime, own + reaped children's CPU ticks) of every user-space
-    process that is not part of the measurement (the container, wrk, this
-    script, docker-proxy). Kernel threads are left out: they mostly carry the
+    process that is not part of the measurement (the benchmark's containers, wrk,
+    this script, docker-proxy). Kernel threads are left out: they mostly carry the
     measurement's own loopback traffic."""
     snap = {}
     for pid in os.listdir("/proc"):
@@ -196,10 +200,11 @@ def _other_processes(skip_pids, container):
                 f = fh.read().rsplit(")", 1)[1].split()
             if int(f[1]) == 2 or pid == "2" or int(f[6]) & 0x00200000:  # ppid kthreadd, PF_KTHREAD
                 continue
-            if container:
+            if containers:
                 with open(f"/proc/{pid}/cgroup") as fh:
-                    if container in fh.read():
-                        continue
+                    cgroup = fh.read()
+                if any(container in cgroup for container in containers):
+                    continue
             snap[pid] = (int(f[19]), int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]))
         except (OSError, IndexError, ValueError):
             continue
@@ -214,25 +219,41 @@ def _other_ticks(before, after):
     return max(total, 0)
 
 
-def run_wrk(args):
-    env = dict(os.environ, BENCH_AUTH=args.auth or "")
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-           f"--timeout={args.timeout}s", "--latency", "-s", os.path.join(HERE, "wrk.lua"), args.url]
-    pids = _proxy_pids(args.proxy_port)
-    skip = set(pids) | {str(os.getpid())}
-    o0 = _other_processes(skip, args.container)
-    c0, h0, p0, t0 = (_container_cpu_ns(args.container), _host_busy_ticks(),
+def _container_ticks(containers):
+    """CPU seconds of each given container (full ids), None where unreadable."""
+    return {cid: _container_cpu_ns(cid) for cid in containers}
+
+
+def wrk_once(url, *, auth, seconds, threads=2, connections=8, timeout=60, container="", proxy_port="",
+             idle_containers=(), idle_proxy_ports=(), text_out=None):
+    """One wrk run on url, as a dict: wrk's numbers (BENCH_JSON of wrk.lua) and the CPU used meanwhile by
+    the measured server's container, by wrk, by the docker-proxy of its published port, by the other
+    benchmark servers that stood idle meanwhile, and by everything else on the machine ("foreign": other
+    people's jobs on a shared machine)."""
+    env = dict(os.environ, BENCH_AUTH=auth or "")
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+           f"--timeout={timeout}s", "--latency", "-s", os.path.join(HERE, "wrk.lua"), url]
+    pids = _proxy_pids(proxy_port)
+    idle_pids = [pid for port in idle_proxy_ports for pid in _proxy_pids(port)]
+    skip = set(pids) | set(idle_pids) | {str(os.getpid())}
+    benchmark_containers = tuple(c for c in (container, *idle_containers) if c)
+    o0 = _other_processes(skip, benchmark_containers)
+    i0 = _container_ticks(idle_containers)
+    c0, h0, p0, t0 = (_container_cpu_ns(container), _host_busy_ticks(),
                       _proc_ticks(pids), time.monotonic())
+    started_at = time.time()
     proc = _start(cmd, env=env)
     out = proc.stdout.read().decode("utf-8", "replace")
     _, status, rusage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
-    c1, h1, p1 = _container_cpu_ns(args.container), _host_busy_ticks(), _proc_ticks(pids)
-    o1 = _other_processes(skip | {str(proc.pid)}, args.container)
+    c1, h1, p1 = _container_cpu_ns(container), _host_busy_ticks(), _proc_ticks(pids)
+    i1 = _container_ticks(idle_containers)
+    o1 = _other_processes(skip | {str(proc.pid)}, benchmark_containers)
 
-    with open(args.out + ".txt", "w") as fh:
-        fh.write(" ".join(cmd[:-3] + [cmd[-1]]) + "\n" + out)
-    result = {"url": args.url, "wall_s": wall, "exit": os.waitstatus_to_exitcode(status)}
+    if text_out:
+        with open(text_out, "a") as fh:
+            fh.write(" ".join(cmd[:-3] + [cmd[-1]]) + "\n" + out)
+    result = {"url": url, "started_at": started_at, "wall_s": wall, "exit": os.waitstatus_to_exitcode(status)}
     for line in out.splitlines():
         if line.startswith("BENCH_JSON "):
             result.update(json.loads(line[len("BENCH_JSON "):]))
@@ -241,19 +262,134 @@ def run_wrk(args):
     cpu = {"host": (h1 - h0) / CLK_TCK, "wrk": rusage.ru_utime + rusage.ru_stime,
            "proxy": (p1 - p0) / CLK_TCK}
     cpu["server"] = (c1 - c0) / 1e9 if c0 is not None and c1 is not None else None
+    idle = [(i1[cid] - i0[cid]) / 1e9 for cid in idle_containers if i0.get(cid) is not None and i1.get(cid) is not None]
+    cpu["idle_servers"] = sum(idle)
     # Everything else the machine did; "foreign": other user-space processes only.
-    cpu["rest"] = max(0.0, cpu["host"] - cpu["wrk"] - cpu["proxy"] - (cpu["server"] or 0.0))
+    cpu["rest"] = max(0.0, cpu["host"] - cpu["wrk"] - cpu["proxy"] - (cpu["server"] or 0.0) - cpu["idle_servers"])
     # (children reaped in the window count whole, hence the cap)
     cpu["foreign"] = min(_other_ticks(o0, o1) / CLK_TCK, cpu["rest"])
     result["cpu_s"] = cpu
+    return result
+
+
+def round_problem(result):
+    """Why one wrk run cannot be counted, or None: a comparison of rates is void when one of them
+    includes failed requests or none at all."""
+    if result.get("error"):
+        return f"wrk: {result['error']}"
+    if result.get("exit"):
+        return f"wrk exited with {result['exit']}"
+    if not result.get("requests"):
+        return "no request answered"
+    errors = {k: v for k, v in (result.get("errors") or {}).items() if v}
+    if errors:
+        return "failed requests " + ", ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+    return None
+
+
+def round_order(labels, round_index):
+    """The servers' order in one round: as given in even rounds, reversed in odd ones, so no server is
+    always measured first (the moment after another's load) and each pair of rounds is symmetric."""
+    return list(labels) if round_index % 2 == 0 else list(reversed(labels))
+
+
+def round_rate(result):
+    return result["requests"] / (result["duration_us"] / 1e6)
+
+
+def aggregate_rounds(rounds):
+    """One server's rounds on one URL as one result of the shape run_wrk writes: counts and CPU summed,
+    the latency percentiles the median of the rounds' own (wrk gives no histogram to merge), and the
+    rounds themselves for the paired ratios (report.py)."""
+    total = {"url": rounds[0]["url"], "rounds": rounds,
+             "wall_s": sum(r["wall_s"] for r in rounds),
+             "exit": max(r.get("exit", 0) for r in rounds),
+             "requests": sum(r["requests"] for r in rounds),
+             "duration_us": sum(r["duration_us"] for r in rounds),
+             "bytes": sum(r.get("bytes", 0) for r in rounds)}
+    total["errors"] = {k: sum((r.get("errors") or {}).get(k, 0) for r in rounds) for k in rounds[0].get("errors", {})}
+    total["latency_us"] = {k: statistics.median(r["latency_us"][k] for r in rounds) for k in rounds[0]["latency_us"]}
+    cpu = {}
+    for key in rounds[0]["cpu_s"]:
+        values = [r["cpu_s"].get(key) for r in rounds]
+        cpu[key] = None if any(v is None for v in values) else sum(values)
+    total["cpu_s"] = cpu
+    return total
+
+
+def run_wrk(args):
+    result = wrk_once(args.url, auth=args.auth, seconds=args.duration, threads=args.threads,
+                      connections=args.connections, timeout=args.timeout, container=args.container,
+                      proxy_port=args.proxy_port, text_out=args.out + ".txt")
     result["loadavg_before"] = args.loadavg
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=1)
+    _print_round(args.label, result)
+    problem = round_problem(result)
+    if problem:
+        sys.exit(f"wrk {args.label}: {problem}")
+
+
+def _print_round(label, result):
+    cpu = result.get("cpu_s", {})
     rps = result.get("requests", 0) / (result.get("duration_us", 1) / 1e6)
-    print(f"  {args.label:<28} {rps:10.1f} req/s  p50 {result.get('latency_us', {}).get('p50', 0) / 1000:8.2f} ms"
-          f"  p99 {result.get('latency_us', {}).get('p99', 0) / 1000:8.2f} ms"
+    latency = result.get("latency_us", {})
+    per_answer = (cpu.get("server") or 0) / result["requests"] * 1e6 if result.get("requests") else 0
+    print(f"  {label:<28} {rps:10.1f} req/s  p50 {latency.get('p50', 0) / 1000:8.2f} ms"
+          f"  p99 {latency.get('p99', 0) / 1000:8.2f} ms  server {per_answer:6.1f} us/answer"
           f"  n={result.get('requests', 0)}  errors={sum(result.get('errors', {}).values())}"
-          f"  other-load={cpu['foreign'] / max(wall, 1e-9):.2f} cores", flush=True)
+          f"  other-load={cpu.get('foreign', 0) / max(result.get('wall_s', 0), 1e-9):.2f} cores", flush=True)
+
+
+def idle_cores(containers, seconds):
+    """label -> CPU cores each container used with no request at all (its timers and background
+    services), over the same seconds: counted in its CPU per answer, as a fixed rate."""
+    before = {label: _container_cpu_ns(cid) for label, cid in containers.items()}
+    began = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - began
+    after = {label: _container_cpu_ns(cid) for label, cid in containers.items()}
+    return {label: (after[label] - before[label]) / 1e9 / wall if before[label] is not None and after[label] is not None else None
+            for label in containers}
+
+
+def run_rounds(args):
+    """Every server of the spec on every endpoint, --rounds short wrk runs each, taking turns: on a
+    shared machine the load moves within minutes, and a server measured minutes after another would be
+    compared under another load. All of them are up throughout (an idle server costs next to nothing,
+    and its CPU is counted apart). Writes PREFIX-<label>-<endpoint>.json per server and endpoint."""
+    with open(args.spec) as fh:
+        servers = json.load(fh)["servers"]
+    labels = [s["label"] for s in servers]
+    by_label = {s["label"]: s for s in servers}
+    if args.idle_seconds > 0:
+        idle = idle_cores({s["label"]: s.get("container", "") for s in servers}, args.idle_seconds)
+        with open(f"{args.out_prefix}-idle.json", "w") as fh:
+            json.dump({"seconds": args.idle_seconds, "cores": idle}, fh, indent=1)
+        print("  idle: " + ", ".join(f"{label} {cores:.3f} cores" for label, cores in idle.items() if cores is not None), flush=True)
+    for endpoint in args.endpoints.split(","):
+        rounds = {label: [] for label in labels}
+        for index in range(args.rounds):
+            for label in round_order(labels, index):
+                server = by_label[label]
+                others = [s for s in servers if s["label"] != label]
+                with open("/proc/loadavg") as fh:
+                    loadavg = float(fh.read().split()[0])
+                result = wrk_once(server["urls"][endpoint], auth=server.get("auth", ""), seconds=args.round_seconds,
+                                  threads=args.threads, connections=args.connections, timeout=args.timeout,
+                                  container=server.get("container", ""), proxy_port=server.get("proxy_port", ""),
+                                  idle_containers=[s["container"] for s in others if s.get("container")],
+                                  idle_proxy_ports=[s["proxy_port"] for s in others if s.get("proxy_port")],
+                                  text_out=f"{args.out_prefix}-{label}-{endpoint}.json.txt")
+                result.update(round=index + 1, position=round_order(labels, index).index(label) + 1, loadavg_before=loadavg)
+                _print_round(f"{label} {endpoint} round {index + 1}", result)
+                problem = round_problem(result)
+                if problem:
+                    sys.exit(f"wrk rounds: {label} {endpoint} round {index + 1} of {args.rounds}: {problem}")
+                rounds[label].append(result)
+        for label, done in rounds.items():
+            with open(f"{args.out_prefix}-{label}-{endpoint}.json", "w") as fh:
+                json.dump(aggregate_rounds(done), fh, indent=1)
 
 
 # --------------------------------------------------------------------- flood
@@ -416,6 +552,18 @@ def main():
     w.add_argument("--out", required=True)
     w.add_argument("--loadavg", type=float, default=None)
 
+    r = sub.add_parser("rounds", help="servers taking turns on each endpoint, short wrk rounds each")
+    r.add_argument("--spec", required=True, help='JSON: {"servers": [{"label", "urls": {endpoint: url}, "auth", '
+                                                  '"container" (full id), "proxy_port"}]}')
+    r.add_argument("--endpoints", default="simple,project,file")
+    r.add_argument("--rounds", type=int, default=10)
+    r.add_argument("--round-seconds", type=int, default=1)
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--connections", type=int, default=8)
+    r.add_argument("--timeout", type=int, default=60)
+    r.add_argument("--idle-seconds", type=int, default=5, help="first, each container's CPU with no request (0: skip)")
+    r.add_argument("--out-prefix", required=True, help="writes PREFIX-<label>-<endpoint>.json and PREFIX-idle.json")
+
     f = sub.add_parser("flood")
     f.add_argument("--url", required=True, help="a URL the cached user reads; the flood goes there too")
     f.add_argument("--flood-url", default="", help="where the flood goes (another path to the same server); default --url")
@@ -449,7 +597,7 @@ def main():
     if args.cmd == "wrk" and args.loadavg is None:
         with open("/proc/loadavg") as fh:
             args.loadavg = float(fh.read().split()[0])
-    {"probe": probe, "wrk": run_wrk, "flood": run_flood, "pip": run_pip, "devpi-load": devpi_load}[args.cmd](args)
+    {"probe": probe, "wrk": run_wrk, "rounds": run_rounds, "flood": run_flood, "pip": run_pip, "devpi-load": devpi_load}[args.cmd](args)
 
 
 if __name__ == "__main__":

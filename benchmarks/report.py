@@ -17,6 +17,7 @@ SERVERS = {
 }
 TARGET = 1.2  # our cold installs within this factor of the ceiling
 ENDPOINTS = {"simple": "`/simple/`", "project": "`/simple/<project>/`", "file": "file download"}
+PAIRED = ("c", "c0")  # run at the same time as (b), their wrk rounds taking turns with (b)'s
 FEW_SAMPLES = 100  # below this, wrk's p99 is about the slowest request
 NOISY_CORES = 0.25  # other processes' CPU during a measurement, in cores
 
@@ -72,8 +73,36 @@ def ratio(num, den):
     return num / den
 
 
+def round_value(rnd, key):
+    """One wrk round's req/s ("rps") or latency percentile ("p50", "p99", in us)."""
+    if key == "rps":
+        return rnd["requests"] / (rnd["duration_us"] / 1e6) if rnd.get("duration_us") else None
+    return (rnd.get("latency_us") or {}).get(key)
+
+
+def paired_ratios(num_res, den_res, key):
+    """num÷den for each round both servers ran (same index: adjacent in time, measure.py rounds)."""
+    pairs = zip((num_res or {}).get("rounds") or [], (den_res or {}).get("rounds") or [], strict=False)
+    return [r for r in (ratio(round_value(a, key), round_value(b, key)) for a, b in pairs) if r is not None]
+
+
+def paired_ratio(num_res, den_res, key):
+    """The median of the rounds' own ratios: a load that came or went during the comparison falls on
+    both servers of a round, and a round disturbed more than the others does not move the median. A
+    result of one wrk run (no rounds kept) gives the plain ratio."""
+    ratios = paired_ratios(num_res, den_res, key)
+    if ratios:
+        return statistics.median(ratios)
+    a, b = wrk_stats(num_res), wrk_stats(den_res)
+    return ratio(a and a[key], b and b[key])
+
+
+def _round_foreign(rnd):
+    return (rnd.get("cpu_s") or {}).get("foreign", 0) / max(rnd.get("wall_s") or 0, 1e-9)
+
+
 def wrk_stats(res):
-    """(req/s, p50 us, p99 us, n, errors, server cores, foreign cores) or None."""
+    """(req/s, p50 us, p99 us, n, errors, server cores, server us per answer, foreign cores) or None."""
     if not res or "requests" not in res:
         return None
     secs = res["duration_us"] / 1e6
@@ -88,9 +117,54 @@ def wrk_stats(res):
         "n": res["requests"],
         "errors": errors,
         "server_cores": server / wall if server is not None else None,
+        "server_us": server / res["requests"] * 1e6 if server is not None and res["requests"] else None,
         "wrk_cores": (cpu.get("wrk", 0) + cpu.get("proxy", 0)) / wall,
         "foreign": cpu.get("foreign", 0) / wall,
+        "foreign_max": max((_round_foreign(r) for r in res.get("rounds") or []), default=cpu.get("foreign", 0) / wall),
+        "rounds": len(res.get("rounds") or []),
     }
+
+
+def idle_line(w, res, n, stats):
+    """What each server's container used with no request, and what that is of (b)'s CPU per answer."""
+    idle = load(os.path.join(res, f"wrk-{n}-idle.json"))
+    if not idle or not idle.get("cores"):
+        return
+    parts = [f"{SERVERS.get(s, s)} {c:.3f}" for s, c in idle["cores"].items() if c is not None]
+    b_idle, b_file = idle["cores"].get("b"), stats.get(("file", "b"))
+    share = ""
+    if b_idle is not None and b_file and b_file["rps"]:
+        share = (f"; at (b)'s file download rate ({fmt_rate(b_file['rps'])}/s) (b)'s idle rate is "
+                 f"{b_idle / b_file['rps'] * 1e6:.1f} µs of its CPU per answer")
+    w("")
+    w(f"Idle, {idle.get('seconds', '?')} s before the rounds with no request, the containers used (cores): "
+      + ", ".join(parts) + share + ".")
+
+
+def rounds_table(w, res, n, others):
+    """(b)'s rounds beside the ceilings', one line per URL and round: what each ratio is made of, and
+    the other load during each side of it."""
+    lines = []
+    for ep, ep_name in ENDPOINTS.items():
+        b = load(os.path.join(res, f"wrk-{n}-b-{ep}.json")) or {}
+        for s in others:
+            x = load(os.path.join(res, f"wrk-{n}-{s}-{ep}.json")) or {}
+            for k, (rb, rx) in enumerate(zip(b.get("rounds") or [], x.get("rounds") or [], strict=False), 1):
+                lines.append(f"| {ep_name} | {s} | {k} | {fmt_rate(round_value(rb, 'rps'))} | {fmt_rate(round_value(rx, 'rps'))} | "
+                             f"{fmt_ratio(ratio(round_value(rb, 'rps'), round_value(rx, 'rps')))} | "
+                             f"{_round_foreign(rb):.2f} / {_round_foreign(rx):.2f} |")
+            ratios = paired_ratios(b, x, "rps")
+            if ratios:
+                lines.append(f"| {ep_name} | {s} | **median** | | | **{fmt_ratio(statistics.median(ratios))}** "
+                             f"({fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))}) | |")
+    if lines:
+        w("")
+        w("Round by round (round k of (b) next to round k of the other; who goes first alternates):")
+        w("")
+        w("| endpoint | other | round | (b) req/s | other req/s | b÷other | other load (cores) during (b) / the other |")
+        w("|---|---|--:|--:|--:|--:|--:|")
+        for line in lines:
+            w(line)
 
 
 def pip_stats(res):
@@ -376,9 +450,13 @@ def main(run):
     w("")
     w(f"One machine ({meta.get('nproc', '?')} cores, kernel {meta.get('kernel', '?')}), "
       f"git {meta.get('git', '?')}. Every server in its own container of the project's "
-      "Debian 12 systemd image, port published on 127.0.0.1, one server running at a time. "
-      f"Load: {meta.get('wrk', 'wrk')}, 2 threads, 8 connections, "
-      f"{meta.get('duration', '?')} s per URL, `--latency`, basic auth header, timeout 60 s. "
+      "Debian 12 systemd image, port published on 127.0.0.1; (b), (c) and (c0) up at once, (a) and (d) "
+      f"each alone. Load: {meta.get('wrk', 'wrk')}, 2 threads, 8 connections, `--latency`, basic auth header, "
+      f"timeout 60 s, {meta.get('duration', '?')} s per server and URL"
+      + (f" in {meta['rounds']} rounds of {meta.get('round_seconds', '?')} s: on each URL the servers take turns "
+         "round by round, the order reversed every other round, so a load that comes or goes on the machine "
+         "falls on all of them. "
+         if meta.get("rounds") else ". ") +
       f"pip: `pip download --no-deps` of {meta.get('pip_packages', 20)} packages, cold cache "
       f"(fresh cache and destination directory, pip config ignored), median of "
       f"{meta.get('pip_runs', '?')} runs (wall time includes pip's own start-up).")
@@ -429,8 +507,9 @@ def main(run):
             w("")
             w(note)
         w("")
-        w("| endpoint | server | req/s | p50 ms | p99 ms | requests | errors | server CPU (cores) | other load (cores) |")
-        w("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+        w("| endpoint | server | req/s | p50 ms | p99 ms | requests | errors | server CPU (cores) | server CPU µs per answer "
+          "| other load (cores, mean / worst round) |")
+        w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
         stats = {}
         few = noisy = False
         for ep, ep_name in ENDPOINTS.items():
@@ -438,25 +517,31 @@ def main(run):
                 st = wrk_stats(load(os.path.join(res, f"wrk-{n}-{s}-{ep}.json")))
                 stats[(ep, s)] = st
                 if st is None:
-                    w(f"| {ep_name} | {SERVERS[s]} | – | – | – | – | – | – | – |")
+                    w(f"| {ep_name} | {SERVERS[s]} | – | – | – | – | – | – | – | – |")
                     continue
                 mark = ""
                 if st["n"] < FEW_SAMPLES:
                     mark, few = " †", True
-                other = f"{st['foreign']:.2f}"
+                other = f"{st['foreign']:.2f} / {st['foreign_max']:.2f}"
                 if st["foreign"] > NOISY_CORES:
                     other, noisy = other + " ⚠", True
                 errs = f"**{st['errors']}**" if st["errors"] else "0"
                 srv = f"{st['server_cores']:.2f}" if st["server_cores"] is not None else "–"
+                per_answer = f"{st['server_us']:.1f}" if st["server_us"] is not None else "–"
                 w(f"| {ep_name} | {SERVERS[s]} | {fmt_rate(st['rps'])} | {fmt_ms(st['p50'])} | "
-                  f"{fmt_ms(st['p99'])}{mark} | {st['n']:,} | {errs} | {srv} | {other} |")
+                  f"{fmt_ms(st['p99'])}{mark} | {st['n']:,} | {errs} | {srv} | {per_answer} | {other} |")
         if few:
             w("")
             w(f"† fewer than {FEW_SAMPLES} requests completed: p99 is in effect the slowest request.")
         if noisy:
             w("")
             w(f"⚠ other processes on the machine used more than {NOISY_CORES} cores during "
-              "this measurement: rerun on a quiet machine before comparing.")
+              "this measurement" + (": the servers' rounds took turns under it (the rounds below)."
+                                    if any(st and st["rounds"] for st in stats.values())
+                                    else ": rerun on a quiet machine before comparing."))
+        idle_line(w, res, n, stats)
+        if "b" in servers:
+            rounds_table(w, res, n, [s for s in PAIRED if s in servers])
 
         pips = {s: pip_stats(load(os.path.join(res, f"pip-{n}-{s}.json"))) for s in servers}
         if any(pips.values()):
@@ -485,6 +570,11 @@ def main(run):
             w("")
             heads = [("a", "b÷a"), ("c", "b÷c"), ("c0", "b÷c0 (ceiling)")]
             heads = [(s, h) for s, h in heads if s in others]
+            if any(s in PAIRED for s, _ in heads):
+                w("Ratios to (c) and (c0), measured in turns with (b): the median of the rounds' own ratios "
+                  "(round k of (b) against round k of the other, run next to it in time); to (a), measured "
+                  "alone: the ratio of the totals.")
+                w("")
             w("| ratio of (b) to | " + " | ".join(h for _, h in heads) + " |")
             w("|---|" + "--:|" * len(heads))
             for ep, ep_name in ENDPOINTS.items():
@@ -493,7 +583,11 @@ def main(run):
                     cells = []
                     for s, _ in heads:
                         x = stats.get((ep, s))
-                        cells.append(fmt_ratio(ratio(b and b[key], x and x[key])))
+                        if s in PAIRED:  # measured in turns with (b): the median of the rounds' own ratios
+                            cells.append(fmt_ratio(paired_ratio(load(os.path.join(res, f"wrk-{n}-b-{ep}.json")),
+                                                                load(os.path.join(res, f"wrk-{n}-{s}-{ep}.json")), key)))
+                        else:
+                            cells.append(fmt_ratio(ratio(b and b[key], x and x[key])))
                     w(f"| {ep_name} {label} | " + " | ".join(cells) + " |")
             bp = pips.get("b")
             cells = [fmt_ratio(ratio(bp and bp["median"], pips.get(s) and pips[s]["median"]))

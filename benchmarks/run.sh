@@ -7,11 +7,15 @@
 #        (pypi-server run -p 8080 -a update,download -P htpasswd --disable-fallback DIR)
 #   (d)  peer: devpi-server 6.20.3 (no read auth: devpi needs a plugin and nginx for it)
 #   (c)  optional: (c0) with nginx's auth_basic, one bcrypt (cost 12) per request
-# each in its own container of the project's Debian 12 systemd image, one server
-# running at a time. The data set is N projects x 5 wheels plus a dependency tree
-# (tree-app: 30 projects x 4 versions, some needing Python >= 3.99). Measured:
+# each in its own container of the project's Debian 12 systemd image; (b), (c) and (c0)
+# run at once, (a) and (d) each alone. The data set is N projects x 5 wheels plus a dependency
+# tree (tree-app: 30 projects x 4 versions, some needing Python >= 3.99). Measured:
 #   - wrk (2 threads, 8 connections) on /simple/, /simple/<project>/ and one wheel
-#     (a, b, c, c0), and a cold `pip download --no-deps` of 20 packages;
+#     (a, b, c, c0): per URL, --rounds short rounds per server ((b), (c), (c0) taking turns,
+#     the order reversed every other round, --duration seconds per server in all), so a load
+#     that comes or goes on the shared machine falls on every server alike; the ratio to the
+#     ceiling is the median of the rounds' own ratios (report.py); a round with failed requests
+#     fails the run. Then a cold `pip download --no-deps` of 20 packages;
 #   - what users feel: the wall time of a cold `uv pip install tree-app` and a cold
 #     `pip install tree-app` (fresh venv, empty cache; clients of .venv-clients),
 #     and, through a counting proxy, the bytes and requests of one cold install
@@ -34,9 +38,12 @@
 #     path's page latency: every page, one request at a time on one connection.
 # Markdown tables and the ratios to the ceiling are printed at the end.
 #
-# Usage: benchmarks/run.sh [--quick] [--projects 1000] [--duration 10] [--servers a,b,c0,d]
+# Usage: benchmarks/run.sh [--quick] [--projects 1000] [--duration 10] [--rounds 10] [--servers a,b,c0,d]
 #                          [--pip-runs 3] [--install-runs 3] [--scale 100000] [--flood 20000]
 #                          [--upstream 3] [--keep]
+#   --rounds: wrk rounds per server and URL, each --duration/--rounds whole seconds (at least 1).
+#     Many short rounds: beside another job taking a core, 2 s rounds' own ratios ranged 0.45-2.08
+#     on one URL (5 pairs); the more pairs, the less one unlucky pair moves the median.
 #   --quick: --projects 100 --duration 5 --pip-runs 1 --install-runs 1 --scale 0 --upstream 1
 #   --upstream 0 skips the public packages; (b), (c0) and (d) there follow --servers.
 # Needs scripts/setup.sh first (docker, wrk, the image, .venv, .venv-clients). Load
@@ -50,6 +57,7 @@ IMAGE=${TEST_IMAGE:-privatepypi/debian12-systemd:latest}
 PY=$ROOT/.venv/bin/python
 PROJECTS=1000
 DURATION=10
+ROUNDS=10
 SERVERS=a,b,c0,d
 PIP_RUNS=3
 INSTALL_RUNS=3
@@ -66,6 +74,7 @@ while (($#)); do
   case $1 in
     --projects) PROJECTS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
     --pip-runs) PIP_RUNS=$2; shift 2 ;;
     --install-runs) INSTALL_RUNS=$2; shift 2 ;;
@@ -82,6 +91,12 @@ done
 if ! [[ $DURATION =~ ^[0-9]+$ ]] || ((DURATION < 1 || DURATION > 120)); then
   echo "run.sh: --duration takes 1..120 seconds" >&2; exit 2
 fi
+if ! [[ $ROUNDS =~ ^[0-9]+$ ]] || ((ROUNDS < 1 || ROUNDS > 20)); then
+  echo "run.sh: --rounds takes 1..20" >&2; exit 2
+fi
+# rounds of whole seconds (wrk's -d), at least one: --duration 5 --rounds 10 makes 5 rounds of 1 s
+((ROUNDS <= DURATION)) || ROUNDS=$DURATION
+ROUND_SECONDS=$((DURATION / ROUNDS))
 if ! [[ $PIP_RUNS =~ ^[0-9]+$ ]] || ((PIP_RUNS > 10)); then
   echo "run.sh: --pip-runs takes 0..10" >&2; exit 2
 fi
@@ -132,9 +147,9 @@ cleanup() {
     echo "run.sh: --keep: containers left running (docker ps --filter label=$LABEL)" >&2
   else
     docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -f >/dev/null 2>&1 || true
-    rm -rf "$RUN"/b-*-pypi "$RUN"/b-*-pages "$RUN/s-pypi" "$RUN/up-pages" "$RUN/up-files"
+    rm -rf "$RUN"/b-*-pypi "$RUN"/b-*-pages "$RUN"/b-*-cache "$RUN/s-pypi" "$RUN/up-pages" "$RUN/up-files"
   fi
-  rm -f "$RUN/deploy-vars.json"
+  rm -f "$RUN/deploy-vars.json" "$RUN"/wrk-spec-*.json  # they hold the run's password
   exit "$rc"
 }
 # Long steps run through `fg`, so a signal is handled at once (bash defers traps
@@ -229,21 +244,36 @@ booted() {  # wait until systemd in the container has finished starting up
   return 1
 }
 
-# measure SIZE SERVER CONTAINER PORT AUTH: wrk on the three URLs, then pip.
-measure() {
-  local n=$1 s=$2 ct=$3 port=$4 auth=$5 urls ep url cid creds=""
-  fg python3 "$BENCH/measure.py" probe --base "http://127.0.0.1:$port" \
-    --project "$PROJECT" --auth "$auth" --wait 180 >"$RUN/results/urls-$n-$s.json" || return 1
-  urls=$(cat "$RUN/results/urls-$n-$s.json")
-  cid=$(container_id "$ct")
-  for ep in simple project file; do
-    url=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$urls" "$ep")
-    fg python3 "$BENCH/measure.py" wrk --url "$url" --auth "$auth" --duration "$DURATION" \
-      --container "$cid" --proxy-port "$port" --label "$s $ep" \
-      --out "$RUN/results/wrk-$n-$s-$ep.json" || step_failed $? "wrk $ep on $s ($n projects)"
-  done
+# probe SIZE SERVER PORT AUTH: the server answers the three URLs (written to urls-SIZE-SERVER.json).
+probe() {
+  fg python3 "$BENCH/measure.py" probe --base "http://127.0.0.1:$3" \
+    --project "$PROJECT" --auth "$4" --wait 180 >"$RUN/results/urls-$1-$2.json" \
+    2>"$RUN/probe-$1-$2.err" || { step_failed $? "probe of $2 ($1 projects): $(tail -c 300 "$RUN/probe-$1-$2.err")"; return 1; }
+}
+
+# spec_entry SIZE SERVER CONTAINER PORT AUTH: one server of a wrk comparison (measure.py rounds --spec).
+spec_entry() {
+  python3 -c 'import json, sys; n, s, cid, port, auth, urls = sys.argv[1:]
+print(json.dumps({"label": s, "container": cid, "proxy_port": port, "auth": auth, "urls": json.load(open(urls))}))' \
+    "$1" "$2" "$(container_id "$3")" "$4" "$5" "$RUN/results/urls-$1-$2.json"
+}
+
+# compare SIZE SPEC-LINES...: wrk on the three URLs, the servers taking turns in short rounds
+# (--rounds of DURATION/ROUNDS seconds each, so each server gets DURATION seconds per URL).
+compare() {
+  local n=$1 spec=$RUN/wrk-spec-$1.json; shift
+  ((${#@})) || return 0
+  printf '{"servers": [%s]}\n' "$(IFS=,; echo "$*")" >"$spec"
+  fg python3 "$BENCH/measure.py" rounds --spec "$spec" --rounds "$ROUNDS" --round-seconds "$ROUND_SECONDS" \
+    --out-prefix "$RUN/results/wrk-$n" 2>"$RUN/wrk-$n.err" \
+    || step_failed $? "wrk rounds ($n projects): $(tail -c 400 "$RUN/wrk-$n.err")"
+}
+
+# clients SIZE SERVER PORT AUTH: pip downloads, then the timed and counted installs ((c) has none).
+clients() {
+  local n=$1 s=$2 port=$3 auth=$4 creds=""
+  [ -n "$auth" ] && creds="$BENCH_USER:$BENCH_PASSWORD@"
   if ((PIP_RUNS > 0)); then
-    [ -n "$auth" ] && creds="$BENCH_USER:$BENCH_PASSWORD@"
     fg python3 "$BENCH/measure.py" pip --python "$PY" --runs "$PIP_RUNS" --tmp "$RUN" \
       --index-url "http://${creds}127.0.0.1:$port/simple/" --packages "$PIP_LIST" \
       --label "$s" --out "$RUN/results/pip-$n-$s.json" || step_failed $? "pip downloads from $s ($n projects)"
@@ -295,7 +325,7 @@ print(round(statistics.median(times), 1))
 EOF
 )
 cat >"$RUN/meta.json" <<EOF
-{"run_id": "$RUN_ID", "projects": "$PROJECTS", "duration": $DURATION, "servers": "$SERVERS",
+{"run_id": "$RUN_ID", "projects": "$PROJECTS", "duration": $DURATION, "rounds": $ROUNDS, "round_seconds": $ROUND_SECONDS, "servers": "$SERVERS",
  "pip_runs": $PIP_RUNS, "flood": $FLOOD, "upstream_runs": $UPSTREAM_RUNS, "pip_packages": $PIP_PACKAGES, "install_runs": $INSTALL_RUNS, "scale": $SCALE,
  "uv": "$("$CLIENTS_BIN/uv" --version 2>/dev/null)", "pip": "$("$CLIENTS_BIN/pip" --version 2>/dev/null | cut -d' ' -f1-2)",
  "wrk": "wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')",
@@ -318,63 +348,99 @@ for N in ${PROJECTS//,/ }; do
     log "(a) baseline: pypiserver's systemd example"
     start "$ct" "$IMG_A" -p 127.0.0.1::8080 \
       -v "$DATA/packages":/var/www/pypi:ro -v "$RUN/htpasswd":/etc/bench/htpasswd:ro
-    measure "$N" a "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(a) failed" >"$RUN/results/fail-$N-a.txt"
+    port=$(host_port "$ct" 8080)
+    if probe "$N" a "$port" "$AUTH"; then
+      compare "$N" "$(spec_entry "$N" a "$ct" "$port" "$AUTH")"
+      clients "$N" a "$port" "$AUTH"
+    else
+      echo "(a) did not answer" >"$RUN/results/fail-$N-a.txt"
+    fi
     stop "$ct"
   fi
 
+  # (b), (c) and (c0) are up together and their wrk rounds take turns (compare), so a load that comes
+  # or goes on the machine falls on all of them; an idle server costs next to nothing meanwhile.
+  ct_b= ct_c= spec=()
   if want b; then
-    ct=ppb-$RUN_ID-$N-b
+    ct_b=ppb-$RUN_ID-$N-b
     log "(b) the role privatepypi.aws.pypiserver, defaults (deploying, log: $RUN/deploy-$N.log)"
-    rm -rf "$RUN/b-$N-pypi"; cp -a "$DATA/packages" "$RUN/b-$N-pypi"
-    start "$ct" "$IMAGE" -p 127.0.0.1::8080 -v "$RUN/b-$N-pypi":/var/pypi
+    rm -rf "$RUN/b-$N-pypi" "$RUN/b-$N-cache"; cp -a "$DATA/packages" "$RUN/b-$N-pypi"; mkdir -p "$RUN/b-$N-cache"
+    # The rendered pages (/var/cache/pypiserver) on a bind mount as the ceiling's are: in the
+    # container's overlay file system, which no host has, each page's path walk and open cost (b)
+    # about 3 % more of nginx's CPU than the ceiling paid for the same page (perf: ovl_* functions).
+    start "$ct_b" "$IMAGE" -p 127.0.0.1::8080 -v "$RUN/b-$N-pypi":/var/pypi -v "$RUN/b-$N-cache":/var/cache/pypiserver
     t0=$(date +%s)
-    if booted "$ct" && fg deploy_role "$ct" >"$RUN/deploy-$N.log" 2>&1; then
+    if booted "$ct_b" && fg deploy_role "$ct_b" >"$RUN/deploy-$N.log" 2>&1; then
       echo "$(($(date +%s) - t0))" >"$RUN/results/deploy-$N-b.txt"
       log "(b) deployed in $(($(date +%s) - t0)) s"
-      docker exec "$ct" sh -c 'cut -d: -f2 /etc/pypiserver/htpasswd | cut -c1-7' \
+      docker exec "$ct_b" sh -c 'cut -d: -f2 /etc/pypiserver/htpasswd | cut -c1-7' \
         >"$RUN/results/hash-$N-b.txt" 2>/dev/null || true
-      measure "$N" b "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(b) failed after deploy" >"$RUN/results/fail-$N-b.txt"
-      if ((FLOOD > 0)) && [ -s "$RUN/results/urls-$N-b.json" ]; then
-        log "(b) flood: $FLOOD distinct bad credentials beside a cached user"
-        # The user reads through the published port, as for wrk; the flood comes by another way,
-        # the container's address on Docker's host-only bridge: through the same docker-proxy,
-        # the user's requests would wait behind the flood's in that one user-space process, which
-        # no real network puts between an attacker and a user.
-        project=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["project"])' "$RUN/results/urls-$N-b.json")
-        fg python3 "$BENCH/measure.py" flood --auth "$AUTH" --total "$FLOOD" --out "$RUN/results/flood-$N-b.json" \
-          --flood-user "$BENCH_USER" \
-          --url "$project" --flood-url "http://$(container_ip "$ct"):8080/${project#http://*/}" \
-          || echo "flood failed" >"$RUN/results/fail-$N-flood.txt"
+      port_b=$(host_port "$ct_b" 8080)
+      if probe "$N" b "$port_b" "$AUTH"; then
+        spec+=("$(spec_entry "$N" b "$ct_b" "$port_b" "$AUTH")")
+      else
+        echo "(b) did not answer after its deployment" >"$RUN/results/fail-$N-b.txt"
       fi
       # The ceiling serves exactly what (b) rendered: its pages and its store (with any sidecar files).
       rm -rf "$RUN/b-$N-pages" && mkdir -p "$RUN/b-$N-pages" \
-        && docker cp "$ct:/var/cache/pypiserver/pages/simple" "$RUN/b-$N-pages/simple" \
+        && docker cp "$ct_b:/var/cache/pypiserver/pages/simple" "$RUN/b-$N-pages/simple" \
         && chmod -R a+rX "$RUN/b-$N-pages" "$RUN/b-$N-pypi" || rm -rf "$RUN/b-$N-pages"
     else
       log "(b) deployment FAILED; last lines of $RUN/deploy-$N.log:"
       grep -E 'fatal:|FAILED|ERROR|msg' "$RUN/deploy-$N.log" | tail -15 || tail -30 "$RUN/deploy-$N.log"
       { echo "deployment failed:"; grep -E 'fatal:|ERROR' "$RUN/deploy-$N.log" | tail -3; } \
         >"$RUN/results/fail-$N-b.txt"
+      stop "$ct_b"; ct_b=
     fi
-    stop "$ct"
   fi
 
   if want c || want c0; then
-    ct=ppb-$RUN_ID-$N-c
+    ct_c=ppb-$RUN_ID-$N-c
     pages=$DATA/simple store=$DATA/packages origin="make_dataset.py's PEP 503 pages (no (b) in this run)"
     if [ -d "$RUN/b-$N-pages/simple" ]; then
       pages=$RUN/b-$N-pages/simple store=$RUN/b-$N-pypi origin="(b)'s rendered pages and store"
     fi
     echo "$origin" >"$RUN/results/ceiling-source-$N.txt"
     log "(c0) ceiling: nginx, no auth, serving $origin; (c) the same with bcrypt per request"
-    start "$ct" "$IMG_C" -p 127.0.0.1::8080 -p 127.0.0.1::8081 \
+    start "$ct_c" "$IMG_C" -p 127.0.0.1::8080 -p 127.0.0.1::8081 \
       -v "$store":/srv/bench/packages:ro -v "$pages":/srv/bench/simple:ro \
       -v "$RUN/htpasswd":/etc/bench/htpasswd:ro
-    want c && { measure "$N" c "$ct" "$(host_port "$ct" 8080)" "$AUTH" || echo "(c) failed" >"$RUN/results/fail-$N-c.txt"; }
-    want c0 && { measure "$N" c0 "$ct" "$(host_port "$ct" 8081)" "" || echo "(c0) failed" >"$RUN/results/fail-$N-c0.txt"; }
-    stop "$ct"
+    port_c=$(host_port "$ct_c" 8080) port_c0=$(host_port "$ct_c" 8081)
+    if want c; then
+      if probe "$N" c "$port_c" "$AUTH"; then spec+=("$(spec_entry "$N" c "$ct_c" "$port_c" "$AUTH")")
+      else echo "(c) did not answer" >"$RUN/results/fail-$N-c.txt"; fi
+    fi
+    if want c0; then
+      if probe "$N" c0 "$port_c0" ""; then spec+=("$(spec_entry "$N" c0 "$ct_c" "$port_c0" "")")
+      else echo "(c0) did not answer" >"$RUN/results/fail-$N-c0.txt"; fi
+    fi
   fi
-  ((KEEP)) || rm -rf "$RUN/b-$N-pypi" "$RUN/b-$N-pages"
+
+  if ((${#spec[@]})); then
+    log "wrk: $(IFS=' '; for e in "${spec[@]}"; do python3 -c 'import json,sys; print(json.loads(sys.argv[1])["label"], end=" ")' "$e"; done)in turn, $ROUNDS rounds of $ROUND_SECONDS s per URL"
+    compare "$N" "${spec[@]}"
+  fi
+  [ -s "$RUN/results/urls-$N-b.json" ] && clients "$N" b "$port_b" "$AUTH"
+  want c && [ -s "$RUN/results/urls-$N-c.json" ] && clients "$N" c "$port_c" "$AUTH"
+  want c0 && [ -s "$RUN/results/urls-$N-c0.json" ] && clients "$N" c0 "$port_c0" ""
+
+  if [ -n "$ct_b" ] && ((FLOOD > 0)) && [ -s "$RUN/results/urls-$N-b.json" ]; then
+    log "(b) flood: $FLOOD distinct bad credentials beside a cached user"
+    # The user reads through the published port, as for wrk; the flood comes by another way,
+    # the container's address on Docker's host-only bridge: through the same docker-proxy,
+    # the user's requests would wait behind the flood's in that one user-space process, which
+    # no real network puts between an attacker and a user.
+    project=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["project"])' "$RUN/results/urls-$N-b.json")
+    fg python3 "$BENCH/measure.py" flood --auth "$AUTH" --total "$FLOOD" --out "$RUN/results/flood-$N-b.json" \
+      --flood-user "$BENCH_USER" \
+      --url "$project" --flood-url "http://$(container_ip "$ct_b"):8080/${project#http://*/}" \
+      2>"$RUN/flood-$N.err" || step_failed $? "flood against (b) ($N projects): $(tail -c 300 "$RUN/flood-$N.err")"
+  fi
+  for ct in "$ct_b" "$ct_c"; do
+    if [ -n "$ct" ]; then stop "$ct"; fi
+  done
+  ct_b= ct_c=  # the public-packages part names its own
+  ((KEEP)) || rm -rf "$RUN/b-$N-pypi" "$RUN/b-$N-pages" "$RUN/b-$N-cache"
 
   if want d; then
     ct=ppb-$RUN_ID-$N-d

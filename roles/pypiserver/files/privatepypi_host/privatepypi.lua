@@ -36,7 +36,37 @@ local secret         -- drawn from /dev/urandom when nginx (re)loads its configu
 local verdicts, failures, health
 local pending = 0  -- per worker process: a crashed worker takes its count with it
 local generation = nil  -- per worker: the credential files' generation it keys verdicts to
-local generation_secret = nil  -- HMAC key of that generation: no string built per request
+local generation_pads = nil  -- HMAC key of that generation, as its two padded blocks (M.hmac_pads)
+
+-- HMAC-SHA1 (RFC 2104) on nginx's own SHA-1 (ngx.sha1_bin). ngx.hmac_sha1 calls OpenSSL 3's one-shot
+-- HMAC(), which looks the algorithm up in its provider and makes and frees a context on every call:
+-- measured, 9 % of an nginx worker's time per cached file answer (about 6 us of 70); this, with the
+-- padded key blocks made once per generation, 0.3 %. Same digest (tests/unit: test_lua_hmac.py).
+local BLOCK = 64  -- SHA-1's block size
+local function xor_byte(a, b)  -- Lua 5.1 arithmetic: the pads are made once per generation
+    local result, place = 0, 1
+    while a > 0 or b > 0 do
+        if a % 2 ~= b % 2 then result = result + place end
+        a, b, place = math.floor(a / 2), math.floor(b / 2), place * 2
+    end
+    return result
+end
+
+function M.hmac_pads(key)
+    if #key > BLOCK then key = ngx.sha1_bin(key) end
+    key = key .. string.rep("\0", BLOCK - #key)
+    local inner, outer = {}, {}
+    for i = 1, BLOCK do
+        inner[i] = string.char(xor_byte(string.byte(key, i), 0x36))
+        outer[i] = string.char(xor_byte(string.byte(key, i), 0x5c))
+    end
+    return {table.concat(inner), table.concat(outer)}
+end
+
+function M.hmac_sha1(pads, message)
+    local sha1_bin = ngx.sha1_bin
+    return sha1_bin(pads[2] .. sha1_bin(pads[1] .. message))
+end
 
 -- Verdict cache. The key is HMAC-SHA1 of the Authorization header under a key derived from the
 -- credential files' generation and a secret drawn from /dev/urandom when nginx (re)loads its
@@ -87,7 +117,7 @@ function M.generation(premature)
     end
     local current = health:get("generation")
     if current ~= generation then
-        generation_secret = current and ngx.hmac_sha1(secret, current)
+        generation_pads = current and M.hmac_pads(M.hmac_sha1(M.hmac_pads(secret), current))
         generation = current
     end
 end
@@ -133,7 +163,7 @@ function M.authorize(write, proxied)
     if header == nil or header == "" then
         return refuse(401)
     end
-    local key = generation_secret and ngx.hmac_sha1(generation_secret, header)
+    local key = generation_pads and M.hmac_sha1(generation_pads, header)
     local verdict = key and verdicts:get(key)
     local user, role, projects, token
     if verdict then
