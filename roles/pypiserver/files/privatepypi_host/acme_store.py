@@ -140,3 +140,7 @@ def main(argv=None):
     log(verdict)
     write_status(args.status, verdict)
     return 1 if problem else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
