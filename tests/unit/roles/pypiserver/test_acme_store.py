@@ -14,7 +14,6 @@ import sys
 import tempfile
 
 import pytest
-
 from privatepypi_host import acme_store
 
 PROGRAM = acme_store.__file__
@@ -91,7 +90,8 @@ def test_a_directory_of_the_service_users_is_refused_and_left_as_it_is(store):
     assert done.returncode == 1
     assert verdict == (f"refused the ACME directory: {store['acme']} is owned by uid {SERVICE_UID}, not root; "
                        "nothing of it is used")
-    assert store["acme"].stat().st_uid == SERVICE_UID and oct(store["acme"].stat().st_mode & 0o7777) == "0o2700"  # setgid from the store's root
+    # as planted: 0700, and setgid from the store's root
+    assert store["acme"].stat().st_uid == SERVICE_UID and oct(store["acme"].stat().st_mode & 0o7777) == "0o2700"
 
 
 @pytest.mark.parametrize("mode", [0o750, 0o705, 0o710, 0o701])

@@ -287,7 +287,8 @@ def test_root_uses_the_acme_directory_on_the_store_only_where_it_is_mounted_once
     assert lines[made + 2] == "systemctl start pypiserver-acme-store.service ||"
     assert "unhealthy \"$(cat /run/privatepypi-acme-store.status " in lines[made + 3]
     assert f"install -d -m 0700 {store}" not in boot and "install -d -m 0700 /etc/privatepypi" not in boot
-    assert boot.index("systemctl start pypiserver-restore.service") < made < boot.index('retry "certificate" certificate')
+    made_at = boot.index(lines[made])
+    assert boot.index("systemctl start pypiserver-restore.service") < made_at < boot.index('retry "certificate" certificate')
     restart = next(line for line in lines if line.startswith("systemctl restart "))
     assert "pypiserver-acme-store" not in restart and "nginx.service" in restart
     # over SSH the same files (tls.yml writes them before the configuration)
