@@ -265,14 +265,17 @@ def _plant(container):
     directory of its own: an account and a certificate lineage (root copies the real ones to the service user
     first: they stand for an account and a certificate the service user got from the CA itself, which it can), and
     a renewal configuration due for renewal at once with every hook certbot runs, each writing root's uid."""
+    hooks = ("pre_hook", "post_hook", "renew_hook")  # renew_hook: the deploy hook, which the real one names already
     staged = _sh(container, f"rm -rf /run/planted && cp -a {STORE_ACME} /run/planted && cd /run/planted/renewal && "
+                            f"sed -i -E '/^({'|'.join(hooks)}) = /d' {FQDN}.conf && "
                             f"sed -i '1i renew_before_expiry = 36500 days' {FQDN}.conf && "
                             + " && ".join(f"sed -i '/^\\[renewalparams\\]/a {name} = {HOOK.format(kind=name)}' {FQDN}.conf"
-                                          for name in ("pre_hook", "post_hook", "renew_hook"))
+                                          for name in hooks)
                             + f" && chown -R {SERVICE_USER} /run/planted && rm -f {MARKER}")
     assert staged.returncode == 0, staged.stderr
     planted = _as_service_user(container, f"cd /var/pypi && mv .privatepypi-acme .acme-renamed-away && "
-                                          f"cp -a /run/planted .privatepypi-acme && grep -c _hook .privatepypi-acme/renewal/{FQDN}.conf")
+                                          f"cp -a /run/planted .privatepypi-acme && grep -c -E '^[a-z_]+_hook = ' "
+                                          f".privatepypi-acme/renewal/{FQDN}.conf")
     assert planted.returncode == 0 and planted.stdout.strip() == "3", planted.stdout + planted.stderr
 
 
