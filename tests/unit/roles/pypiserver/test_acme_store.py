@@ -147,7 +147,7 @@ def test_a_rename_after_the_mount_changes_nothing_of_what_is_mounted(store):
 
 def test_create_makes_roots_0700_directory_only_when_nothing_has_the_name(store, scratch):
     shutil.rmtree(store["acme"])
-    done, _ = run(store, create=True)
+    done, _verdict = run(store, create=True)
     assert done.returncode == 0 and f"created {store['acme']}" in done.stderr
     made = store["acme"].stat()
     assert made.st_uid == 0 and made.st_mode & 0o777 == 0o700
@@ -156,6 +156,6 @@ def test_create_makes_roots_0700_directory_only_when_nothing_has_the_name(store,
     victim = scratch / "victim"
     victim.mkdir(mode=0o755)
     store["acme"].symlink_to(victim)
-    done, _ = run(store, create=True)
+    done, _verdict = run(store, create=True)
     assert done.returncode == 0 and "exists: left as it is" in done.stderr
     assert store["acme"].is_symlink() and victim.stat().st_mode & 0o777 == 0o755 and not list(victim.iterdir())
