@@ -23,6 +23,7 @@ import socket
 import ssl
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -240,3 +241,105 @@ def test_the_private_key_is_only_on_the_store(replacement):
     for place, text in places.items():
         assert "PRIVATE KEY-----" not in text.replace(f"/live/{FQDN}/privkey.pem", ""), place
         assert not any(piece in text for piece in pieces), place
+
+
+# Issue 17, the service user stays contained: an instance container free once test_boot.py's degraded boots are gone.
+ATTACKED = rehearse.INSTANCE_NAMES[3]
+SERVICE_USER = "pypiserver"
+MARKER = "/run/privatepypi-planted-hook"  # writable in certbot.service's sandbox, as in any shell's
+STORE_ACME = "/var/pypi/.privatepypi-acme"
+HOOK = f"echo {{kind}} $(id -u) >> {MARKER}"
+
+
+def _as_service_user(container, command):
+    return subprocess.run(["docker", "exec", "-u", SERVICE_USER, container, "sh", "-c", command], capture_output=True,
+                          text=True)
+
+
+def _sh(container, command):
+    return subprocess.run(["docker", "exec", container, "sh", "-c", command], capture_output=True, text=True)
+
+
+def _plant(container):
+    """The service user renames the ACME directory away (the store's root is its own) and puts under its name a
+    directory of its own: an account and a certificate lineage (root copies the real ones to the service user
+    first: they stand for an account and a certificate the service user got from the CA itself, which it can), and
+    a renewal configuration due for renewal at once with every hook certbot runs, each writing root's uid."""
+    hooks = ("pre_hook", "post_hook", "renew_hook")  # renew_hook: the deploy hook, which the real one names already
+    staged = _sh(container, f"rm -rf /run/planted && cp -a {STORE_ACME} /run/planted && cd /run/planted/renewal && "
+                            f"sed -i -E '/^({'|'.join(hooks)}) = /d' {FQDN}.conf && "
+                            f"sed -i '1i renew_before_expiry = 36500 days' {FQDN}.conf && "
+                            + " && ".join(f"sed -i '/^\\[renewalparams\\]/a {name} = {HOOK.format(kind=name)}' {FQDN}.conf"
+                                          for name in hooks)
+                            + f" && chown -R {SERVICE_USER} /run/planted && rm -f {MARKER}")
+    assert staged.returncode == 0, staged.stderr
+    planted = _as_service_user(container, f"cd /var/pypi && mv .privatepypi-acme .acme-renamed-away && "
+                                          f"cp -a /run/planted .privatepypi-acme && grep -c -E '^[a-z_]+_hook = ' "
+                                          f".privatepypi-acme/renewal/{FQDN}.conf")
+    assert planted.returncode == 0 and planted.stdout.strip() == "3", planted.stdout + planted.stderr
+
+
+def _unplant(container):
+    _sh(container, f"cd /var/pypi && [ -d .acme-renamed-away ] && rm -rf .privatepypi-acme && mv .acme-renamed-away "
+                   f".privatepypi-acme; rm -rf /run/planted {MARKER}")
+
+
+def test_the_service_user_cannot_get_root_to_run_its_acme_hooks_nor_read_the_key(stack):
+    """Issue 17: nothing root runs or reads lives where the service user can write. The certificate's directory
+    is on the store, whose root is the service user's; the service user renames it away and plants one of its own
+    whose renewal settings carry hooks. Neither the renewal (certbot.service, which the timer runs as root) nor
+    the boot of another instance on the store runs them: the renewal uses the directory root checked and mounted
+    (the real certificate is still served), and the boot refuses the planted directory, says why, and reports
+    the instance unhealthy instead of serving. The service user cannot read the private key either."""
+    root = rehearse.pebble_root()
+    served, _ = _certificate(_address(FIRST), root)
+    for key in (f"{STORE_ACME}/live/{FQDN}/privkey.pem", f"/etc/privatepypi/acme/live/{FQDN}/privkey.pem",
+                f"/etc/letsencrypt/live/{FQDN}/privkey.pem"):
+        read = _as_service_user(FIRST, f"cat {key}")
+        assert read.returncode != 0 and "PRIVATE KEY" not in read.stdout, key
+    assert _as_service_user(FIRST, f"ls {STORE_ACME}").returncode != 0
+    assert _exec(FIRST, "test", "-r", f"{STORE_ACME}/live/{FQDN}/privkey.pem").returncode == 0  # root's, and there
+    try:
+        _plant(FIRST)
+        # what the renewal timer runs, as root
+        renewal = _exec(FIRST, "systemctl", "start", "certbot.service")
+        journal = _exec(FIRST, "journalctl", "-u", "certbot.service", "--no-pager", "-o", "cat").stdout
+        assert _exec(FIRST, "cat", MARKER).stdout == "", f"a planted hook ran as root: {journal[-2000:]}"
+        assert renewal.returncode == 0, renewal.stderr + journal[-2000:]
+        assert _certificate(_address(FIRST), root)[0] == served
+
+        # a boot on the same store with the planted directory: refused, said, reported; nothing of it used
+        _, template = rehearse.launch_template_user_data()
+        launched = rehearse.aws("ec2").run_instances(
+            LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
+            MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        started = time.monotonic()
+        rehearse.start(ATTACKED, launched)
+        while time.monotonic() - started < 300:
+            log = _exec(ATTACKED, "cat", "/var/log/cloud-init-output.log").stdout
+            if "reporting this instance unhealthy" in log or "index services started" in log or "could not report" in log:
+                break
+            time.sleep(3)
+        print(f"\nboot on the store with a planted ACME directory: {time.monotonic() - started:.0f} s to its verdict")
+        reason = f"refused the ACME directory: {STORE_ACME} is owned by uid "
+        assert "index services started" not in log, log[-3000:]
+        assert "reporting this instance unhealthy" in log and reason in log, log[-3000:]
+        assert reason in _exec(ATTACKED, "journalctl", "-u", "pypiserver-acme-store", "--no-pager", "-o", "cat").stdout
+        assert _exec(ATTACKED, "test", "-e", MARKER).returncode != 0
+        assert _exec(ATTACKED, "test", "-e", "/var/log/letsencrypt/letsencrypt.log").returncode != 0  # certbot never ran
+        # nothing serves HTTPS (nginx may run: the image's package starts Debian's default site at boot)
+        https = _exec(ATTACKED, "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 443), 2)")
+        assert https.returncode != 0
+        # not left mounted either (its check unmounts what it refused)
+        deadline = time.monotonic() + 15
+        while _exec(ATTACKED, "ls", "-A", "/etc/privatepypi/acme").stdout and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _exec(ATTACKED, "ls", "-A", "/etc/privatepypi/acme").stdout == ""
+        # the planted directory is left as it was: not adopted, not re-owned
+        owner = _sh(FIRST, f"stat -c %U {STORE_ACME}").stdout.strip()
+        assert owner == SERVICE_USER
+        assert _exec(FIRST, "cat", MARKER).stdout == ""
+    finally:
+        subprocess.run(["docker", "rm", "-f", ATTACKED], capture_output=True)
+        _unplant(FIRST)
+    assert _certificate(_address(FIRST), root)[0] == served

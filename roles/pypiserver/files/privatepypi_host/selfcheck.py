@@ -13,6 +13,10 @@ address lost or never held is a failed check like a silent index (one another in
 over, a replacement, is not). It starts the claim again
 (pypiserver-eip.service, which associates until it holds) and, when it keeps failing, reports.
 The allocation is --eip-allocation-id, or the one the claim's unit names.
+
+A unit that refuses what it checks (acme_store.py: the ACME directory on the store) writes its verdict to
+a file (--verdict-file): when the index does not answer and such a verdict is a refusal, the report
+says so, as the boot's own report would (after a reboot nothing else would name the cause).
 """
 
 import argparse
@@ -67,6 +71,20 @@ def address_problem(allocation_id, region, endpoint_url, imds):
     return why if state == "lost" else ""
 
 
+def refusals(paths):
+    """The verdicts among paths that are refusals (their text begins with 'refused'), one line each."""
+    found = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read(2000).strip()
+        except OSError:
+            continue
+        if text.startswith("refused"):
+            found.append(text.splitlines()[0])
+    return found
+
+
 def load(path, now):
     try:
         with open(path, encoding="utf-8") as f:
@@ -110,13 +128,15 @@ def main(argv=None, probe=healthy, report=fetch_bundle.set_unhealthy, run=subpro
     parser.add_argument("--eip-allocation-id", default=None,
                         help="the stack's Elastic IP; default: the one " + EIP_UNIT_FILE + " claims, if any")
     parser.add_argument("--eip-unit-file", default=EIP_UNIT_FILE, help=argparse.SUPPRESS)
+    parser.add_argument("--verdict-file", action="append", default=[],
+                        help="a unit's verdict; a refusal in it is part of the reason reported")
     args = parser.parse_args(argv)
     if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
         parser.error("--url must be a loopback http URL")
     allocation = args.eip_allocation_id if args.eip_allocation_id is not None else allocation_of(args.eip_unit_file)
 
     now = clock()
-    problems = [] if probe(args.url) else [f"{args.url} does not answer"]
+    problems = [] if probe(args.url) else [f"{args.url} does not answer", *refusals(args.verdict_file)]
     lost = address(allocation, args.region, args.endpoint_url, args.imds) if allocation else ""
     if lost:
         problems.append(lost)

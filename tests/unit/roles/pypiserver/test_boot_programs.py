@@ -247,6 +247,34 @@ def test_selfcheck_repairs_within_grace_and_reports_only_after_the_threshold(end
     assert json.load(open(state)) == {"since": 1000, "failures": 3, "reported": True}
 
 
+def test_selfcheck_reports_a_units_refusal_as_the_reason(endpoints, group, health, tmp_path):
+    """After a reboot with a planted ACME directory nginx does not start (it requires the check): the report
+    names the check's refusal (its status file), not only the silent health endpoint."""
+    url = f"http://127.0.0.1:{health.server_port}/health"
+    verdict, accepted = tmp_path / "acme-store.status", tmp_path / "other.status"
+    verdict.write_text("refused the ACME directory: /var/pypi/.privatepypi-acme is owned by uid 998, not root; "
+                       "nothing of it is used\n")
+    accepted.write_text("/var/pypi/.privatepypi-acme is mounted on /etc/privatepypi/acme\n")
+    reasons = []
+    common = ["--url", url, "--state", str(tmp_path / "state.json"), "--grace", "0", "--failures", "1",
+              "--autoscaling-group", group["name"], "--region", REGION, "--endpoint-url", endpoints["aws"],
+              "--imds", endpoints["imds"], "--verdict-file", str(verdict), "--verdict-file", str(accepted),
+              "--verdict-file", str(tmp_path / "missing.status")]
+
+    def report(*args):
+        reasons.append(args[-1])
+        fetch_bundle.set_unhealthy(*args)
+
+    Health.status = 503
+    selfcheck.main(common, run=lambda command, check: None, clock=lambda: 1000, report=report)
+    assert reasons == [f"{url} does not answer; refused the ACME directory: /var/pypi/.privatepypi-acme is owned by "
+                       "uid 998, not root; nothing of it is used: 1 failed checks in a row"]
+    assert _health(group) == "UNHEALTHY"
+    Health.status = 200  # answering: a stale refusal is no problem
+    assert selfcheck.main(common, run=lambda command, check: None, clock=lambda: 1001, report=report) == 0
+    assert len(reasons) == 1
+
+
 def test_selfcheck_refuses_a_url_off_the_host():
     with pytest.raises(SystemExit):
         selfcheck.main(["--url", "http://169.254.169.254/latest/", "--state", "/dev/null"])

@@ -154,7 +154,7 @@ def test_bundle_holds_exactly_the_files_the_ssh_path_installs(rendered):
         assert (member.uid, member.gid, member.mtime) == (0, 0, 0), path
     # everything issue 9 and 10 put on a host is in it
     for program in os.listdir(os.path.join(ROLE, "files", "privatepypi_host")):
-        if program.endswith(".py"):
+        if program.endswith(".py") and program != "acme_store.py":  # with a domain only: the test of the ACME store
             assert f"/opt/pypiserver/privatepypi_host/{program}" in members, program
     assert "Type=notify" in members["/etc/systemd/system/pypiserver-index.service"][1].decode()
     assert b"libnginx-mod-http-lua" in boot[1] and b"stunnel4" in boot[1]
@@ -234,11 +234,11 @@ def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(rendered
     for path in ("/etc/letsencrypt/cli.ini", "/usr/local/sbin/pypiserver-tls-reload",
                  "/etc/systemd/system/certbot.service.d/privatepypi.conf"):
         assert ssh[path] == (members[path][0].mode, members[path][1]), path
-    live = f"/var/pypi/.privatepypi-acme/live/{domain}"
+    live = f"/etc/privatepypi/acme/live/{domain}"
     https_site, plain_site = files["/etc/nginx/sites-available/pypiserver-tls"], files["/etc/nginx/sites-available/pypiserver"]
     assert f"ssl_certificate {live}/fullchain.pem;" in https_site and "443 ssl" in https_site
     assert "ssl" not in plain_site.replace("ssl_", "") and f"return 301 https://{domain}$request_uri;" in plain_site
-    assert files["/etc/letsencrypt/cli.ini"].endswith("config-dir = /var/pypi/.privatepypi-acme\n")
+    assert files["/etc/letsencrypt/cli.ini"].endswith("config-dir = /etc/privatepypi/acme\n")
     assert "systemctl reload nginx.service" in files["/usr/local/sbin/pypiserver-tls-reload"]
     assert "ExecStartPost=/usr/local/sbin/pypiserver-tls-reload" in files["/etc/systemd/system/certbot.service.d/privatepypi.conf"]
     boot = files["/usr/local/sbin/pypiserver-bootstrap"]
@@ -247,11 +247,65 @@ def test_budget_with_a_domain_boots_into_https_with_its_own_certificate(rendered
     assert "--dns-route53" in certbot and f"--cert-name {domain} -d {domain}" in certbot and "--email ops@example.com" in certbot
     assert "|| env certbot " in certbot and "/etc/letsencrypt/privatepypi-acme-ca.pem" not in files  # AWS, Let's Encrypt
     # the certificate first (on the store), then the HTTPS site, then the services
-    order = [boot.index(s) for s in ("install -d -m 0700 /var/pypi/.privatepypi-acme", 'retry "certificate" certificate',
+    order = [boot.index(s) for s in ("systemctl start pypiserver-acme-store.service", 'retry "certificate" certificate',
                                      "ln -sfn /etc/nginx/sites-available/pypiserver-tls", "systemctl restart ")]
     assert order == sorted(order)
     for content in [user_data.decode()] + list(files.values()):
         assert "PRIVATE KEY" not in content
+
+
+def test_root_uses_the_acme_directory_on_the_store_only_where_it_is_mounted_once_checked(rendered_with_domain):
+    """Issue 17: the store's root is the service user's, who could rename .privatepypi-acme away and put a
+    directory of its own with renewal hooks (run as root by certbot) under that name. Nothing root runs or
+    reads names it but the bind mount and its check: certbot's configuration, its unit and nginx name the
+    mounted path, and certbot and nginx require the check, which the boot starts before the certificate and
+    reports as the reason when it refuses."""
+    _user_data, bundle, ssh_copies = rendered_with_domain
+    files = {path: content.decode() for path, (_member, content) in members_of(bundle).items()}
+    store = "/var/pypi/.privatepypi-acme"
+    check = files["/etc/systemd/system/pypiserver-acme-store.service"]
+    mount = files["/etc/systemd/system/etc-privatepypi-acme.mount"]
+    boot = files["/usr/local/sbin/pypiserver-bootstrap"]
+    assert sorted(path for path, text in files.items() if store in text) == ["/etc/systemd/system/etc-privatepypi-acme.mount"]
+    assert f"What={store}\n" in mount and "Where=/etc/privatepypi/acme\n" in mount and "Options=bind,nosuid,nodev,noexec\n" in mount
+    assert "Wants=etc-privatepypi-acme.mount\nAfter=etc-privatepypi-acme.mount pypiserver-restore.service\n" in check
+    assert ("ExecStart=/usr/bin/python3 -I /opt/pypiserver/privatepypi_host/acme_store.py --packages-dir /var/pypi "
+            "--name .privatepypi-acme --target /etc/privatepypi/acme --status /run/privatepypi-acme-store.status\n") in check
+    assert "CapabilityBoundingSet=\n" in check and "PrivateNetwork=true" in check
+    assert "pypiserver-acme-store.service" in files["/etc/systemd/system/pypiserver-restore.service"].split("Before=")[1].split("\n")[0]
+    for drop_in in ("/etc/systemd/system/certbot.service.d/privatepypi.conf",
+                    "/etc/systemd/system/nginx.service.d/privatepypi-hardening.conf"):
+        assert "Requires=pypiserver-acme-store.service\nAfter=pypiserver-acme-store.service\n" in files[drop_in], drop_in
+    assert " /etc/privatepypi/acme " in files["/etc/systemd/system/certbot.service.d/privatepypi.conf"]
+    assert files["/etc/letsencrypt/cli.ini"].endswith("config-dir = /etc/privatepypi/acme\n")
+    assert f"cert=/etc/privatepypi/acme/live/{DOMAIN}/fullchain.pem" in files["/usr/local/sbin/pypiserver-tls-reload"]
+    assert f"ssl_certificate_key /etc/privatepypi/acme/live/{DOMAIN}/privkey.pem;" in files["/etc/nginx/sites-available/pypiserver-tls"]
+    # the boot: made only when nothing has the name (no link followed), then checked; a refusal is its reason
+    lines = boot.splitlines()
+    made = next(i for i, line in enumerate(lines) if "acme_store.py --create" in line)
+    assert lines[made + 1].strip().startswith("--name .privatepypi-acme --status '' || unhealthy ")
+    assert lines[made + 2] == "systemctl start pypiserver-acme-store.service ||"
+    assert "unhealthy \"$(cat /run/privatepypi-acme-store.status " in lines[made + 3]
+    assert f"install -d -m 0700 {store}" not in boot and "install -d -m 0700 /etc/privatepypi" not in boot
+    made_at = boot.index(lines[made])
+    assert boot.index("systemctl start pypiserver-restore.service") < made_at < boot.index('retry "certificate" certificate')
+    restart = next(line for line in lines if line.startswith("systemctl restart "))
+    assert "pypiserver-acme-store" not in restart and "nginx.service" in restart
+    # over SSH the same files (tls.yml writes them before the configuration)
+    ssh = installed_over_ssh(ssh_copies)
+    for path in ("/etc/systemd/system/pypiserver-acme-store.service", "/etc/systemd/system/etc-privatepypi-acme.mount",
+                 "/opt/pypiserver/privatepypi_host/acme_store.py"):
+        assert ssh[path][1].decode() == files[path], path
+
+
+def test_without_efs_certbot_keeps_etc_letsencrypt_and_nothing_is_mounted(tmp_path):
+    """A host without EFS keeps certbot's directory where Debian puts it: no mount, no check unit."""
+    bundle = render(tmp_path, {"pypiserver_acme_domain": DOMAIN, "pypiserver_efs_enabled": False}, ssh=False)[1]
+    files = {path: content.decode() for path, (_member, content) in members_of(bundle).items()}
+    assert files["/etc/letsencrypt/cli.ini"].endswith("config-dir = /etc/letsencrypt\n")
+    assert not [path for path in files if "acme-store" in path or "acme_store" in path or path.endswith(".mount")]
+    assert "pypiserver-acme-store" not in "".join(files.values())
+    assert "install -d -m 0700 /etc/letsencrypt" in files["/usr/local/sbin/pypiserver-bootstrap"]
 
 
 def test_the_ssh_path_writes_the_role_files_from_the_bundles_rendering_only():
@@ -273,7 +327,7 @@ def test_the_ssh_path_writes_the_role_files_from_the_bundles_rendering_only():
         role_vars = yaml.safe_load(f)
     tls_sources = {entry["src"] for entry in role_vars["_pypiserver_tls_files"]}
     assert tls_sources == {"certbot-cli.ini.j2", "pypiserver-tls-reload.sh.j2", "certbot-privatepypi.conf.j2",
-                           "acme-ca.pem.j2"}
+                           "acme-ca.pem.j2", "privatepypi_host/acme_store.py", "pypiserver-acme-store.service.j2", "acme.mount.j2"}
     assert "_pypiserver_tls_files" in role_vars["_pypiserver_bundle_entries"]
     # the boot's own list holds only what the SSH path has no file for
     assert not tls_sources & {entry["src"] for entry in role_vars["_pypiserver_boot_tls_files"]}
@@ -306,7 +360,7 @@ def test_a_restored_store_is_adopted_before_anything_writes_to_it_and_never_rest
     bundle = rendered_with_domain[1]
     boot = members_of(bundle)["/usr/local/sbin/pypiserver-bootstrap"][1].decode()
     order = [boot.index(s) for s in ('retry "EFS mount" mounted', "systemctl start pypiserver-restore.service",
-                                     "install -d -m 0700 /var/pypi/.privatepypi-acme", "systemctl restart ")]
+                                     "systemctl start pypiserver-acme-store.service", "systemctl restart ")]
     assert order == sorted(order)
     restart = next(line for line in boot.splitlines() if line.startswith("systemctl restart "))
     assert "pypiserver-restore" not in restart and "pypiserver.service" in restart
@@ -375,14 +429,16 @@ EXPOSURE_LIMIT = 3.0  # systemd-analyze security: 0 best, 10 worst; issue 17 wan
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
-def test_every_unit_the_role_runs_is_rated_at_most_3(rendered, tmp_path):
+def test_every_unit_the_role_runs_is_rated_at_most_3(rendered, rendered_with_domain, tmp_path):
     """Issue 17: stunnel's tunnel and the restore unit were rated 8.7, the self-check 9.4. Every service unit of
     the bundle (every feature on: the same bytes the SSH path installs) is rated by systemd-analyze offline;
     molecule/default rates the units it runs live as well."""
-    units = {path: content for path, (_mode, content) in rendered["members"].items()
+    units = {path: content for members in (rendered["members"], members_of(rendered_with_domain[1]))
+             for path, (_mode, content) in members.items()
              if path.startswith("/etc/systemd/system/") and path.endswith(".service")}
     assert {"/etc/systemd/system/pypiserver-efs-tunnel.service", "/etc/systemd/system/pypiserver-restore.service",
-            "/etc/systemd/system/pypiserver-selfcheck.service", "/etc/systemd/system/pypiserver.service"} <= set(units)
+            "/etc/systemd/system/pypiserver-selfcheck.service", "/etc/systemd/system/pypiserver.service",
+            "/etc/systemd/system/pypiserver-acme-store.service"} <= set(units)
     ratings = {}
     for path, content in sorted(units.items()):
         unit = tmp_path / os.path.basename(path)
