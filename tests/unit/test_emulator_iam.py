@@ -369,10 +369,11 @@ def test_a_vpc_endpoint_is_deleted_only_with_its_stacks_tag(aws):
     ec2 = aws('ec2')
     vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
     table = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
-    endpoints = {stack: ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType='Gateway', ServiceName='com.amazonaws.us-east-1.s3',
-                                                RouteTableIds=[table],
-                                                TagSpecifications=[{'ResourceType': 'vpc-endpoint', 'Tags': [{'Key': 'Stack', 'Value': stack}]}]
-                                                )['VpcEndpoint']['VpcEndpointId'] for stack in ('a', 'b')}
+    endpoints = {}
+    for stack in ('a', 'b'):
+        endpoints[stack] = ec2.create_vpc_endpoint(
+            VpcId=vpc, VpcEndpointType='Gateway', ServiceName='com.amazonaws.us-east-1.s3', RouteTableIds=[table],
+            TagSpecifications=[{'ResourceType': 'vpc-endpoint', 'Tags': [{'Key': 'Stack', 'Value': stack}]}])['VpcEndpoint']['VpcEndpointId']
     client = _role_session(aws, 'deployer', policy(
         {'Effect': 'Allow', 'Action': 'ec2:DeleteVpcEndpoints', 'Resource': '*',
          'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}}))
