@@ -371,9 +371,9 @@ def test_a_vpc_endpoint_is_deleted_only_with_its_stacks_tag(aws):
     table = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
     endpoints = {}
     for stack in ('a', 'b'):
-        endpoints[stack] = ec2.create_vpc_endpoint(
-            VpcId=vpc, VpcEndpointType='Gateway', ServiceName='com.amazonaws.us-east-1.s3', RouteTableIds=[table],
-            TagSpecifications=[{'ResourceType': 'vpc-endpoint', 'Tags': [{'Key': 'Stack', 'Value': stack}]}])['VpcEndpoint']['VpcEndpointId']
+        tags = [{'ResourceType': 'vpc-endpoint', 'Tags': [{'Key': 'Stack', 'Value': stack}]}]
+        endpoints[stack] = ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType='Gateway', ServiceName='com.amazonaws.us-east-1.s3',
+                                                   RouteTableIds=[table], TagSpecifications=tags)['VpcEndpoint']['VpcEndpointId']
     client = _role_session(aws, 'deployer', policy(
         {'Effect': 'Allow', 'Action': 'ec2:DeleteVpcEndpoints', 'Resource': '*',
          'Condition': {'StringEquals': {'aws:ResourceTag/Stack': 'a'}}}))
