@@ -25,10 +25,13 @@ STALE_SECONDS = 24 * 3600  # subdirectories of other sources no run has written 
 def sources_digest():
     """What a payload is made of: ansible-core's modules and module_utils (its version), the installed
     collections' (the bundle's version), and this checkout's plugins (their bytes)."""
+    import ansible
     from ansible import release
-    from ansible_collections import ansible_release as bundle
 
-    digest = hashlib.sha256(f"{release.__version__} {bundle.ansible_version}".encode())
+    # the bundle's version file read, not imported: importing ansible_collections before ansible's
+    # collection loader would hide every collection outside site-packages (an installed artifact's)
+    bundle = Path(ansible.__file__).resolve().parents[1] / "ansible_collections" / "ansible_release.py"
+    digest = hashlib.sha256(release.__version__.encode() + b"\0" + (bundle.read_bytes() if bundle.exists() else b""))
     for path in sorted(PLUGINS.rglob("*.py")):
         digest.update(b"\0%s\0%s" % (str(path.relative_to(PLUGINS)).encode(), path.read_bytes()))
     return digest.hexdigest()[:16]
