@@ -38,5 +38,5 @@ def check_instance_tls(aws, stack, fqdn, index_cidrs, region):
     _, text = user_data_of(aws, f"{stack}-lt")
     assert "--dns-route53" in text and f"--cert-name {fqdn}" in text
     assert "ln -sfn /etc/nginx/sites-available/pypiserver-tls /etc/nginx/sites-enabled/pypiserver" in text
-    assert "ssl_certificate /var/pypi/.privatepypi-acme/live/" + fqdn + "/fullchain.pem;" in text
+    assert "ssl_certificate /etc/privatepypi/acme/live/" + fqdn + "/fullchain.pem;" in text
     assert "PRIVATE KEY" not in text
