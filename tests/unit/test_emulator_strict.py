@@ -23,6 +23,12 @@ from botocore.exceptions import ClientError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DELAY = 3
+# Each test starts with the timed delays held this long, so that what it asserts before it lets them
+# settle holds however loaded the machine is (a busy CI host took more than DELAY to create a network,
+# a role and two templates); _settle then shortens them to DELAY, counted from each resource's change
+# as before, and waits them out.
+HELD = 3600
+TIMED = ('iam_propagation', 'certificate_propagation', 'certificate_release', 'eni_linger')
 
 
 @pytest.fixture(scope='module')
@@ -36,6 +42,7 @@ def endpoint():
 @pytest.fixture()
 def aws(endpoint):
     urllib.request.urlopen(urllib.request.Request(f'{endpoint}/moto-api/reset', method='POST'), timeout=10)
+    _hold(endpoint)
     session = boto3.session.Session(aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')
     return lambda service: session.client(service, endpoint_url=endpoint)
 
@@ -44,6 +51,16 @@ def _strict(endpoint, **settings):
     request = urllib.request.Request(f'{endpoint}/moto-api/privatepypi/strict', method='POST',
                                      data=json.dumps(settings).encode(), headers={'Content-Type': 'application/json'})
     return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
+
+def _hold(endpoint):
+    _strict(endpoint, **{f'{delay}_seconds': HELD for delay in TIMED})
+
+
+def _settle(endpoint, seconds=DELAY):
+    """The timed delays shortened to `seconds` and waited out: a resource changed before is past them."""
+    _strict(endpoint, **{f'{delay}_seconds': seconds for delay in TIMED})
+    time.sleep(seconds + 0.5)
 
 
 def _code(excinfo):
@@ -69,7 +86,7 @@ def _template(aws, name, profile, image='ami-0d5eb1a12b0c0ffee', instance_type='
 
 
 def test_settings_are_read_changed_and_reset(endpoint, aws):
-    assert _strict(endpoint)['iam_propagation_seconds'] == DELAY
+    assert _strict(endpoint)['iam_propagation_seconds'] == HELD  # as the fixture holds it
     assert _strict(endpoint, eni_linger_seconds=1)['eni_linger_seconds'] == 1
     aws('ec2')  # the fixture resets
     urllib.request.urlopen(urllib.request.Request(f'{endpoint}/moto-api/reset', method='POST'), timeout=10)
@@ -78,7 +95,7 @@ def test_settings_are_read_changed_and_reset(endpoint, aws):
         _strict(endpoint, no_such_setting=1)
 
 
-def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(aws):
+def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(endpoint, aws):
     subnets = _network(aws)[1]
     iam = aws('iam')
     iam.create_role(RoleName='r', AssumeRolePolicyDocument='{}')
@@ -100,13 +117,13 @@ def test_a_new_instance_profile_is_invalid_for_auto_scaling_until_it_propagated(
                    'Invalid IAM Instance Profile ARN'),
         'lt-name': ('ValidationError', f'{prefix}Value (p) for parameter iamInstanceProfile.name is invalid. '
                     'Invalid IAM Instance Profile name')}
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     aws('autoscaling').create_auto_scaling_group(
         AutoScalingGroupName='g', LaunchTemplate={'LaunchTemplateName': 'lt-arn', 'Version': '$Latest'},
         MinSize=0, MaxSize=0, VPCZoneIdentifier=subnets[0])
 
 
-def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
+def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(endpoint, aws):
     trust = {'Version': '2012-10-17', 'Statement': [
         {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
     arn = aws('iam').create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
@@ -116,16 +133,17 @@ def test_a_new_role_cannot_be_assumed_by_aws_backup_until_it_propagated(aws):
     with pytest.raises(ClientError) as excinfo:
         aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
     assert _code(excinfo) == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
 
 
-def test_a_selection_by_tags_waits_for_the_roles_policy_too(aws):
+def test_a_selection_by_tags_waits_for_the_roles_policy_too(endpoint, aws):
     """A selection by tags, as backup/create.yml makes it: the role must be assumable and its policy in effect."""
     trust = {'Version': '2012-10-17', 'Statement': [
         {'Effect': 'Allow', 'Principal': {'Service': 'backup.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]}
     iam = aws('iam')
     arn = iam.create_role(RoleName='b', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+    created = time.time()
     plan = aws('backup').create_backup_plan(BackupPlan={'BackupPlanName': 'daily', 'Rules': [
         {'RuleName': 'd', 'TargetBackupVaultName': 'Default'}]})['BackupPlanId']
     selection = {'SelectionName': 's', 'IamRoleArn': arn, 'Resources': ['*'], 'Conditions': {'StringEquals': [
@@ -136,18 +154,22 @@ def test_a_selection_by_tags_waits_for_the_roles_policy_too(aws):
             aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
         return _code(excinfo)
     assert answer() == ('InvalidParameterValueException', f'IAM Role {arn} cannot be assumed by AWS Backup')
-    time.sleep(DELAY / 2 + 0.5)
+    # the trust is in effect after half the propagation time, a policy after the whole: with 4 DELAYs,
+    # the role is past its half once it is 2 DELAYs old, and a policy attached then has 4 DELAYs to be
+    # refused in
+    _strict(endpoint, iam_propagation_seconds=4 * DELAY)
+    time.sleep(max(0.0, created + 2 * DELAY + 0.5 - time.time()))
     not_authorized = ('InvalidParameterValueException', f'IAM Role {arn} is not authorized to call tag:GetResources')
     assert answer() == not_authorized  # assumable now, but no policy at all
     policy = iam.create_policy(PolicyName='tags', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
         {'Effect': 'Allow', 'Action': 'tag:GetResources', 'Resource': '*'}]}))['Policy']['Arn']
     iam.attach_role_policy(RoleName='b', PolicyArn=policy)
     assert answer() == not_authorized  # the policy just attached is not in effect yet
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     aws('backup').create_backup_selection(BackupPlanId=plan, BackupSelection=selection)
 
 
-def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load_balancer(aws):
+def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load_balancer(endpoint, aws):
     vpc, subnets, group = _network(aws)
     elb, acm, ec2 = aws('elbv2'), aws('acm'), aws('ec2')
     cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
@@ -169,13 +191,13 @@ def test_a_certificate_stays_in_use_and_network_interfaces_linger_after_the_load
         with pytest.raises(ClientError) as excinfo:
             call(**args)
         assert _code(excinfo)[1] == message
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     acm.delete_certificate(CertificateArn=cert)
     ec2.delete_security_group(GroupId=group)
     ec2.delete_subnet(SubnetId=subnets[0])
 
 
-def test_a_certificate_just_issued_is_not_found_by_load_balancing_for_a_while(aws):
+def test_a_certificate_just_issued_is_not_found_by_load_balancing_for_a_while(endpoint, aws):
     vpc, subnets, group = _network(aws)
     elb, acm = aws('elbv2'), aws('acm')
     cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
@@ -187,17 +209,18 @@ def test_a_certificate_just_issued_is_not_found_by_load_balancing_for_a_while(aw
     with pytest.raises(ClientError) as excinfo:
         elb.create_listener(**listener)
     assert _code(excinfo) == ('CertificateNotFound', f"Certificate '{cert}' not found")
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     arn = elb.create_listener(**listener)['Listeners'][0]['ListenerArn']
     # another application's certificate (SNI) stays when the default one changes, as on AWS
     other = acm.request_certificate(DomainName='wiki.example.com', ValidationMethod='DNS')['CertificateArn']
     elb.add_listener_certificates(ListenerArn=arn, Certificates=[{'CertificateArn': other}])
+    _hold(endpoint)
     third = acm.request_certificate(DomainName='pypi2.example.com', ValidationMethod='DNS')['CertificateArn']
     acm.describe_certificate(CertificateArn=third)
     with pytest.raises(ClientError) as excinfo:
         elb.modify_listener(ListenerArn=arn, Certificates=[{'CertificateArn': third}])
     assert _code(excinfo)[0] == 'CertificateNotFound'
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     elb.modify_listener(ListenerArn=arn, Certificates=[{'CertificateArn': third}])
     listed = [c['CertificateArn'] for c in elb.describe_listener_certificates(ListenerArn=arn)['Certificates']]
     assert listed[0] == third and other in listed and cert not in listed
@@ -272,7 +295,7 @@ def test_auto_scaling_groups_carry_their_traffic_sources_and_zone_distribution(e
     assert group['AvailabilityZoneDistribution'] == {'CapacityDistributionStrategy': 'balanced-best-effort'}
 
 
-def test_a_certificate_stays_in_use_after_its_listener_is_deleted(aws):
+def test_a_certificate_stays_in_use_after_its_listener_is_deleted(endpoint, aws):
     vpc, subnets, group = _network(aws)
     elb, acm = aws('elbv2'), aws('acm')
     cert = acm.request_certificate(DomainName='pypi.example.com', ValidationMethod='DNS')['CertificateArn']
@@ -284,7 +307,7 @@ def test_a_certificate_stays_in_use_after_its_listener_is_deleted(aws):
     with pytest.raises(ClientError) as excinfo:
         acm.delete_certificate(CertificateArn=cert)
     assert _code(excinfo) == ('ResourceInUseException', f'Certificate {cert} in use by {lb}')
-    time.sleep(DELAY + 0.5)
+    _settle(endpoint)
     acm.delete_certificate(CertificateArn=cert)
 
 
@@ -367,9 +390,10 @@ def test_an_image_builder_powers_itself_off_unless_the_rehearsal_plays_it(endpoi
     _strict(endpoint, image_builder_seconds=-1)
     played = launch('image-builder')
     assert state(played) == 'running'
-    _strict(endpoint, image_builder_seconds=1)
+    _strict(endpoint, image_builder_seconds=HELD)
     builder, other = launch('image-builder'), launch('index')
     assert state(builder) == 'running'
+    _strict(endpoint, image_builder_seconds=1)  # counted from the launch, as the timed delays
     time.sleep(1.5)
     assert (state(builder), state(other)) == ('stopped', 'running')
     assert state(played) == 'stopped'  # launched long enough ago, once the stand-in runs again
