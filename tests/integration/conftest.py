@@ -70,7 +70,8 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture()
 def reset_emulator(emulator):
-    urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"), timeout=10)
+    # a reset after a worker's whole stacks, on a CI host at a load of 13, took over 10 s
+    urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"), timeout=120)
     return emulator
 
 

@@ -8,4 +8,4 @@ def strict(emulator, **settings):
     request = urllib.request.Request(f"{emulator}/moto-api/privatepypi/strict", method="POST" if settings else "GET",
                                      data=json.dumps(settings).encode() if settings else None,
                                      headers={"Content-Type": "application/json"})
-    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+    return json.loads(urllib.request.urlopen(request, timeout=120).read())  # a loaded CI host: see conftest
