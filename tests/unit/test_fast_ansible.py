@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from ansible_collections.privatepypi.aws.tests.support import fast_ansible, playbook_shared_payloads
+from ansible_collections.privatepypi.aws.tests.support import fast_ansible, jinja_code_cache, playbook_shared_payloads
 from ansible_collections.privatepypi.aws.tests.support.warm_python import SOCKET_ENV
 
 SCRIPT = """
@@ -141,7 +141,7 @@ def test_a_playbook_run_leaves_its_module_payloads_to_the_next(tmp_path):
         done = subprocess.run(fast_ansible.command(str(play)),
                               env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0 and "ok=1" in done.stdout, done.stdout + done.stderr
-        assert [name for name in os.listdir(cache) if not name.endswith(".lock")] == \
+        assert [name for name in os.listdir(cache) if not name.endswith(".lock") and name != "jinja"] == \
             ["ansible.modules.ping-ZIP_DEFLATED-none"]
         # the run's own temporary directory went at exit, its link with it; the cache stayed
         assert os.listdir(tmp_path / "local") == []
@@ -165,3 +165,92 @@ def test_payloads_of_other_sources_are_never_taken_and_go_after_a_day(tmp_path, 
     assert playbook_shared_payloads.payload_cache(root) == first and first.is_dir()
     os.utime(second, (day_ago, day_ago))
     assert playbook_shared_payloads.payload_cache(root) == first and list(root.iterdir()) == [first]
+
+
+@pytest.fixture()
+def jinja_cache(tmp_path, monkeypatch):
+    """jinja2's compile through a cache in tmp_path, for this test only."""
+    jinja2 = pytest.importorskip("jinja2")
+    # the key reads ansible's switches: importing ansible compiles its configuration's templates
+    jinja_code_cache.key(jinja2.Environment(autoescape=True), "", None, None, False)
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)
+    jinja_code_cache.install(tmp_path / "jinja")
+    return tmp_path / "jinja"
+
+
+def test_a_template_compiled_once_is_taken_from_the_cache_by_the_next_environment(jinja_cache):
+    import jinja2
+
+    assert jinja2.Environment(autoescape=True).from_string("{{ a }}-one").render(a=1) == "1-one"
+    (entry,) = list(jinja_cache.iterdir())
+    # the entry is what the next compile of that text uses: given another template's code, it renders that
+    other = jinja2.Environment(autoescape=True).compile("{{ a }}-other")
+    entry.write_bytes(__import__("marshal").dumps(other))
+    assert jinja2.Environment(autoescape=True).from_string("{{ a }}-one").render(a=2) == "2-other"
+
+
+def test_other_syntax_settings_or_names_are_other_entries(jinja_cache):
+    import jinja2
+
+    plain = jinja2.Environment(autoescape=True)
+    brackets = jinja2.Environment(autoescape=True, variable_start_string="[[", variable_end_string="]]")
+    assert plain.from_string("[[ a ]] {{ a }}").render(a=1) == "[[ a ]] 1"
+    assert brackets.from_string("[[ a ]] {{ a }}").render(a=1) == "1 {{ a }}"
+    plain.from_string("[[ a ]] {{ a }}", template_class=None)
+    plain.compile("[[ a ]] {{ a }}", name="named")
+    assert len(list(jinja_cache.iterdir())) == 3
+
+
+def test_a_template_that_does_not_compile_fails_every_time_and_leaves_nothing(jinja_cache):
+    import jinja2
+
+    for _attempt in range(2):
+        with pytest.raises(jinja2.TemplateSyntaxError):
+            jinja2.Environment(autoescape=True).from_string("{% if %}")
+    assert list(jinja_cache.iterdir()) == []
+
+
+def test_ansibles_compile_switches_are_part_of_the_key():
+    from ansible._internal._templating._jinja_bits import AnsibleEnvironment, _TemplateCompileContext
+
+    environment = AnsibleEnvironment()
+    keys = set()
+    for escape in (True, False):
+        with _TemplateCompileContext(escape_backslashes=escape):
+            keys.add(jinja_code_cache.key(environment, "{{ 'a\\b' }}", None, None, False))
+    keys.add(jinja_code_cache.key(environment, "{{ 'a\\b' }}", None, None, False))  # outside a compile context
+    assert len(keys) == 3
+    # the same in another process: nothing in the key is an address
+    again = subprocess.run([sys.executable, "-c", (
+        "from ansible._internal._templating._jinja_bits import AnsibleEnvironment\n"
+        "from ansible_collections.privatepypi.aws.tests.support import jinja_code_cache\n"
+        "print(jinja_code_cache.key(AnsibleEnvironment(), \"{{ 'a\\\\b' }}\", None, None, False))")],
+        capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert again.stdout.strip() in keys
+
+
+PRELOAD_PROBE = """
+import sys
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader([sys.argv[1]])
+from ansible_collections.privatepypi.aws.tests.support import playbook_shared_payloads as shared
+shared.PRELOADED_PLUGINS += (("lookup", "no_such.collection.lookup"), ("filter", "ansible.builtin.no_such_filter"))
+shared.PRELOADED_MODULES += ("no_such_module",)
+shared.preload_plugins()
+print(sorted(name.rsplit("_", 1)[0] if name.startswith("ansible.plugins.") else name for name in sys.modules if name in {
+    "ansible_collections.amazon.aws.plugins.lookup.ssm_parameter", "ansible_collections.privatepypi.aws.plugins.filter.stack_checks",
+    "ansible_collections.ansible.builtin.plugins.lookup.template", "ansible._internal._templating._jinja_plugins"}
+    or name.startswith(("ansible.plugins.filter.core_", "ansible.plugins.test.core_"))))
+"""
+
+
+def test_the_plugins_the_templates_use_are_loaded_before_the_workers_fork():
+    """preload_plugins() loads them in the controller (a name that does not load is left to the worker)."""
+    collections = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "privatepypi", "aws")))
+    done = subprocess.run([sys.executable, "-c", PRELOAD_PROBE, collections], capture_output=True, text=True, timeout=120,
+                          check=False, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted([
+        "ansible._internal._templating._jinja_plugins", "ansible.plugins.filter.core", "ansible.plugins.test.core",
+        "ansible_collections.amazon.aws.plugins.lookup.ssm_parameter", "ansible_collections.ansible.builtin.plugins.lookup.template",
+        "ansible_collections.privatepypi.aws.plugins.filter.stack_checks"])), done.stdout
