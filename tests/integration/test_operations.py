@@ -33,6 +33,7 @@ import re
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.ec2.models.amis import AMIS
 from passlib.hash import bcrypt
 
 from tests.support.imds_standin import RoleCredentials
@@ -594,7 +595,7 @@ def escalations(deployer, aws, deployer_role, other="payroll"):
     iam.add_role_to_instance_profile(InstanceProfileName=f"{other}-app", RoleName=f"{other}-app")
     attempt("another application's role put into the stack's profile", deployer_iam.add_role_to_instance_profile,
             InstanceProfileName=f"{STACK}-{other}-bounded", RoleName=f"{other}-app")
-    image = aws("ec2").describe_images()["Images"][0]["ImageId"]
+    image = AMIS[0]["ami_id"]  # in every region of the emulator (listing all of its images costs seconds)
     attempt("another application's role passed to EC2", as_deployer("ec2").run_instances, ImageId=image, MinCount=1,
             MaxCount=1, InstanceType="t3.micro", IamInstanceProfile={"Name": f"{other}-app"})
     # another application's network and instances

@@ -9,6 +9,7 @@ import threading
 
 import boto3
 from moto import server as moto_server
+from moto.ec2.models.amis import AMIS
 
 REGION = "eu-west-1"
 
@@ -73,7 +74,7 @@ def client(endpoints, service):
 def group_with_one_instance(endpoints):
     """An AutoScalingGroup of a fresh name with one instance: (its name, the instance's id, the image id)."""
     ec2, autoscaling = client(endpoints, "ec2"), client(endpoints, "autoscaling")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
+    image = AMIS[0]["ami_id"]  # in every region of the stand-in (listing all of its images costs seconds)
     name = f"stack-asg-{os.urandom(3).hex()}"
     template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
         "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]

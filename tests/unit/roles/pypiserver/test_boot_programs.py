@@ -22,6 +22,7 @@ import aws_standins as standins  # noqa: E402
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from moto.ec2.models.amis import AMIS
 from privatepypi_host import claim_eip, fetch_bundle, selfcheck
 
 REGION = standins.REGION
@@ -284,7 +285,7 @@ def test_claim_eip_associates_the_address_with_this_instance_and_takes_it_over(e
     """claim_eip.py signs AssociateAddress with fetch_bundle's code and the role's credentials; the
     address moves to this instance even from another one (a replacement taking it over)."""
     ec2 = standins.client(endpoints, "ec2")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
+    image = AMIS[0]["ami_id"]  # in every region of the stand-in (listing all of its images costs seconds)
     other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
     ec2.associate_address(AllocationId=allocation, InstanceId=other)
