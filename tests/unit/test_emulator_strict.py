@@ -53,13 +53,14 @@ def _strict(endpoint, **settings):
     return json.loads(urllib.request.urlopen(request, timeout=10).read())
 
 
-def _hold(endpoint):
-    _strict(endpoint, **{f'{delay}_seconds': HELD for delay in TIMED})
+def _hold(endpoint, seconds=HELD):
+    """Every timed delay set to `seconds`, counted from each resource's change."""
+    _strict(endpoint, **{f'{delay}_seconds': seconds for delay in TIMED})
 
 
 def _settle(endpoint, seconds=DELAY):
     """The timed delays shortened to `seconds` and waited out: a resource changed before is past them."""
-    _strict(endpoint, **{f'{delay}_seconds': seconds for delay in TIMED})
+    _hold(endpoint, seconds)
     time.sleep(seconds + 0.5)
 
 
