@@ -22,6 +22,9 @@
   pip    time `pip download --no-deps` of N packages with a cold cache (a fresh
          cache and destination directory per run, pip's configuration and
          environment ignored), repeated --runs times.
+  memory sample a systemd container's memory (its cgroup and each unit's) until
+         ended by SIGTERM, then write each one's peak as JSON: what an
+         instance of that size must hold under the run's load.
 """
 import argparse
 import hashlib
@@ -470,6 +473,76 @@ def run_flood(args):
 
 
 # ----------------------------------------------------------------------- pip
+MEMORY_ROOTS = ("/sys/fs/cgroup/memory/docker/{cid}", "/sys/fs/cgroup/docker/{cid}",
+                "/sys/fs/cgroup/system.slice/docker-{cid}.scope")
+
+
+def _memory_root(cid):
+    """The container's memory cgroup directory (cgroup v1 or v2), None when there is none."""
+    for pattern in MEMORY_ROOTS:
+        path = pattern.format(cid=cid)
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+def resident_bytes(cgroup_dir):
+    """Memory of a cgroup that no reclaim gives back (no swap): anonymous memory and shared memory
+    (tmpfs, nginx's shared zones), from memory.stat (cgroup v1: total_rss + total_shmem; v2: anon + shmem).
+    The page cache of the files served is left out: the kernel drops it under pressure. None when unreadable."""
+    try:
+        with open(os.path.join(cgroup_dir, "memory.stat")) as fh:
+            stat = dict(line.split() for line in fh if line.strip())
+    except OSError:
+        return None
+    if "total_rss" in stat:
+        return int(stat["total_rss"]) + int(stat.get("total_shmem", 0))
+    return int(stat.get("anon", 0)) + int(stat.get("shmem", 0))
+
+
+def memory_units(root):
+    """unit name -> cgroup directory of each systemd service inside a container's cgroup."""
+    units = {}
+    for directory, subdirs, _files in os.walk(root):
+        for name in subdirs:
+            if name.endswith(".service"):
+                units[name] = os.path.join(directory, name)
+    return units
+
+
+def sample_memory(root, peaks):
+    """One sample: raise each cgroup's peak in peaks ({"container": bytes, "units": {name: bytes}})."""
+    whole = resident_bytes(root)
+    if whole is not None:
+        peaks["container"] = max(peaks.get("container", 0), whole)
+    for name, directory in memory_units(root).items():  # units come and go (timers' services)
+        value = resident_bytes(directory)
+        if value is not None:
+            peaks["units"][name] = max(peaks["units"].get(name, 0), value)
+    peaks["samples"] += 1
+
+
+def run_memory(args):
+    root = args.cgroup or _memory_root(args.container)
+    if root is None or not os.path.isdir(root):
+        sys.exit(f"memory: no memory cgroup of container {args.container or args.cgroup}")
+    peaks = {"container": 0, "units": {}, "samples": 0, "interval_s": args.interval}
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    while not stopped.is_set():
+        sample_memory(root, peaks)
+        stopped.wait(args.interval)
+    sample_memory(root, peaks)
+    try:  # cgroup v1 also keeps the peak of all memory, page cache included
+        with open(os.path.join(root, "memory.max_usage_in_bytes")) as fh:
+            peaks["container_with_cache"] = int(fh.read())
+    except OSError:
+        peaks["container_with_cache"] = None
+    with open(args.out, "w") as fh:
+        json.dump(peaks, fh, indent=1, sort_keys=True)
+
+
 def run_pip(args):
     packages = args.packages.split(",")
     runs = []
@@ -591,7 +664,17 @@ def main():
     d.add_argument("--prefix", default="")
     d.add_argument("--wait", type=int, default=120)
 
+    m = sub.add_parser("memory", help="peak memory of a container and of each of its systemd units, until SIGTERM")
+    target = m.add_mutually_exclusive_group(required=True)
+    target.add_argument("--container", help="full container id")
+    target.add_argument("--cgroup", help="or the memory cgroup's directory itself")
+    m.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
+    m.add_argument("--out", required=True)
+
     args = ap.parse_args()
+    if args.cmd == "memory":  # ends on SIGTERM by design: its own handlers
+        run_memory(args)
+        return
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     if args.cmd == "wrk" and args.loadavg is None:

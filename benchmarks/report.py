@@ -438,6 +438,27 @@ def flood_section(w, res, n):
       f"{sum((user.get('errors') or {}).values())} errors; load average before: {' '.join(f.get('loadavg', []))}.")
 
 
+def _mib(value):
+    return "–" if value is None else f"{value / 1048576:.0f} MiB"
+
+
+def memory_section(w, res, n):
+    """(b)'s memory peaks under the run's load (measure.py memory): the container and its units."""
+    m = load(os.path.join(res, f"memory-{n}-b.json"))
+    if not m:
+        return
+    w("")
+    if not m.get("samples"):
+        w("(b)'s memory: **no sample**.")
+        return
+    units = sorted((m.get("units") or {}).items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{name} {_mib(value)}" for name, value in units if value >= 1048576)
+    w(f"(b)'s memory from its deployment's end to its flood's end ({m['samples']:,} samples every "
+      f"{m.get('interval_s', 0.5)} s; anonymous and shared memory, which no reclaim gives back): the container at "
+      f"most {_mib(m.get('container'))} ({_mib(m.get('container_with_cache'))} with the page cache of the files "
+      f"served); each unit's peak: {shown or 'none over 1 MiB'}.")
+
+
 def main(run):
     meta = load(os.path.join(run, "meta.json")) or {}
     res = os.path.join(run, "results")
@@ -563,6 +584,7 @@ def main(run):
                     w(f"{SERVERS[s]} pip error: `" + pips[s]["error"].strip().splitlines()[-1][:300] + "`")
 
         flood_section(w, res, n)
+        memory_section(w, res, n)
         installs_section(w, res, n, servers, meta)
 
         others = [s for s in ("a", "c", "c0") if s in servers]

@@ -24,6 +24,9 @@
 #     guesses for that user's own name (a lockout attempt), by the container's
 #     bridge address, while a user whose verdict is cached reads the project page through the
 #     published port (measure.py, each request timed); that user's p50/p99 (target p99 < 10 ms);
+#   - (b)'s memory: its container and each systemd unit sampled every 0.5 s from its deployment to the
+#     end of its flood (measure.py memory, started once it is deployed), the peaks of what no reclaim gives back (anonymous and
+#     shared memory, not the page cache): what the smallest instance type must hold;
 #   - render at scale: the role on a store of --scale files: first render, one new
 #     upload listed after how long, a restart of the renderer (time, CPU, bytes read);
 #   - public packages (--upstream N, issue 16): the upstream stand-in (upstream_tree.py, in a
@@ -143,6 +146,7 @@ SYSTEMD_OPTS=(--cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=h
 
 cleanup() {
   local rc=$?
+  if [ -n "${MEMORY_SAMPLER:-}" ]; then kill -TERM "$MEMORY_SAMPLER" 2>/dev/null || true; fi
   if ((KEEP)); then
     echo "run.sh: --keep: containers left running (docker ps --filter label=$LABEL)" >&2
   else
@@ -360,7 +364,7 @@ for N in ${PROJECTS//,/ }; do
 
   # (b), (c) and (c0) are up together and their wrk rounds take turns (compare), so a load that comes
   # or goes on the machine falls on all of them; an idle server costs next to nothing meanwhile.
-  ct_b= ct_c= spec=()
+  ct_b= ct_c= spec=() MEMORY_SAMPLER=
   if want b; then
     ct_b=ppb-$RUN_ID-$N-b
     log "(b) the role privatepypi.aws.pypiserver, defaults (deploying, log: $RUN/deploy-$N.log)"
@@ -376,6 +380,9 @@ for N in ${PROJECTS//,/ }; do
       docker exec "$ct_b" sh -c 'cut -d: -f2 /etc/pypiserver/htpasswd | cut -c1-7' \
         >"$RUN/results/hash-$N-b.txt" 2>/dev/null || true
       port_b=$(host_port "$ct_b" 8080)
+      # (b)'s memory, whole and per unit, from here to the end of its flood: what an instance must hold
+      "$PY" "$BENCH/measure.py" memory --container "$(container_id "$ct_b")" --out "$RUN/results/memory-$N-b.json" &
+      MEMORY_SAMPLER=$!
       if probe "$N" b "$port_b" "$AUTH"; then
         spec+=("$(spec_entry "$N" b "$ct_b" "$port_b" "$AUTH")")
       else
@@ -435,6 +442,11 @@ for N in ${PROJECTS//,/ }; do
       --flood-user "$BENCH_USER" \
       --url "$project" --flood-url "http://$(container_ip "$ct_b"):8080/${project#http://*/}" \
       2>"$RUN/flood-$N.err" || step_failed $? "flood against (b) ($N projects): $(tail -c 300 "$RUN/flood-$N.err")"
+  fi
+  if [ -n "$MEMORY_SAMPLER" ]; then
+    kill -TERM "$MEMORY_SAMPLER" 2>/dev/null || true
+    wait "$MEMORY_SAMPLER" || step_failed $? "(b)'s memory sampler ($N projects)"
+    MEMORY_SAMPLER=
   fi
   for ct in "$ct_b" "$ct_c"; do
     if [ -n "$ct" ]; then stop "$ct"; fi
