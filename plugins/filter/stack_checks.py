@@ -172,7 +172,8 @@ def alerting_problems(settings):
     """The alert addresses and the alarm overrides against the catalogue's settings (the health check's
     failure threshold and the log retention are single-field choices of the role's argument spec).
 
-    settings: alert_emails, alarms (the user's overrides), alarm_defaults (the catalogue's settings)."""
+    settings: alert_emails, alarms (the user's overrides), alarm_defaults (the catalogue's settings),
+    enabled (the alarms made, names of alarm_defaults; absent: all)."""
     if not isinstance(settings, Mapping):
         raise AnsibleFilterError('alerting_problems expects a mapping of the alerting settings')
     problems = []
@@ -196,6 +197,17 @@ def alerting_problems(settings):
                 problems.append(f'alarm {key} must be a mapping of threshold, period and evaluation_periods')
             else:
                 problems.extend(_alarm_problems(key, alarm))
+    enabled = settings.get('enabled', list(defaults))
+    if not _is_list(enabled):
+        problems.append('aws_stack_alarms_enabled must be a list of alarm names like [instances_in_service_low, memory_high]')
+    else:
+        unknown = [name for name in enabled if name not in defaults]
+        if unknown:
+            problems.append(f"aws_stack_alarms_enabled names unknown alarms {', '.join(map(str, unknown))} "
+                            f"(known: {', '.join(defaults)})")
+        repeated = sorted({name for name in enabled if enabled.count(name) > 1}, key=str)
+        if repeated:
+            problems.append(f"aws_stack_alarms_enabled names {', '.join(map(str, repeated))} more than once")
     return problems
 
 

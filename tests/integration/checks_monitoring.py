@@ -1,14 +1,15 @@
 """Alerting and health of a stack (roles/aws_stack/tasks/monitoring/), read back with boto3.
 
-check_monitoring(aws, stack, profile) runs after site.yml, check_monitoring_gone(aws, stack) after
-the teardown. The tests run in us-east-1, so the health check's alarm (which lives in us-east-1,
-where Route53 reports) shares the stack's topic.
+check_monitoring(aws, stack, profile) runs after site.yml with every alarm and the dashboard on (the role's
+defaults), check_budget_monitoring(aws, stack) after site.yml with the budget profile's own (its few alarms,
+no health check, no dashboard), check_monitoring_gone(aws, stack) after the teardown. The tests run in
+us-east-1, so the health check's alarm (which lives in us-east-1, where Route53 reports) shares the
+stack's topic.
 """
 import json
 
 ALERT_EMAIL = "ops@example.com"  # tests/integration/vars.yml: aws_stack_contact_email
 DOMAIN = "example.com"
-PACKAGES_DIR = "/var/pypi"
 GIB = 1024 ** 3
 # the audit log's metric filters (monitoring/log_metrics.yml): filter name suffix -> (event, metric)
 AUDIT_FILTERS = {"login-failure-bursts": ("login_failures", "LoginFailureBursts"),
@@ -80,6 +81,42 @@ def _expected_alarms(stack, profile, asg, efs_id, alb=None, tg=None, health_chec
     return {f"{stack}-{name}": spec for name, spec in expected.items()}
 
 
+def _check_alarms(aws, stack, topic_arn, expected):
+    """The stack's alarms are exactly the expected ones, each as specified. Returns them by name."""
+    alarms = {a["AlarmName"]: a for a in aws("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]}
+    assert sorted(alarms) == sorted(expected)
+    for name, (namespace, metric, dimensions, statistic, comparison, threshold, period, evaluations, missing) in expected.items():
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), name
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions, name
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (statistic, comparison, threshold), name
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (period, evaluations, evaluations), name
+        assert alarm["TreatMissingData"] == missing, name
+        assert alarm["AlarmActions"] == [topic_arn] and alarm["OKActions"] == [topic_arn], name
+        assert alarm["AlarmDescription"], name
+    return alarms
+
+
+# playbooks/group_vars/budget.yml: the alarms a budget stack has unless its user names others
+BUDGET_ALARMS = ("instances-in-service-low", "memory-high", "disk-root-high", "credentials-refused")
+
+
+def check_budget_monitoring(aws, stack):
+    """The budget profile's monitoring, for its cost: the topic, four alarms, the logs; no Route53 health
+    check (nor its alarm, nor a rule for its checkers), no dashboard."""
+    efs_id = [f["FileSystemId"] for f in aws("efs").describe_file_systems()["FileSystems"]
+              if _tags(f.get("Tags")).get("Stack") == stack][0]
+    topic_arn = _topic_arn(aws, stack)
+    assert topic_arn, f"no topic {stack}-alerts"
+    everything = _expected_alarms(stack, "budget", f"{stack}-asg", efs_id)
+    _check_alarms(aws, stack, topic_arn, {f"{stack}-{name}": everything[f"{stack}-{name}"] for name in BUDGET_ALARMS})
+    assert _health_checks(aws, stack) == []
+    assert aws("cloudwatch").list_dashboards(DashboardNamePrefix=stack)["DashboardEntries"] == []
+    assert [g["logGroupName"] for g in aws("logs").describe_log_groups(logGroupNamePrefix=f"/{stack}/")["logGroups"]] \
+        == [f"/{stack}/pypiserver"]
+    assert len(_metric_filters(aws, stack)) == len(AUDIT_FILTERS)
+
+
 def check_monitoring(aws, stack, profile):
     asg = f"{stack}-asg"
     efs_id = [f["FileSystemId"] for f in aws("efs").describe_file_systems()["FileSystems"]
@@ -116,18 +153,7 @@ def check_monitoring(aws, stack, profile):
         assert alb.startswith("app/") and tg.startswith("targetgroup/")
 
     # every alarm: the metric it watches, how, and that it e-mails through the topic
-    expected = _expected_alarms(stack, profile, asg, efs_id, alb, tg, check["Id"])
-    alarms = {a["AlarmName"]: a for a in aws("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]}
-    assert sorted(alarms) == sorted(expected)
-    for name, (namespace, metric, dimensions, statistic, comparison, threshold, period, evaluations, missing) in expected.items():
-        alarm = alarms[name]
-        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), name
-        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions, name
-        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (statistic, comparison, threshold), name
-        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (period, evaluations, evaluations), name
-        assert alarm["TreatMissingData"] == missing, name
-        assert alarm["AlarmActions"] == [topic_arn] and alarm["OKActions"] == [topic_arn], name
-        assert alarm["AlarmDescription"], name
+    alarms = _check_alarms(aws, stack, topic_arn, _expected_alarms(stack, profile, asg, efs_id, alb, tg, check["Id"]))
 
     # the access log's log group: the stack's own, tagged, with a retention
     groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/{stack}/")["logGroups"]
@@ -143,13 +169,16 @@ def check_monitoring(aws, stack, profile):
     body = json.loads(aws("cloudwatch").get_dashboard(DashboardName=stack)["DashboardBody"])
     widgets = body["widgets"]
     text = json.dumps(body)
-    for name in (asg, efs_id, check["Id"], f"{stack}-alerts", f"/{stack}/pypiserver", PACKAGES_DIR):
+    for name in (asg, efs_id, check["Id"], f"{stack}-alerts", f"/{stack}/pypiserver"):
         assert name in text, name
     shown = [w for w in widgets if w["type"] == "alarm"][0]["properties"]["alarms"]
     assert sorted(shown) == sorted(a["AlarmArn"] for a in alarms.values())
     metrics = [m for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]]
     assert ["AWS/EFS", "StorageBytes", "FileSystemId", efs_id, "StorageClass", "Total"] in [m[:6] for m in metrics]
-    assert ["CWAgent", "disk_used_percent", "AutoScalingGroupName", asg, "path", PACKAGES_DIR] in [m[:6] for m in metrics]
+    # the agent's metrics it shows are those it publishes (the root disk and memory; EFS by its own metrics)
+    assert sorted(m[:6] if m[1].startswith("disk") else m[:4] for m in metrics if m[0] == "CWAgent") == [
+        ["CWAgent", "disk_used_percent", "AutoScalingGroupName", asg, "path", "/"],
+        ["CWAgent", "mem_used_percent", "AutoScalingGroupName", asg]]
     assert ["AWS/Route53", "HealthCheckStatus", "HealthCheckId", check["Id"]] in [m[:4] for m in metrics]
     elb_metrics = [m for m in metrics if m[0] == "AWS/ApplicationELB"]
     logs = [w for w in widgets if w["type"] == "log"]

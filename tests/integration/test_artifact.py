@@ -174,7 +174,7 @@ def _check_created(aws, run):
     # host_vars/localhost.yml: the user's tags replace the collection's ManagedBy
     tags = tags_of(vpcs[0])
     assert tags["Environment"] == "artifact-test" and "ManagedBy" not in tags
-    # group_vars/all.yml: the user's instance type over the profile's t3.small; a t2 cannot be
+    # group_vars/all.yml: the user's instance type over the profile's t4g.micro; a t2 cannot be
     # EBS-optimised (EC2 refuses the launch, recorded in the group's scaling activities), so the
     # template does not ask for it and the instance launched
     template = ec2.describe_launch_template_versions(LaunchTemplateName=f"{STACK}-lt", Versions=["$Latest"])

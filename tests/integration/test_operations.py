@@ -42,11 +42,12 @@ from . import checks_image as stack_image
 from . import checks_restore as restore
 from . import checks_users as users
 from .checks_backup import check_backup, check_backup_gone, stack_file_system
+from .checks_monitoring import check_budget_monitoring
 from .deployer import ACCOUNT, boundary_arn, deployer_credentials
 from .helpers import REGION, record_timing, tags_of
 from .strict import strict
 from .test_stacks import _check_gone, _rerun_changes_nothing, _rules, _sg, _template_change_rolls_the_instances, _versions
-from .test_zones_arm64 import ARM64_ARGS, ARM64_MISSING, check_arm64_stack
+from .test_zones_arm64 import ARM64_MISSING, check_arm64_stack
 
 pytestmark = pytest.mark.xdist_group("operations")
 
@@ -92,6 +93,12 @@ def _create_and_rerun(stack, operate, aws):
     assert aws("iam").get_role(RoleName=f"{STACK}-instance")["Role"]["PermissionsBoundary"][
         "PermissionsBoundaryArn"] == BOUNDARY
     check_arm64_stack(aws, STACK, created.out)
+    # the rest of what the budget profile chose for its cost (README, "What it costs"): an 8 GB root,
+    # four alarms, no Route53 health check, no dashboard
+    data = aws("ec2").describe_launch_template_versions(LaunchTemplateName=f"{STACK}-lt", Versions=["$Latest"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert [m["Ebs"]["VolumeSize"] for m in data["BlockDeviceMappings"]] == [8]
+    check_budget_monitoring(aws, STACK)
     check_backup(aws, STACK, "budget")
     # no SSH where nobody asked for it (aws_stack_ssh_cidrs empty, no bastion): the index port only
     vpc_id = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Vpcs"][0]["VpcId"]
@@ -401,8 +408,9 @@ def _restore_a_recovery_point(stack, operate, aws, folder):
 
 
 def _admit_health_checkers_only_while_the_cidrs_are_narrowed(stack, operate, aws):
-    """vars.yml narrows aws_stack_index_cidrs: Route53's prefix list on the index port; opened to
-    everyone, the rule goes (0.0.0.0/0 admits the checkers already)."""
+    """Without the health check (the budget profile's default) no rule for its checkers; with it, since
+    vars.yml narrows aws_stack_index_cidrs, Route53's prefix list on the index port; opened to everyone,
+    the rule goes (0.0.0.0/0 admits the checkers already)."""
     ec2 = aws("ec2")
     names = {p["PrefixListId"]: p["PrefixListName"] for p in ec2.describe_managed_prefix_lists()["PrefixLists"]}
 
@@ -411,9 +419,14 @@ def _admit_health_checkers_only_while_the_cidrs_are_narrowed(stack, operate, aws
         return [(p["FromPort"], [names[r["PrefixListId"]] for r in p["PrefixListIds"]])
                 for p in group["IpPermissions"] if p.get("PrefixListIds")]
 
+    assert prefix_rules() == []
+    checked = json.dumps({"aws_stack_alarms_enabled": ["instances_in_service_low", "health_check_failed"]})
+    narrowed = operate("site.yml", *stack["site"], "-e", stack["after"], "--tags", "security_groups,network",
+                       "-e", checked)
+    assert narrowed.rc == 0 and narrowed.failed == 0, narrowed
     assert prefix_rules() == [(8080, [f"com.amazonaws.{REGION}.route53-healthchecks"])]
     opened = operate("site.yml", *stack["site"], "-e", stack["after"], "--tags", "security_groups,network",
-                     "-e", json.dumps({"aws_stack_index_cidrs": ["0.0.0.0/0"]}))
+                     "-e", checked, "-e", json.dumps({"aws_stack_index_cidrs": ["0.0.0.0/0"]}))
     assert opened.rc == 0 and opened.failed == 0, opened
     assert prefix_rules() == []
 
@@ -473,7 +486,7 @@ def test_a_budget_stack_operated_with_the_deployer_policy_alone(operate, playboo
     rule; torn down keeping the backups, then deleting them. In this order, in one test: each step starts from what the one before left."""
     stack = {"before": users.users_file(tmp_path, "before", users.BEFORE),
              "after": users.users_file(tmp_path, "after", users.AFTER),
-             "site": ["-e", "profile=budget", *ARM64_ARGS], "point": None}
+             "site": ["-e", "profile=budget"], "point": None}
     torn_down = False
     strict(emulator, missing_offerings=ARM64_MISSING)  # arm64 in a zone that offers the type
     try:

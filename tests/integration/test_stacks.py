@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
 from tests.support.cloud_config import bundle_of
@@ -18,8 +19,10 @@ from .checks_load_balancer import check_hsts
 from .checks_monitoring import check_monitoring, check_monitoring_gone
 from .checks_network import check_private_routes, check_private_routes_gone
 from .deployer import boundary_arn, deployer_credentials
-from .helpers import REGION, cloud_config_of, passwords_in_vars, record_timing, tags_of, user_data_of
+from .helpers import REGION, ROOT, cloud_config_of, passwords_in_vars, record_timing, tags_of, user_data_of
 from .strict import strict
+
+ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles" / "aws_stack" / "defaults" / "main.yml").read_text())
 
 INDEX_CIDRS = {"203.0.113.0/24", "198.51.100.0/25"}  # tests/integration/vars.yml
 RULE_PRIORITY = 110  # aws_stack_load_balancer_rule_priority; the other application below holds 100
@@ -75,7 +78,7 @@ def _assert_no_secret(aws, stack, user_data):
     assert not find_hashes(user_data)
 
 
-def _check_common(aws, stack, run_output, agents=False, elastic_ip=False):
+def _check_common(aws, stack, run_output, agents=False, elastic_ip=False, architecture="amd64"):
     ec2 = aws("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": [stack]}])["Vpcs"]
     assert len(vpcs) == 1 and tags_of(vpcs[0])["Name"] == f"{stack}-vpc"
@@ -105,11 +108,11 @@ def _check_common(aws, stack, run_output, agents=False, elastic_ip=False):
         groups = aws("efs").describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
         assert groups["SecurityGroups"] == [efs_sg["GroupId"]]
 
-    # launch template: the stack image, built from Debian 13 (the default) found by its public parameter;
-    # IMDSv2 only, encrypted gp3 root, no secret
+    # launch template: the stack image, built from Debian 13 (the default) of the instance type's architecture
+    # found by its public parameter; IMDSv2 only, encrypted gp3 root, no secret
     data, user_data = user_data_of(aws, f"{stack}-lt")
-    base = aws("ssm").get_parameter(Name="/aws/service/debian/release/13/latest/amd64")["Parameter"]["Value"]
-    assert aws("ec2").describe_images(ImageIds=[base])["Images"][0]["Name"].startswith("debian-13-amd64-")
+    base = aws("ssm").get_parameter(Name=f"/aws/service/debian/release/13/latest/{architecture}")["Parameter"]["Value"]
+    assert aws("ec2").describe_images(ImageIds=[base])["Images"][0]["Name"].startswith(f"debian-13-{architecture}-")
     assert data["ImageId"] == check_image(aws, stack, base, run_output)
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpEndpoint"] == "enabled"
@@ -154,7 +157,8 @@ def _check_common(aws, stack, run_output, agents=False, elastic_ip=False):
 
 
 def _check_budget(aws, stack, run):
-    vpc_id, app_sg, _, user_data = _check_common(aws, stack, run.out, elastic_ip=True)
+    # the profile's Graviton type (playbooks/group_vars/budget.yml): the arm64 image
+    vpc_id, app_sg, _, user_data = _check_common(aws, stack, run.out, elastic_ip=True, architecture="arm64")
     ec2 = aws("ec2")
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     assert [(s["AvailabilityZone"], s["MapPublicIpOnLaunch"]) for s in subnets] == [(f"{REGION}a", True)]
@@ -482,7 +486,12 @@ def test_two_environments_from_creation_to_teardown(aws, playbook, emulator, tmp
                  # come the agent's configuration, the instance role's log statements, the audit alarms
                  "-e", "aws_stack_instance_agents_enabled=true"]
     dev_td = environments.inventory("dev")
-    dev_args = [*dev_td, "-e", "profile=budget", "-e", json.dumps({"aws_stack_ssh_cidrs": [SSH_CIDR]})]
+    # dev: a budget stack with the role's whole monitoring (every alarm, the health check and its checkers'
+    # rule, the dashboard) instead of the profile's few alarms, so the budget layout of each is checked;
+    # test_operations.py's budget stack keeps the profile's (check_budget_monitoring)
+    dev_args = [*dev_td, "-e", "profile=budget", "-e", json.dumps({
+        "aws_stack_ssh_cidrs": [SSH_CIDR], "aws_stack_dashboard_enabled": True,
+        "aws_stack_alarms_enabled": ROLE_DEFAULTS["aws_stack_alarms_enabled"]})]
     # confirmed by name, and without the final recovery point (a vault holding it would be kept:
     # test_operations.py proves that path), so that teardown leaves nothing
     prod_td = [*prod_td, "-e", f"confirm={prod}", "-e", "final_backup=false"]

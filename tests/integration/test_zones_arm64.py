@@ -1,7 +1,8 @@
 """A Graviton (arm64) stack in zones that offer its instance type (issue 10, item 12). The stack is
 test_operations.py's (one deployment for both); the refusal below needs none.
 
-The emulator is told that us-east-1a does not offer t4g.small (as zones of a region differ on AWS):
+The emulator is told that us-east-1a does not offer t4g.micro, the budget profile's own type (as zones of
+a region differ on AWS):
 the stack must pick the next zone, the arm64 Debian image (its own public parameter) and render the
 user data for arm64; the emulator refuses a launch in a zone without the type and an image of
 another architecture, as AWS does.
@@ -14,9 +15,10 @@ from .strict import strict
 ARM64_PARAMETER = "/aws/service/debian/release/13/latest/arm64"
 
 
-# test_operations.py deploys its stack with these and checks it with check_arm64_stack
-ARM64_ARGS = ["-e", "aws_stack_instance_type=t4g.small"]
-ARM64_MISSING = {f"{REGION}a": ["t4g.small"]}
+# test_operations.py deploys its budget stack with the profile's own instance type (playbooks/group_vars/
+# budget.yml, Graviton for its cost) where this zone lacks it, and checks it with check_arm64_stack
+ARM64_TYPE = "t4g.micro"
+ARM64_MISSING = {f"{REGION}a": [ARM64_TYPE]}
 
 
 def check_arm64_stack(aws, stack, run_output):
@@ -31,7 +33,7 @@ def check_arm64_stack(aws, stack, run_output):
     data, user_data = user_data_of(aws, f"{stack}-lt")
     arm64_ami = aws("ssm").get_parameter(Name=ARM64_PARAMETER)["Parameter"]["Value"]
     stack_image = check_image(aws, stack, arm64_ami, run_output)
-    assert data["InstanceType"] == "t4g.small" and data["ImageId"] == stack_image
+    assert data["InstanceType"] == ARM64_TYPE and data["ImageId"] == stack_image
     base = ec2.describe_images(ImageIds=[arm64_ami])["Images"][0]
     assert base["Architecture"] == "arm64" and base["Name"].startswith("debian-13-arm64-")
     assert ec2.describe_images(ImageIds=[stack_image])["Images"][0]["Architecture"] == "arm64"

@@ -174,6 +174,9 @@ def write_vars(user_names, domain=None):
         "aws_region": REGION, "aws_endpoint_url": EMULATOR_URL,
         # what the emulator cannot do: the launch template's own tags, an ALB attribute
         "aws_stack_launch_template_tags_enabled": False,
+        # the containers that stand for instances run on this machine's amd64: an amd64 type of the
+        # budget profile's size (its own, t4g.micro, is arm64 and would get arm64 wheels and agents)
+        "aws_stack_instance_type": "t3.micro",
         # the agents come from stand-in packages served here (agent_debs()), so their install runs
         "aws_stack_instance_agents_enabled": True,
         "pypiserver_ssm_agent_package_url": AGENTS_URL + "/amazon-ssm-agent.deb",

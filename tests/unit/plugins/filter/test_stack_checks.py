@@ -103,6 +103,11 @@ def test_alarm_overrides(alarms, problem):
     assert len(problems) == 1 and problems[0].startswith(problem), problems
 
 
+@pytest.mark.parametrize('enabled', [[], ['status_check_failed'], ['cpu_high', 'status_check_failed']])
+def test_any_selection_of_known_alarms_passes(enabled):
+    assert checks.alerting_problems(with_(ALERTING, enabled=enabled)) == []
+
+
 def test_alarm_override_merges_into_the_catalogue():
     merged = checks.alarm_settings(ALARMS, {'cpu_high': {'threshold': 90}})
     assert merged['cpu_high'] == {'threshold': 90, 'period': 300, 'evaluation_periods': 3}
@@ -115,6 +120,9 @@ def test_alarm_override_merges_into_the_catalogue():
     ({'alert_emails': ['ops@example.com', 'on-call@@example']},
      "alert e-mail 'on-call@@example' is not an address like ops@example.com"),
     ({'alarms': []}, 'aws_stack_alarms must be a mapping'),
+    ({'enabled': 'cpu_high'}, 'aws_stack_alarms_enabled must be a list'),
+    ({'enabled': ['cpu_high', 'cpu_hihg']}, 'aws_stack_alarms_enabled names unknown alarms cpu_hihg (known: cpu_high,'),
+    ({'enabled': ['cpu_high', 'cpu_high']}, 'aws_stack_alarms_enabled names cpu_high more than once'),
 ])
 def test_alerting_rules(changes, problem):
     problems = checks.alerting_problems(with_(ALERTING, **changes))

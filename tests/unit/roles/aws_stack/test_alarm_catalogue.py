@@ -65,6 +65,43 @@ def test_memory_has_an_alarm_and_swap_none():
     assert not [k for k, v in alarms.items() if v['metric'].startswith('swap')]
 
 
+def published_series(config):
+    """The custom metrics the agent publishes with this configuration, as (metric, dimension names, path):
+    each measurement with the appended dimensions (disk adds path, fstype and, unless dropped, device),
+    and again for each aggregation whose dimensions it has. Each is a metric CloudWatch bills."""
+    metrics = config['metrics']
+    appended = set(metrics.get('append_dimensions', {}))
+    series = set()
+    for section, spec in metrics['metrics_collected'].items():
+        for measurement in spec['measurement']:
+            name = measurement if measurement.startswith(section + '_') else f'{section}_{measurement}'
+            own = {'path', 'fstype'} | (set() if spec.get('drop_device') else {'device'}) if section == 'disk' else set()
+            for path in spec.get('resources', [None]):
+                raw = frozenset(appended | own)
+                series.add((name, raw, path))
+                for aggregation in metrics.get('aggregation_dimensions', []):
+                    if set(aggregation) <= raw:
+                        series.add((name, frozenset(aggregation), path if 'path' in aggregation else None))
+    return series
+
+
+def test_the_agent_publishes_three_metrics_the_alarms_read_and_none_per_instance():
+    # $0.30 a month each: memory and the root disk, per AutoScalingGroup; no swap (there is none), no
+    # inode count, no disk percentage of EFS (about 8 EiB to df), no instance id (a replaced instance
+    # would add a set of its own)
+    series = published_series(agent_config())
+    assert all('InstanceId' not in dims for _, dims, _ in series)
+    assert sorted((name, sorted(dims), path) for name, dims, path in series) == [
+        ('disk_used_percent', ['AutoScalingGroupName', 'fstype', 'path'], '/'),
+        ('disk_used_percent', ['AutoScalingGroupName', 'path'], '/'),
+        ('mem_used_percent', ['AutoScalingGroupName'], None)]
+    names = {'asg': 'AutoScalingGroupName', 'root': 'path'}
+    for key, alarm in catalogue().items():
+        if alarm['namespace'] == '{agent}':
+            wanted = (alarm['metric'], frozenset(names[d] for d in alarm['dimensions']), '/' if 'root' in alarm['dimensions'] else None)
+            assert wanted in series, key
+
+
 def test_the_package_store_is_watched_through_efs_metrics_only():
     # EFS reports a size of about 8 EiB to df, so disk_used_percent of the NFS mount stays near 0
     alarms = catalogue()
@@ -85,3 +122,23 @@ def test_the_audit_log_is_shipped():
     files = agent_config()['logs']['logs_collected']['files']['collect_list']
     assert {'file_path': '/var/log/privatepypi/audit.log', 'log_group_name': '/stack/pypiserver',
             'log_stream_name': '{instance_id}/audit'} in files
+
+
+def role_defaults():
+    return yaml.safe_load((ROLE / 'defaults' / 'main.yml').read_text())
+
+
+def test_every_alarm_is_made_by_default_and_each_can_be_left_out():
+    defaults = role_defaults()
+    # the health check's alarm is not in the region's catalogue (it lives in us-east-1 with the check)
+    assert sorted(defaults['aws_stack_alarms_enabled']) == sorted(defaults['aws_stack_alarm_defaults'])
+    assert sorted(defaults['aws_stack_alarm_defaults']) == sorted([*catalogue(), 'health_check_failed'])
+
+
+def test_the_budget_profile_names_a_few_known_alarms_and_no_dashboard():
+    budget = yaml.safe_load((ROOT / 'playbooks' / 'group_vars' / 'budget.yml').read_text())['privatepypi_profile_settings']
+    chosen = budget['aws_stack_alarms_enabled']
+    assert chosen and set(chosen) < set(role_defaults()['aws_stack_alarm_defaults'])
+    # what says the index is down or about to fail stays; the Route53 health check (and its checkers' rule) goes
+    assert 'instances_in_service_low' in chosen and 'health_check_failed' not in chosen
+    assert budget['aws_stack_dashboard_enabled'] is False
