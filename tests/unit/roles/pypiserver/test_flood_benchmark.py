@@ -4,34 +4,25 @@ paragraph from the JSON measure.py writes (the target verdict, the way the flood
 
 import base64
 import http.server
-import importlib.util
 import json
-import os
 import threading
 import time
 
 import pytest
+from benchmark_scripts import load
 
-BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "benchmarks")
 USER_URL = "http://127.0.0.1:32785/simple/bench-pkg-0050/"
 AUTH = base64.b64encode(b"bench:secret").decode()
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(BENCHMARKS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def report():
-    return _load("report")
+    return load("report")
 
 
 @pytest.fixture(scope="module")
 def measure():
-    return _load("measure")
+    return load("measure")
 
 
 class _Page(http.server.BaseHTTPRequestHandler):

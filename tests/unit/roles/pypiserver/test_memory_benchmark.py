@@ -2,7 +2,6 @@
 cgroup and each unit's, cgroup v1 and v2, the peaks written when it is told to stop) and
 benchmarks/report.py's paragraph from the JSON it writes."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -11,26 +10,19 @@ import sys
 import time
 
 import pytest
+from benchmark_scripts import BENCHMARKS, load
 
-BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "benchmarks")
 MIB = 1048576
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(BENCHMARKS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def measure():
-    return _load("measure")
+    return load("measure")
 
 
 @pytest.fixture(scope="module")
 def report():
-    return _load("report")
+    return load("report")
 
 
 def _v1(directory, rss, shmem, cache=0):

@@ -5,7 +5,6 @@ is the median of the rounds' own ratios, so a load that falls on one round moves
 a cell of the report. Real wrk against two servers on loopback, where wrk is installed."""
 
 import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -14,19 +13,10 @@ import sys
 import threading
 
 import pytest
+from benchmark_scripts import BENCHMARKS, load
 
-BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "benchmarks")
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(BENCHMARKS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-measure = _load("measure")
-report = _load("report")
+measure = load("measure")
+report = load("report")
 
 
 def _round(rps, p50=1000, p99=5000, foreign=0.0, seconds=2.0, server=None):
