@@ -139,7 +139,10 @@ def _user_inventory(base, emulator):
     # on top, values that differ from the collection's and the profile's, at three levels
     group_all = dict(readme_all, **{k: test_vars[k] for k in EMULATOR_SWITCHES},
                      aws_endpoint_url=emulator, aws_stack_instance_type="t2.micro")
-    group_budget = {"aws_stack_backup_enabled": False}
+    # the budget profile's own alarms replaced by two: down, and the Route53 health check over HTTPS
+    # (what README "What it costs" says it adds; checks_instance_tls.py checks the check)
+    group_budget = {"aws_stack_backup_enabled": False,
+                    "aws_stack_alarms_enabled": ["instances_in_service_low", "health_check_failed"]}
     host = {"aws_stack_name": STACK, "aws_stack_tags": {"Environment": "artifact-test"}}
     inventory = user / "inventory"
     (inventory / "hosts.yml").parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +190,10 @@ def _check_created(aws, run):
     assert ec2.describe_addresses(Filters=[{"Name": "tag:Stack", "Values": [STACK]}])["Addresses"]
     assert not [lb for lb in aws("elbv2").describe_load_balancers()["LoadBalancers"]
                 if lb["LoadBalancerName"].startswith(STACK)]
-    # group_vars/budget.yml: backups off, although the collection turns them on
+    # group_vars/budget.yml: the user's alarms over the profile's four (the health check's is in us-east-1,
+    # test_installed_artifact_runs_the_stack reads it); backups off, although the collection turns them on
+    assert [a["AlarmName"] for a in aws("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]] \
+        == [f"{STACK}-instances-in-service-low"]
     assert not [v for v in aws("backup").list_backup_vaults()["BackupVaultList"]
                 if v["BackupVaultName"] == f"{STACK}-backup"]
     # the collection's default the user kept: alerts on, to the contact address
@@ -237,6 +243,11 @@ def test_installed_artifact_runs_the_stack(installed, reset_emulator):
         assert "trusted-host" not in tail
         # the instance terminates TLS itself (budget with a domain): what it is given for that
         check_instance_tls(aws, STACK, fqdn, readme_all["aws_stack_index_cidrs"], readme_all["aws_region"])
+        # ...and its alarm, where Route53 reports
+        in_us_east_1 = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                             region_name="us-east-1").client("cloudwatch", endpoint_url=reset_emulator)
+        assert [a["AlarmName"] for a in in_us_east_1.describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]] \
+            == [f"{STACK}-health-check-failed"]
         # nothing a user would have to wonder about (deprecations are amazon.aws's: README, "Troubleshooting"),
         # not even ansible-core's import of DSA, which cryptography 51 warns about (requirements.txt holds it below)
         warnings = [line for line in (created.out + created.err).splitlines() if "WARNING" in line or "Warning:" in line]
