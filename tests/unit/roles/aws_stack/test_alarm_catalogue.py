@@ -90,7 +90,7 @@ def test_the_agent_publishes_three_metrics_the_alarms_read_and_none_per_instance
     # inode count, no disk percentage of EFS (about 8 EiB to df), no instance id (a replaced instance
     # would add a set of its own)
     series = published_series(agent_config())
-    assert all('InstanceId' not in dims for _, dims, _ in series)
+    assert all('InstanceId' not in dims for _name, dims, _path in series)
     assert sorted((name, sorted(dims), path) for name, dims, path in series) == [
         ('disk_used_percent', ['AutoScalingGroupName', 'fstype', 'path'], '/'),
         ('disk_used_percent', ['AutoScalingGroupName', 'path'], '/'),
