@@ -24,9 +24,9 @@
 #     guesses for that user's own name (a lockout attempt), by the container's
 #     bridge address, while a user whose verdict is cached reads the project page through the
 #     published port (measure.py, each request timed); that user's p50/p99 (target p99 < 10 ms);
-#   - (b)'s memory: its container and each systemd unit sampled every 0.5 s from its deployment to the
-#     end of its flood (measure.py memory, started once it is deployed), the peaks of what no reclaim gives back (anonymous and
-#     shared memory, not the page cache): what the smallest instance type must hold;
+#   - (b)'s memory: its container and each systemd unit sampled every 0.5 s from the end of its
+#     deployment to the end of its flood (measure.py memory), the peaks of what no reclaim gives back
+#     (anonymous and shared memory, not the page cache): what the smallest instance type must hold;
 #   - render at scale: the role on a store of --scale files: first render, one new
 #     upload listed after how long, a restart of the renderer (time, CPU, bytes read);
 #   - public packages (--upstream N, issue 16): the upstream stand-in (upstream_tree.py, in a
